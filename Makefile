@@ -1,0 +1,38 @@
+# Two commands matter (see README): `make run` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run demo test lint bench clean ensure-postgres
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## The main job: a sample of journeys on the embedded SQLite default, then one case's history.
+run: $(STAMP)
+	$(BIN)/casejourney demo
+	$(BIN)/casejourney history --scenario 1
+
+demo: run
+
+## The tests, on SQLite and on the local PostgreSQL (started if it is down).
+test: $(STAMP) ensure-postgres
+	$(BIN)/python -m pytest -q
+
+ensure-postgres:
+	@scripts/ensure_postgres.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy domain projections infrastructure
+
+bench: $(STAMP) ensure-postgres
+	$(BIN)/python scripts/bench_commands.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

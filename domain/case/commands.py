@@ -1,0 +1,349 @@
+"""Commands: pydantic models validated at the boundary, one per action of the journey.
+
+A command carries what the caller decided and the ids that make it traceable and idempotent; the
+actor never comes from a command (it comes from the caller's credentials). ``run`` calls the one
+aggregate method that guards, decides and records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+from uuid import UUID, uuid4, uuid5
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.case.aggregate import Case
+from domain.rules.eligibility import EligibilityPolicy
+from domain.values import (
+    ActionContext,
+    ApplicantRole,
+    ConcernKind,
+    ConcernSource,
+    EnforcementStep,
+    PathwayReason,
+    ServiceType,
+    SignpostTarget,
+)
+
+#: Namespace of case ids derived from the command that opened the case.
+CASE_ID_NAMESPACE = UUID("6f1f7a52-3c0e-4d7e-9a59-3b1f1c2d9e10")
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class Command(BaseModel):
+    """Fields every command has: its id (idempotency key), causal ids and business time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: ClassVar[str]
+    command_id: UUID = Field(default_factory=uuid4, description="Idempotency key: the same id twice appends once.")
+    correlation_id: UUID | None = Field(default=None, description="Defaults to the command id.")
+    causation_id: UUID | None = None
+    occurred_at: AwareDatetime | None = Field(default=None, description="Business time; defaults to now.")
+    expected_version: int | None = Field(default=None, ge=1, description="Optimistic concurrency check.")
+
+    def digest(self) -> str:
+        """Fingerprint of the content, to tell a retry from a reuse of the command id."""
+        body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
+        return hashlib.sha256(f"{self.action}:{body}".encode()).hexdigest()[:32]
+
+
+class CaseCommand(Command):
+    case_id: UUID
+
+    def run(self, case: Case, ctx: ActionContext, *, policy: EligibilityPolicy | None = None) -> Any:
+        raise NotImplementedError
+
+
+class OpenCase(Command):
+    """An application received: the case is created."""
+
+    action: ClassVar[str] = "receive_application"
+    case_id: UUID | None = Field(default=None, description="Defaults to an id derived from the command id.")
+    applicant_role: ApplicantRole
+    service_type: ServiceType
+    fee_waived_for_domestic_abuse: bool = False
+    receiving_parent_id: Id
+    paying_parent_id: Id
+    qualifying_children: int = Field(default=1, ge=1, le=20)
+
+    def effective_case_id(self) -> UUID:
+        return self.case_id or uuid5(CASE_ID_NAMESPACE, str(self.command_id))
+
+    def create(self, ctx: ActionContext) -> Case:
+        return Case.receive_application(
+            ctx,
+            case_id=self.effective_case_id(),
+            applicant_role=self.applicant_role,
+            service_type=self.service_type,
+            fee_waived_for_domestic_abuse=self.fee_waived_for_domestic_abuse,
+            receiving_parent_id=self.receiving_parent_id,
+            paying_parent_id=self.paying_parent_id,
+            qualifying_children=self.qualifying_children,
+            digest=self.digest(),
+        )
+
+
+def _fields(cmd: CaseCommand, *names: str) -> dict[str, Any]:
+    return {name: getattr(cmd, name) for name in names}
+
+
+class AssignCaseworker(CaseCommand):
+    action: ClassVar[str] = "assign_caseworker"
+    caseworker_id: Id
+    reason: Text = ""
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.assign_caseworker(ctx, digest=self.digest(), **_fields(self, "caseworker_id", "reason"))
+
+
+class ChangeServiceType(CaseCommand):
+    action: ClassVar[str] = "change_service_type"
+    to: ServiceType
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.change_service_type(ctx, digest=self.digest(), **_fields(self, "to", "reason"))
+
+
+class RecordConcern(CaseCommand):
+    action: ClassVar[str] = "record_concern"
+    kind: ConcernKind
+    source: ConcernSource
+    affected_party_id: Id
+    police_involved: bool = False
+    note: Text = ""
+    concern_id: UUID | None = None
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.record_concern(
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "kind", "source", "affected_party_id", "police_involved", "note", "concern_id"),
+        )
+
+
+class ResolveConcern(CaseCommand):
+    action: ClassVar[str] = "resolve_concern"
+    concern_id: UUID
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.resolve_concern(ctx, digest=self.digest(), **_fields(self, "concern_id", "reason"))
+
+
+class GiveSignposting(CaseCommand):
+    action: ClassVar[str] = "give_signposting"
+    target: SignpostTarget
+    resolved_concern: bool
+    concern_id: UUID | None = None
+    note: Text = ""
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.give_signposting(
+            ctx, digest=self.digest(), **_fields(self, "target", "resolved_concern", "concern_id", "note")
+        )
+
+
+class AssessSafetyRisk(CaseCommand):
+    action: ClassVar[str] = "assess_safety_risk"
+    concerns_unresolved: bool
+    significant_threat: bool
+    reason: Reason
+    concern_id: UUID | None = None
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.assess_safety_risk(
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "concerns_unresolved", "significant_threat", "reason", "concern_id"),
+        )
+
+
+class EndPoliceInvolvement(CaseCommand):
+    action: ClassVar[str] = "end_police_involvement"
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.end_police_involvement(ctx, digest=self.digest(), reason=self.reason)
+
+
+class RecordAcsInvolvement(CaseCommand):
+    action: ClassVar[str] = "record_acs_involvement"
+    for_domestic_abuse: bool
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.record_acs_involvement(ctx, digest=self.digest(), **_fields(self, "for_domestic_abuse", "reason"))
+
+
+class DecideReferral(CaseCommand):
+    """Judge the recorded facts under the policy in force; refer or record why not."""
+
+    action: ClassVar[str] = "decide_referral"
+    discretionary: bool = False
+    reason: Text = ""
+
+    def run(self, case: Case, ctx: ActionContext, *, policy: EligibilityPolicy | None = None, **_: Any) -> Any:
+        assert policy is not None, "the application passes the policy in force"
+        return case.decide_referral(
+            ctx, policy=policy, digest=self.digest(), **_fields(self, "discretionary", "reason")
+        )
+
+
+class AcceptReferral(CaseCommand):
+    action: ClassVar[str] = "accept_referral"
+    specialist_caseworker_id: Id
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.accept_referral(ctx, digest=self.digest(), specialist_caseworker_id=self.specialist_caseworker_id)
+
+
+class StartEnforcement(CaseCommand):
+    action: ClassVar[str] = "start_enforcement"
+    enforcement_manager_id: Id
+    step: EnforcementStep = EnforcementStep.ARREARS_NOTICE
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.start_enforcement(
+            ctx, digest=self.digest(), **_fields(self, "enforcement_manager_id", "step", "reason")
+        )
+
+
+class HandOverEnforcement(CaseCommand):
+    action: ClassVar[str] = "hand_over_enforcement"
+    to_manager_id: Id
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.hand_over_enforcement(ctx, digest=self.digest(), **_fields(self, "to_manager_id", "reason"))
+
+
+class EndEnforcement(CaseCommand):
+    action: ClassVar[str] = "end_enforcement"
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.end_enforcement(ctx, digest=self.digest(), reason=self.reason)
+
+
+class OpenExpeditedPathway(CaseCommand):
+    """The due time comes from the configured target for the reason (set by the application)."""
+
+    action: ClassVar[str] = "open_expedited_pathway"
+    pathway_reason: PathwayReason
+    reason: Reason
+    pathway_id: UUID | None = None
+
+    def run(self, case: Case, ctx: ActionContext, *, due_at: datetime | None = None, **_: Any) -> Any:
+        assert due_at is not None, "the application computes the due time from the configured target"
+        return case.open_expedited_pathway(
+            ctx, due_at=due_at, digest=self.digest(), **_fields(self, "pathway_reason", "reason", "pathway_id")
+        )
+
+
+class CloseExpeditedPathway(CaseCommand):
+    action: ClassVar[str] = "close_expedited_pathway"
+    pathway_id: UUID
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.close_expedited_pathway(ctx, digest=self.digest(), **_fields(self, "pathway_id", "reason"))
+
+
+class RecordDeadlineMissed(CaseCommand):
+    action: ClassVar[str] = "record_deadline_missed"
+    pathway_id: UUID
+    escalate_to: Id | None = None
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.record_deadline_missed(ctx, digest=self.digest(), **_fields(self, "pathway_id", "escalate_to"))
+
+
+class RaiseEscalation(CaseCommand):
+    action: ClassVar[str] = "raise_escalation"
+    reason: Reason
+    to_actor_id: Id | None = None
+    pathway_id: UUID | None = None
+    escalation_id: UUID | None = None
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.raise_escalation(
+            ctx, digest=self.digest(), **_fields(self, "reason", "to_actor_id", "pathway_id", "escalation_id")
+        )
+
+
+class ResolveEscalation(CaseCommand):
+    action: ClassVar[str] = "resolve_escalation"
+    escalation_id: UUID
+    resolution: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.resolve_escalation(ctx, digest=self.digest(), **_fields(self, "escalation_id", "resolution"))
+
+
+class RaiseServiceDesignIssue(CaseCommand):
+    action: ClassVar[str] = "raise_service_design_issue"
+    summary: Reason
+    escalation_id: UUID | None = None
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.raise_service_design_issue(ctx, digest=self.digest(), **_fields(self, "summary", "escalation_id"))
+
+
+class RequestRemoval(CaseCommand):
+    action: ClassVar[str] = "request_removal"
+    advised_by_party_id: Id
+    victim_survivor_advises_no_ongoing_abuse: bool
+    reason: Text = ""
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.request_removal(
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "advised_by_party_id", "victim_survivor_advises_no_ongoing_abuse", "reason"),
+        )
+
+
+class DecideRemoval(CaseCommand):
+    """``reviewer_doubt`` must be stated: left out, it counts as doubt and the removal is refused."""
+
+    action: ClassVar[str] = "decide_removal"
+    reviewer_doubt: bool | None
+    reviewer_note: Text = ""
+    returned_to_caseworker_id: Id | None = None
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.decide_removal(
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "reviewer_doubt", "reviewer_note", "returned_to_caseworker_id"),
+        )
+
+
+class CloseCase(CaseCommand):
+    action: ClassVar[str] = "close_case"
+    reason: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.close(ctx, digest=self.digest(), reason=self.reason)
+
+
+class RecordEntryInError(CaseCommand):
+    action: ClassVar[str] = "record_entry_in_error"
+    corrected_version: int = Field(ge=1)
+    correction: Reason
+
+    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+        return case.record_entry_in_error(ctx, digest=self.digest(), **_fields(self, "corrected_version", "correction"))
+
+
+CASE_COMMANDS: tuple[type[CaseCommand], ...] = tuple(CaseCommand.__subclasses__())
+ALL_COMMANDS: tuple[type[Command], ...] = (OpenCase, *CASE_COMMANDS)
+COMMANDS_BY_ACTION: dict[str, type[Command]] = {c.action: c for c in ALL_COMMANDS}

@@ -1,0 +1,1 @@
+"""Pure rules: facts and an explicit time in, a decision value out."""

@@ -1,0 +1,247 @@
+"""The application: commands in, rule-checked events appended, results out.
+
+One entry point, ``execute(command, actor)``: load the case, let the aggregate guard, decide and
+record, save. Around it, what a service needs:
+
+- optimistic concurrency: ``expected_version`` gives a typed ``ConcurrencyConflict``;
+- idempotency by command id, also across processes: every event records its command id and
+  digest, so a retried command finds itself in the case and returns the first result, appending
+  nothing; two processes racing on the same command meet at the store's unique (case, version)
+  key and the loser finds the winner's events;
+- an in-memory cache of cases, which is only an optimisation: a stale entry can never be written
+  past, because the store refuses a version that already exists, and then the case is reloaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
+
+from domain.case.aggregate import Case
+from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway
+from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
+from domain.rules.eligibility import DEFAULT_POLICIES, PolicyRegistry
+from domain.rules.expedited import due_at
+from domain.values import ActionContext, Actor
+from infrastructure.settings import Settings
+
+MAX_ATTEMPTS = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AppendedEvent(BaseModel):
+    version: int
+    type: str
+
+
+class CommandResult(BaseModel):
+    """What a command did: returned unchanged (with ``replayed``) when the command is retried."""
+
+    case_id: UUID
+    command_id: UUID
+    version: int
+    appended: list[AppendedEvent]
+    ids: dict[str, UUID]
+    replayed: bool = False
+
+
+def _result(case_id: UUID, command_id: UUID, events: Sequence[Case.Event], *, replayed: bool) -> CommandResult:
+    ids: dict[str, UUID] = {}
+    for event in events:
+        for name in ("concern_id", "pathway_id", "escalation_id", "request_id", "issue_id"):
+            value = getattr(event, name, None)
+            if isinstance(value, UUID):
+                ids.setdefault(name, value)
+    return CommandResult(
+        case_id=case_id,
+        command_id=command_id,
+        version=events[-1].originator_version,
+        appended=[AppendedEvent(version=e.originator_version, type=type(e).__name__) for e in events],
+        ids=ids,
+        replayed=replayed,
+    )
+
+
+class CaseJourney(Application[UUID]):
+    """The case-journey application over the ``eventsourcing`` event store."""
+
+    name = "casejourney"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        policies: PolicyRegistry = DEFAULT_POLICIES,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.policies = policies
+        self._pathway_targets = self.settings.pathway_targets()
+        self._cache: OrderedDict[UUID, Case] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._case_locks = [threading.Lock() for _ in range(64)]
+        super().__init__(env=self.settings.eventsourcing_env())
+
+    # ------------------------------------------------------------------ commands
+
+    def execute(self, command: Command, actor: Actor) -> CommandResult:
+        """Runs one command for one actor (who comes from credentials, never from the command)."""
+        case_id = command.effective_case_id() if isinstance(command, OpenCase) else self._case_id_of(command)
+        ctx = self._context(command, actor)
+        digest = command.digest()
+        with self._case_locks[hash(case_id) % len(self._case_locks)]:
+            for attempt in range(MAX_ATTEMPTS):
+                fresh = attempt > 0
+                if isinstance(command, OpenCase) and not fresh:
+                    case = command.create(ctx)  # optimistic: a retry meets the stored case below
+                else:
+                    case = self._load(case_id, fresh=fresh)
+                    seen = case.commands.get(command.command_id)
+                    if seen is not None:
+                        if seen.digest != digest:
+                            raise IdempotencyKeyReused(
+                                f"Command id {command.command_id} was already used for a different command"
+                                f" on case {case_id}.",
+                                command_id=str(command.command_id),
+                            )
+                        return self._replayed_result(case_id, command.command_id, seen.first_version, seen.last_version)
+                    if isinstance(command, OpenCase):
+                        raise RuleViolation(f"A case with id {case_id} already exists.", code="case_exists")
+                    assert isinstance(command, CaseCommand)
+                    if command.expected_version is not None and case.version != command.expected_version:
+                        if not fresh and case_id in self._cache:
+                            self._evict(case_id)
+                            continue  # the cache may be behind the store: check against the store
+                        raise ConcurrencyConflict(case_id, command.expected_version, case.version)
+                    try:
+                        command.run(case, ctx, **self._extras(command, ctx))
+                    except DomainError:
+                        self._evict(case_id)
+                        if not fresh:
+                            continue  # never refuse on a possibly stale cached state
+                        raise
+                    except BaseException:
+                        self._evict(case_id)
+                        raise
+                events = list(case.pending_events)
+                try:
+                    self.save(case)
+                except IntegrityError:
+                    # Someone else appended this version first (maybe this very command, from
+                    # another process): reload and decide again on the stored state.
+                    self._evict(case_id)
+                    if command.expected_version is not None and not isinstance(command, OpenCase):
+                        current = self._load(case_id, fresh=True)
+                        seen = current.commands.get(command.command_id)
+                        if seen is None:
+                            raise ConcurrencyConflict(case_id, command.expected_version, current.version) from None
+                    continue
+                except BaseException:
+                    self._evict(case_id)
+                    raise
+                self._remember(case)
+                return _result(case_id, command.command_id, events, replayed=False)  # type: ignore[arg-type]
+        raise ConcurrencyConflict(case_id, command.expected_version or 0, self._load(case_id, fresh=True).version)
+
+    def _case_id_of(self, command: Command) -> UUID:
+        assert isinstance(command, CaseCommand)
+        return command.case_id
+
+    def _context(self, command: Command, actor: Actor) -> ActionContext:
+        now = self.clock()
+        occurred_at = command.occurred_at or now
+        if occurred_at - now > timedelta(seconds=self.settings.clock_skew_tolerance_seconds):
+            raise RuleViolation(
+                f"occurred_at {occurred_at.isoformat()} is in the future; business time must not be after"
+                " the time the service records it.",
+                code="occurred_at_in_future",
+            )
+        return ActionContext(
+            actor=actor,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            command_id=command.command_id,
+            correlation_id=command.correlation_id or command.command_id,
+            causation_id=command.causation_id,
+        )
+
+    def _extras(self, command: Command, ctx: ActionContext) -> dict[str, Any]:
+        if isinstance(command, DecideReferral):
+            return {"policy": self.policies.in_force(ctx.occurred_at)}
+        if isinstance(command, OpenExpeditedPathway):
+            return {"due_at": due_at(ctx.occurred_at, command.pathway_reason, self._pathway_targets)}
+        return {}
+
+    def _replayed_result(self, case_id: UUID, command_id: UUID, first: int, last: int) -> CommandResult:
+        events = [e for e in self.events.get(case_id, gt=first - 1, lte=last)]
+        return _result(case_id, command_id, events, replayed=True)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ cache
+
+    def _load(self, case_id: UUID, *, fresh: bool) -> Case:
+        if not fresh:
+            with self._cache_lock:
+                case = self._cache.get(case_id)
+                if case is not None:
+                    self._cache.move_to_end(case_id)
+                    return case
+        try:
+            case = self.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        self._remember(case)
+        return case
+
+    def _remember(self, case: Case) -> None:
+        size = self.settings.aggregate_cache_size
+        if size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[case.id] = case
+            self._cache.move_to_end(case.id)
+            while len(self._cache) > size:
+                self._cache.popitem(last=False)
+
+    def _evict(self, case_id: UUID) -> None:
+        with self._cache_lock:
+            self._cache.pop(case_id, None)
+
+    # ------------------------------------------------------------------ queries
+
+    def get_case(self, case_id: UUID, *, version: int | None = None) -> Case:
+        """The case as it is now, or as it stood at ``version``, replayed from the log."""
+        try:
+            case: Case = self.repository.get(case_id, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        return case
+
+    def case_events(self, case_id: UUID) -> list[Case.Event]:
+        events: list[Case.Event] = list(self.events.get(case_id))  # type: ignore[arg-type]
+        if not events:
+            raise CaseNotFound(case_id)
+        return events
+
+    def all_case_ids(self) -> Iterator[UUID]:
+        """Ids of every case, in the order they were opened (reads the log of creations)."""
+        created_topic = Case.ApplicationReceived.TOPIC
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start, 500, topics=[created_topic])
+            if not batch:
+                return
+            for notification in batch:
+                yield UUID(str(notification.originator_id))
+            start = batch[-1].id + 1

@@ -1,0 +1,105 @@
+"""One typed settings class, built once at start-up and passed in; nothing reads the environment later.
+
+Values come from arguments, then ``CASEJOURNEY_*`` environment variables, then defaults. The
+embedded SQLite store needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.values import PathwayReason
+
+#: The seeds set no target times (DOMAIN.md): these defaults are a choice, written down here.
+DEFAULT_PATHWAY_TARGET_HOURS: dict[PathwayReason, float] = {
+    PathwayReason.SAFEGUARDING: 24.0,
+    PathwayReason.HOMELESSNESS_RISK: 48.0,
+    PathwayReason.SIGNIFICANT_FINANCIAL_HARDSHIP: 120.0,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASEJOURNEY_", extra="forbid", frozen=True)
+
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: Path = Field(default=Path("var/casejourney.sqlite"), description="Created on first use.")
+
+    postgres_url: str | None = Field(default=None, description="postgresql://user:password@host:port/dbname")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_dbname: str = "test"
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_schema: str = Field(default="", description="Schema of the event tables; empty means public.")
+    postgres_pool_size: int = Field(default=4, ge=1)
+    postgres_connect_timeout: float = Field(default=5.0, gt=0)
+
+    aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
+    pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
+    deadline_escalation_actor: str = Field(default="acssl-duty-rota", description="Who a missed target goes to.")
+    clock_skew_tolerance_seconds: float = Field(default=300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _every_pathway_has_a_target(self) -> Settings:
+        missing = [str(r) for r in PathwayReason if r not in self.pathway_target_hours]
+        if missing:
+            raise ValueError(f"pathway_target_hours needs a target for: {', '.join(missing)}")
+        return self
+
+    def pathway_targets(self) -> dict[PathwayReason, timedelta]:
+        return {reason: timedelta(hours=hours) for reason, hours in self.pathway_target_hours.items()}
+
+    def postgres_params(self) -> dict[str, str]:
+        if self.postgres_url:
+            url = urlparse(self.postgres_url)
+            return {
+                "host": url.hostname or self.postgres_host,
+                "port": str(url.port or self.postgres_port),
+                "dbname": (url.path or "/").lstrip("/") or self.postgres_dbname,
+                "user": unquote(url.username or self.postgres_user),
+                "password": unquote(url.password or self.postgres_password),
+            }
+        return {
+            "host": self.postgres_host,
+            "port": str(self.postgres_port),
+            "dbname": self.postgres_dbname,
+            "user": self.postgres_user,
+            "password": self.postgres_password,
+        }
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The string keys the ``eventsourcing`` library is configured with."""
+        if self.store == "sqlite":
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "10",
+                "CREATE_TABLE": "y",
+            }
+        pg = self.postgres_params()
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": pg["dbname"],
+            "POSTGRES_HOST": pg["host"],
+            "POSTGRES_PORT": pg["port"],
+            "POSTGRES_USER": pg["user"],
+            "POSTGRES_PASSWORD": pg["password"],
+            "POSTGRES_SCHEMA": self.postgres_schema,
+            "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout),
+            "APPLICATION_RECORDER_TOPIC": "infrastructure.store:LockedAppendRecorder",
+            "CREATE_TABLE": "y",
+        }
+
+    def describe_store(self) -> str:
+        if self.store == "sqlite":
+            return f"SQLite file {self.sqlite_path}"
+        pg = self.postgres_params()
+        return f"PostgreSQL {pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"

@@ -1,0 +1,125 @@
+"""Shared fixtures: the same tests run on SQLite and on a real PostgreSQL by changing only settings.
+
+PostgreSQL tests use the server on 127.0.0.1:5432 (override with CASEJOURNEY_TEST_POSTGRES_URL),
+each in a schema of its own that is dropped afterwards. Without a server they skip with the
+reason; under CI=true a missing server fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from domain.values import Actor, Role
+from infrastructure.application import CaseJourney
+from infrastructure.settings import Settings
+
+POSTGRES_URL = os.environ.get("CASEJOURNEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _postgres_problem() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}".strip()
+    return None
+
+
+_PG_PROBLEM: str | bool | None = False  # False: not probed yet
+
+
+def require_postgres() -> None:
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _postgres_problem()
+    if _PG_PROBLEM:
+        if IN_CI:
+            pytest.fail(f"CI=true and {_PG_PROBLEM}", pytrace=False)
+        pytest.skip(str(_PG_PROBLEM))
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema on the real server, dropped after the test."""
+    require_postgres()
+    schema = f"cj_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def postgres_settings(schema: str, **overrides: object) -> Settings:
+    return Settings(store="postgres", postgres_url=POSTGRES_URL, postgres_schema=schema, **overrides)  # type: ignore[arg-type]
+
+
+def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(store="sqlite", sqlite_path=tmp_path / "casejourney.sqlite", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for each store in turn: the same test body runs on both."""
+    if request.param == "sqlite":
+        return sqlite_settings(tmp_path)
+    schema = request.getfixturevalue("pg_schema")
+    return postgres_settings(schema)
+
+
+class FakeClock:
+    """An injected clock: tests decide what time it is."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_app(store_settings: Settings, clock: FakeClock) -> Iterator[Callable[..., CaseJourney]]:
+    """Builds applications on the current store; each is closed after the test."""
+    apps: list[CaseJourney] = []
+
+    def factory(**overrides: object) -> CaseJourney:
+        settings = store_settings.model_copy(update=overrides) if overrides else store_settings
+        app = CaseJourney(settings, clock=clock)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., CaseJourney]) -> CaseJourney:
+    return make_app()
+
+
+CASEWORKER = Actor("cw-ada", Role.CASEWORKER)
+SPECIALIST = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
+ENFORCEMENT_MANAGER = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
+ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
+SERVICE = Actor("svc-intake", Role.BACKEND_SERVICE)
+AUDITOR = Actor("aud-eve", Role.AUDITOR)
