@@ -674,7 +674,7 @@ class Case(Aggregate):
                 **common,
                 criteria_met=list(decision.criteria_met),
                 discretionary=not decision.eligible,
-                reason=reason or decision.explain(),
+                reason=reason,
             )
             return True
         self._record(
@@ -682,7 +682,7 @@ class Case(Aggregate):
             fields,
             **common,
             unmet={k: list(v) for k, v in decision.unmet.items()},
-            reason=reason or decision.explain(),
+            reason=reason,
         )
         return False
 
