@@ -8,6 +8,7 @@ never as stack traces.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,7 +83,8 @@ def demo(ctx: typer.Context) -> None:
     app = open_app(ctx)
     table = Table(title=f"Sample journeys in {ctx.obj.describe_store()}")
     for column in ("#", "story", "case id", "events", "team now", "named caseworker", "last event"):
-        table.add_column(column, no_wrap=column == "case id")
+        table.add_column(column, no_wrap=column in {"story", "case id"})
+    refusals: list[str] = []
     replayed = 0
     with app:
         for scenario in SCENARIOS:
@@ -93,7 +95,6 @@ def demo(ctx: typer.Context) -> None:
             assert journey.case_id is not None
             replayed += sum(r.replayed for r in journey.results)
             case = app.get_case(journey.case_id)
-            last = app.case_events(journey.case_id)[-1]
             table.add_row(
                 str(scenario.number),
                 scenario.title,
@@ -101,11 +102,12 @@ def demo(ctx: typer.Context) -> None:
                 str(case.version),
                 str(case.team) + (" (closed)" if case.closed else ""),
                 case.named_caseworker_id or "-",
-                what(last),
+                what(app.case_events(journey.case_id)[-1]),
             )
-            for refusal in journey.refusals:
-                table.add_row("", f"  refused as the rules require: {refusal.code}", "", "", "", "", refusal.message)
+            refusals += [f"story {scenario.number}: [bold]{r.code}[/] - {r.message}" for r in journey.refusals]
     console.print(table)
+    for line in refusals:
+        console.print(f"Refused, as the rules require: {line}")
     if replayed:
         console.print(f"[dim]{replayed} commands were already in the store: replayed, nothing appended twice.[/]")
     console.print("Next: [bold]casejourney history CASE_ID[/] (or [bold]--scenario N[/]) to read a case's events.")
@@ -153,7 +155,17 @@ def history(
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except (PersistenceError, OSError) as exc:
+        err.print(f"[bold red]error:[/] the event store failed: {exc}")
+        sys.exit(3)
+    except Exception as exc:
+        if os.environ.get("CASEJOURNEY_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error[/] ({type(exc).__name__}): {exc}")
+        err.print("This is a bug; run again with CASEJOURNEY_DEBUG=1 to see where it happened.")
+        sys.exit(70)
 
 
 if __name__ == "__main__":

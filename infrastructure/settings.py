@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     postgres_password: str = ""
     postgres_schema: str = Field(default="", description="Schema of the event tables; empty means public.")
     postgres_pool_size: int = Field(default=4, ge=1)
-    postgres_connect_timeout: float = Field(default=5.0, gt=0)
+    postgres_connect_timeout: int = Field(default=5, ge=1)
 
     aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))

@@ -144,13 +144,22 @@ class Case(Aggregate):
             case.service_type = ServiceType(self.to_service_type)
 
     class ConcernRecorded(Event):
+        """Version 2. Version 1 (the first prototype's shape) named the kind ``concern_kind`` and
+        had no ``note``; stored v1 events are upcast when read, never rewritten."""
+
         TOPIC = TOPIC_PREFIX + "ConcernRecorded"
+        class_version = 2
         concern_id: UUID
         kind: str
         source: str
         affected_party_id: str
         police_involved: bool
         note: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["kind"] = state.pop("concern_kind")
+            state["note"] = ""
 
         def apply(self, case: Case) -> None:
             case.concerns[str(self.concern_id)] = Concern(
