@@ -154,6 +154,21 @@ def history(
     console.print(table)
 
 
+@cli.command()
+def events(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The catalogue as docs/events.md.")] = False,
+) -> None:
+    """The event contract: every event's topic, version and payload schema (JSON by default)."""
+    from infrastructure.event_catalogue import event_schemas
+    from infrastructure.event_catalogue import markdown as as_markdown
+
+    if markdown:
+        sys.stdout.write(as_markdown())
+    else:
+        json.dump(event_schemas(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+
+
 def main() -> None:
     try:
         cli()

@@ -53,7 +53,8 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None or not stored_events:
-            return super().insert_events(stored_events, **kwargs)
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
         rows = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
@@ -62,4 +63,4 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         # the application answers that by reloading the case (a retried command is idempotent).
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.append_statement, (rows,), prepare=True)
-            return [row[self.append_function_name] for row in curs.fetchall()]
+            return [int(row[self.append_function_name]) for row in curs.fetchall()]

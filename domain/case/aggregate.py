@@ -92,6 +92,7 @@ class Case(Aggregate):
     class Event(Aggregate.Event):
         """Base of every case event: who, when (business time) and the command's ids."""
 
+        TOPIC: ClassVar[str]
         actor_id: str
         actor_role: str
         occurred_at: datetime
@@ -102,6 +103,7 @@ class Case(Aggregate):
 
         def mutate(self, aggregate: Any) -> Any:
             case = super().mutate(aggregate)
+            assert case is not None
             case._note_command(self)
             return case
 

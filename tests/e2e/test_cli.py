@@ -69,7 +69,11 @@ def test_errors_are_sentences_not_stack_traces(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_demo_and_history_on_postgres_by_settings_alone(pg_schema: str) -> None:
-    env = {"CASEJOURNEY_STORE": "postgres", "CASEJOURNEY_POSTGRES_URL": POSTGRES_URL, "CASEJOURNEY_POSTGRES_SCHEMA": pg_schema}
+    env = {
+        "CASEJOURNEY_STORE": "postgres",
+        "CASEJOURNEY_POSTGRES_URL": POSTGRES_URL,
+        "CASEJOURNEY_POSTGRES_SCHEMA": pg_schema,
+    }
     demo = run("demo", env=env)
     assert demo.returncode == 0, demo.stderr
     assert "PostgreSQL" in demo.stdout

@@ -93,7 +93,10 @@ def test_a_reader_tailing_by_highest_id_misses_nothing_under_concurrent_writers(
 
     tailer = threading.Thread(target=tail)
     tailer.start()
-    threads = [threading.Thread(target=write, args=(app, case_id, n)) for n, (app, case_id) in enumerate(zip(writers, cases, strict=True))]
+    threads = [
+        threading.Thread(target=write, args=(app, case_id, n))
+        for n, (app, case_id) in enumerate(zip(writers, cases, strict=True))
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -101,7 +101,7 @@ def test_enforcement_has_one_manager_and_the_named_caseworker_stays(app: CaseJou
 
 
 def test_missed_homelessness_target_is_recorded_and_escalated_together(app: CaseJourney) -> None:
-    journey, events = story(app, 8)
+    _journey, events = story(app, 8)
     names = [type(e).__name__ for e in events]
     missed = names.index("ExpeditedDeadlineMissed")
     assert names[missed + 1] == "EscalationRaised"

@@ -1,0 +1,21 @@
+"""docs/events.md is the published event contract: it must say what the code stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from domain.case.aggregate import Case
+from infrastructure.event_catalogue import event_schemas, markdown
+
+DOC = Path(__file__).parents[2] / "docs" / "events.md"
+
+
+def test_docs_events_md_is_in_step_with_the_event_classes() -> None:
+    assert DOC.read_text() == markdown(), "regenerate: .venv/bin/casejourney events --markdown > docs/events.md"
+
+
+def test_every_event_has_a_schema_under_its_stored_topic() -> None:
+    schemas = event_schemas()
+    assert set(schemas) == {cls.TOPIC for cls in Case.EVENT_CLASSES.values()}
+    assert schemas["casejourney.case:ConcernRecorded"]["x-class-version"] == 2
+    assert "reason" in schemas["casejourney.case:EnforcementManagerHandedOver"]["required"]
