@@ -14,7 +14,7 @@ def _ids(value: Any) -> str:
     return str(value) if value is not None else "-"
 
 
-def what(event: Case.Event) -> str:  # noqa: PLR0911, PLR0912 - one branch per event type, on purpose
+def what(event: Case.Event) -> str:
     e: Any = event
     match type(event).__name__:
         case "ApplicationReceived":
