@@ -28,9 +28,10 @@ from pydantic import BaseModel
 from domain.case.aggregate import Case
 from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
-from domain.rules.eligibility import DEFAULT_POLICIES, PolicyRegistry
+from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
 from domain.values import ActionContext, Actor
+from infrastructure.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.settings import Settings
 
 MAX_ATTEMPTS = 5
@@ -83,11 +84,11 @@ class CaseJourney(Application[UUID]):
         settings: Settings | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
-        policies: PolicyRegistry = DEFAULT_POLICIES,
+        policies: PolicyRegistry | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock
-        self.policies = policies
+        self.policies = policies or load_policies(self.settings.policy_dir or SHIPPED_POLICY_DIR)
         self._pathway_targets = self.settings.pathway_targets()
         self._cache: OrderedDict[UUID, Case] = OrderedDict()
         self._cache_lock = threading.Lock()

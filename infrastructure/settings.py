@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(default=4, ge=1)
     postgres_connect_timeout: int = Field(default=5, ge=1)
 
+    policy_dir: Path | None = Field(
+        default=None, description="Folder of eligibility policy files (*.toml); default: the shipped policies."
+    )
     aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
     deadline_escalation_actor: str = Field(default="acssl-duty-rota", description="Who a missed target goes to.")
