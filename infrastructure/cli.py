@@ -169,6 +169,14 @@ def events(
         sys.stdout.write("\n")
 
 
+# Read models and auditor replay (infrastructure/cli_projections.py), registered here at the end
+# because that module reuses open_app, fail and console from this one.
+from infrastructure.cli_projections import projections_cli, replay  # noqa: E402
+
+cli.add_typer(projections_cli, name="projections")
+cli.command()(replay)
+
+
 def main() -> None:
     try:
         cli()

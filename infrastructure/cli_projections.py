@@ -1,0 +1,241 @@
+"""`casejourney projections run|rebuild|verify|status` and `casejourney replay`.
+
+Thin edges over ``infrastructure.projection_runner`` and ``infrastructure.replay``: parse, call
+once, print; operator errors (a second runner, a stopped projection, a schema to rebuild) come out
+as sentences with a non-zero exit code, never as stack traces.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from domain.errors import DomainError
+from infrastructure.projection_runner import (
+    DEFAULT_BATCH,
+    LeaseHeld,
+    ProjectionError,
+    ProjectionRunner,
+    ReadModels,
+)
+from infrastructure.readmodels import PROJECTIONS
+from infrastructure.replay import replay_case
+
+projections_cli = typer.Typer(
+    help="Read models: keep them caught up, rebuild them from the log, verify them, show their status.",
+    no_args_is_help=True,
+)
+
+#: Exit codes an operator's script can tell apart.
+EXIT_DIFFERENCES, EXIT_STOPPED, EXIT_LEASE_HELD = 1, 4, 5
+
+
+def _base() -> ModuleType:
+    # Imported late: infrastructure.cli imports this module to register it.
+    from infrastructure import cli
+
+    return cli
+
+
+def _names(name: str | None) -> list[str]:
+    if name is None:
+        return list(PROJECTIONS)
+    if name not in PROJECTIONS:
+        _base().fail(f"unknown projection {name!r}; known: {', '.join(PROJECTIONS)}", 2)
+    return [name]
+
+
+@contextmanager
+def _models(ctx: typer.Context) -> Iterator[ReadModels]:
+    base = _base()
+    with base.open_app(ctx) as app:
+        try:
+            models = ReadModels(app, ctx.obj)
+        except Exception as exc:  # a database we cannot reach or create tables in
+            base.fail(f"cannot open the read models ({ctx.obj.describe_store()}): {exc}", 3)
+        try:
+            yield models
+        except LeaseHeld as exc:
+            base.fail(str(exc), EXIT_LEASE_HELD)
+        except ProjectionError as exc:
+            base.fail(str(exc), EXIT_STOPPED)
+        finally:
+            models.close()
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Any]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_base().console, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(position: int, head: int) -> None:
+            bar.update(task, completed=position, total=head)
+
+        yield update
+
+
+@projections_cli.command()
+def status(ctx: typer.Context) -> None:
+    """Each projection's position in the log, its lag, and whether it is running, stopped or stale."""
+    with _models(ctx) as models:
+        rows = models.status()
+    table = Table(title=f"Projections in {ctx.obj.describe_store()}")
+    for column in ("projection", "position", "head", "lag", "runner", "schema", "updated", "problem"):
+        table.add_column(column, overflow="fold")
+    for s in rows:
+        table.add_row(
+            s.name,
+            str(s.position),
+            str(s.head),
+            str(s.lag),
+            "running" if s.running else "-",
+            "ok" if s.schema_ok else "rebuild needed",
+            s.updated_at.isoformat(timespec="seconds") if s.updated_at else "-",
+            (s.error or "") + (f" build in progress at {s.build_position}" if s.build_position is not None else ""),
+        )
+    _base().console.print(table)
+
+
+@projections_cli.command()
+def rebuild(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = DEFAULT_BATCH,
+    fresh: Annotated[bool, typer.Option(help="Discard an interrupted build instead of resuming it.")] = False,
+) -> None:
+    """Rebuild from the whole log into new tables, then swap them in (readers never see half a view)."""
+    with _models(ctx) as models:
+        for projection in _names(name):
+            with _progress(f"rebuilding {projection}") as update:
+                position, resumed = models.rebuild(projection, batch_size=batch_size, fresh=fresh, progress=update)
+            how = " (resumed an interrupted build)" if resumed else ""
+            _base().console.print(f"{projection}: rebuilt to notification {position} and swapped in{how}.")
+
+
+@projections_cli.command()
+def verify(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = DEFAULT_BATCH,
+    max_listed: Annotated[int, typer.Option(help="Differences listed per projection.")] = 20,
+) -> None:
+    """Rebuild into scratch tables and compare with the live ones: 0 differences expected."""
+    total = 0
+    with _models(ctx) as models:
+        for projection in _names(name):
+            with _progress(f"verifying {projection}") as update:
+                result = models.verify(projection, batch_size=batch_size, max_listed=max_listed, progress=update)
+            total += result.differences
+            _base().console.print(
+                f"{projection}: {result.differences} differences at notification {result.position}", markup=False
+            )
+            for line in result.listed:
+                _base().console.print(f"  {line}", markup=False)
+    if total:
+        raise typer.Exit(EXIT_DIFFERENCES)
+
+
+@projections_cli.command()
+def run(
+    ctx: typer.Context,
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="Projections to run (repeat); all by default.")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Catch up to the head of the log, then exit.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = DEFAULT_BATCH,
+    wait_for_lease: Annotated[float, typer.Option(help="Seconds to wait if another runner holds a lease.")] = 0.0,
+) -> None:
+    """Keep the projections caught up with the log (wakes on NOTIFY on PostgreSQL; polls on SQLite)."""
+    names = [n for each in name or [None] for n in _names(each)]  # type: ignore[list-item]
+    console = _base().console
+    with _models(ctx) as models:
+        runner = ProjectionRunner(models, names, batch_size=batch_size, lease_wait=wait_for_lease)
+        if once:
+            with runner.leases():
+                processed = models.catch_up(names, batch_size=batch_size)
+            console.print(f"caught up: {processed} events read; position {models.positions(names)}")
+            return
+        signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
+        console.print(f"running {', '.join(names)} on {ctx.obj.describe_store()} (Ctrl-C to stop)")
+        try:
+            runner.run(on_batch=lambda n: console.print(f"processed {n} events; position {models.positions(names)}"))
+        except KeyboardInterrupt:
+            runner.stop.set()
+        console.print("stopped.")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        _base().fail(f"--as-of {value!r} is not an ISO 8601 time (e.g. 2026-01-05T10:00:00+00:00)", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def replay(
+    ctx: typer.Context,
+    case_id: Annotated[UUID, typer.Argument(help="The case to replay.")],
+    as_of: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset is given).")] = None,
+    version: Annotated[int | None, typer.Option(min=0, help="Replay the case's first N events.")] = None,
+    time: Annotated[str, typer.Option(help="recorded (what the service knew at --as-of) or business.")] = "recorded",
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """A case as it stood at a moment: state, team assignment and safeguarding history, from the log."""
+    base = _base()
+    if as_of is not None and version is not None:
+        base.fail("give --as-of or --version, not both", 2)
+    if time not in ("recorded", "business"):
+        base.fail("--time must be recorded or business", 2)
+    if output not in ("text", "json"):
+        base.fail("--format must be text or json", 2)
+    moment = _parse_time(as_of) if as_of is not None else None
+    with base.open_app(ctx) as app:
+        try:
+            result = replay_case(app, case_id, as_of=moment, version=version, time_axis=time)  # type: ignore[arg-type]
+        except DomainError as exc:
+            base.fail(exc.message)
+    if output == "json":
+        json.dump(result.as_record(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    console = base.console
+    console.print(
+        f"[bold]Case {case_id}[/] as it stood {result.moment}: version {result.version} of {result.total_versions}"
+    )
+    state = Table(title="Case state (replayed from the event log)", show_header=False)
+    for key, value in result.state.items():
+        state.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    console.print(state)
+    if result.assignment:
+        assignment = Table(title="Team assignment", show_header=False)
+        for key, value in result.assignment.items():
+            assignment.add_row(key, str(value))
+        console.print(assignment)
+    history = Table(title="Safeguarding history", show_lines=True)
+    for column in ("v", "occurred", "recorded", "who", "what", "why"):
+        history.add_column(column, overflow="fold")
+    for row in result.history:
+        late = " (recorded after the as-of time)" if row.get("recorded_after_as_of") else ""
+        history.add_row(
+            str(row["case_version"]),
+            row["occurred_at"].strftime("%Y-%m-%d %H:%M"),
+            row["recorded_at"].strftime("%Y-%m-%d %H:%M:%S") + late,
+            f"{row['actor_id']}\n({row['actor_role']})",
+            row["what"],
+            row["why"],
+        )
+    console.print(history)
+    for check in result.checks:
+        console.print(f"check: {check}")

@@ -1,0 +1,717 @@
+"""The projection runner: follows the event log and keeps the read models, exactly once.
+
+Exactly once: each batch writes its view rows and the projection's new position in ONE
+transaction, after re-reading (and, on PostgreSQL, locking) the tracking row; if the position is
+not the one the batch was prepared from, nothing is written and the batch is prepared again. A
+crash, even ``kill -9``, loses at most an uncommitted batch, which is read again on restart.
+
+No gap: the runner tracks the highest notification id it has processed. That is safe only because
+the write path (``infrastructure/store.py`` on PostgreSQL, the single writer of SQLite) commits
+events in notification-id order: an id is never made visible after a higher one.
+
+One writer per projection: a runner holds a lease for its whole life (a PostgreSQL session advisory
+lock; on SQLite an ``flock`` on a file beside the database). Both die with the process, so a
+killed runner never blocks its successor. A second runner waits (``wait_for_lease``) or stops with
+a message naming the holder. The position check above is the second line of defence.
+
+An event it cannot process stops the projection with a report (which event, which case, which
+error) kept in the tracking table and shown by ``projections status``; nothing is skipped. Events
+of other aggregates (topics outside ``casejourney.case:``) are skipped by topic, explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import psycopg
+from eventsourcing.persistence import Notification
+from sqlalchemy import Connection, Engine, String, inspect, select, text, update
+from sqlalchemy import insert as sa_insert
+
+from domain.case.aggregate import TOPIC_PREFIX, Case
+from infrastructure.application import CaseJourney
+from infrastructure.readmodels import PROJECTIONS, Item, ProjectionSpec, infra_metadata, make_engine, reading, tracking
+from infrastructure.settings import Settings
+
+#: Topics this code can read. A ``casejourney.case:`` topic outside this set is a newer event
+#: type than the code knows: the runner stops (it must not skip it); other prefixes are skipped.
+CASE_TOPICS: frozenset[str] = frozenset(cls.TOPIC for cls in Case.EVENT_CLASSES.values())
+
+DEFAULT_BATCH = 2000
+
+
+class ProjectionError(Exception):
+    """Raised when a projection cannot go on; ``str()`` is a report for an operator."""
+
+
+class ProjectionStopped(ProjectionError):
+    """Raised when an event cannot be processed: the projection stops there, nothing is skipped."""
+
+
+class LeaseHeld(ProjectionError):
+    """Raised when another process already runs (or rebuilds) this projection."""
+
+
+class _ApplyFailed(Exception):
+    def __init__(self, cause: Exception) -> None:
+        self.cause = cause
+
+
+class RebuildNeeded(ProjectionError):
+    """Raised when the live tables were made by another version of the projection's code."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------- leases
+
+
+class Lease(Protocol):
+    def release(self) -> None: ...
+
+
+def _who() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()} since {utc_now().isoformat(timespec='seconds')}"
+
+
+class _FileLease:
+    """SQLite: an exclusive ``flock`` on ``<db>.<name>.lock`` (released by the OS when the process dies)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = f"{path}.{name}.lock"
+        self.file = open(self.path, "a+")  # noqa: SIM115 - held open for the lease's life
+        try:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise LeaseHeld(f"{name} is already being written by {holder}; not starting a second writer.") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(_who())
+        self.file.flush()
+
+    def release(self) -> None:
+        if not self.file.closed:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+            self.file.close()
+
+
+def _advisory_key(schema: str, name: str) -> int:
+    digest = hashlib.blake2b(f"casejourney-projection:{schema}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class _AdvisoryLease:
+    """PostgreSQL: a session advisory lock on a connection of its own, held for the lease's life."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        pg = settings.postgres_params()
+        key = _advisory_key(settings.postgres_schema, name)
+        self.conn = psycopg.connect(
+            autocommit=True,
+            application_name=f"casejourney {name} {_who()}"[:63],
+            **pg,  # type: ignore[arg-type]
+        )
+        got = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not got or not got[0]:
+            holder = self.conn.execute(
+                "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted"
+                " AND ((l.classid::bigint << 32) | l.objid::bigint) = (%s::bigint & x'FFFFFFFFFFFFFFFF'::bigint)",
+                (key,),
+            ).fetchone()
+            self.conn.close()
+            who = f"{holder[0]} (backend {holder[1]})" if holder else "another session"
+            raise LeaseHeld(f"{name} is already being written by {who}; not starting a second writer.")
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            self.conn.close()  # closing the session releases the lock
+
+
+def acquire_lease(settings: Settings, name: str, *, wait: float = 0.0) -> Lease:
+    """The single-writer lease of ``name``; waits up to ``wait`` seconds, then raises ``LeaseHeld``."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if settings.store == "sqlite":
+                return _FileLease(str(settings.sqlite_path), name)
+            return _AdvisoryLease(settings, name)
+        except LeaseHeld:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def lease_is_held(settings: Settings, name: str) -> bool:
+    try:
+        acquire_lease(settings, name).release()
+    except LeaseHeld:
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------- the store of read models
+
+
+def _decode(app: CaseJourney, notifications: Sequence[Notification]) -> list[tuple[int, str, Case.Event | None]]:
+    """(id, topic, event) per notification; ``None`` for another aggregate's event (skipped by topic)."""
+    decoded: list[tuple[int, str, Case.Event | None]] = []
+    to_domain_event = app.mapper.to_domain_event
+    for n in notifications:
+        if n.topic in CASE_TOPICS:
+            try:
+                event: Any = to_domain_event(n)
+            except Exception as exc:
+                raise ProjectionStopped(_report("every projection", n, exc)) from exc
+            decoded.append((n.id, n.topic, event))
+        elif n.topic.startswith(TOPIC_PREFIX):
+            raise ProjectionStopped(
+                _report("every projection", n, ValueError(f"unknown case event type {n.topic}: upgrade this code"))
+            )
+        else:
+            decoded.append((n.id, n.topic, None))
+    return decoded
+
+
+def _report(name: str, n: Any, exc: BaseException) -> str:
+    return (
+        f"{name} stopped at notification {n.id} (case {n.originator_id}, version {n.originator_version},"
+        f" {n.topic}): {type(exc).__name__}: {exc}"
+    )
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    head: int
+    schema_ok: bool
+    updated_at: datetime | None
+    error: str | None
+    running: bool
+    build_position: int | None
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+class ReadModels:
+    """The read models of one store: creates what is missing, runs, rebuilds, verifies, reports."""
+
+    def __init__(self, app: CaseJourney, settings: Settings | None = None, *, engine: Engine | None = None) -> None:
+        self.app = app
+        self.settings = settings or app.settings
+        self.engine = engine or make_engine(self.settings)
+        self.caches: dict[str, dict[str, Any]] = {name: {} for name in PROJECTIONS}
+        self._ensure()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> ReadModels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema
+
+    def _ensure(self) -> None:
+        """Creates the tracking table and, for a projection never built, its empty live tables."""
+        with self.engine.begin() as conn:
+            infra_metadata.create_all(conn, checkfirst=True)
+            known = {r.name for r in conn.execute(select(tracking.c.name))}
+            for spec in PROJECTIONS.values():
+                if spec.name in known:
+                    continue
+                for table in spec.tables().values():
+                    table.create(conn, checkfirst=True)
+                conn.execute(
+                    sa_insert(tracking).values(
+                        name=spec.name, position=0, schema_version=spec.schema_version(), table_suffix=""
+                    )
+                )
+
+    def _row(self, conn: Connection, name: str, *, lock: bool = False) -> Any:
+        query = select(tracking).where(tracking.c.name == name)
+        return conn.execute(query.with_for_update() if lock else query).first()
+
+    def positions(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        with reading(self.engine.connect()) as conn:
+            rows = conn.execute(select(tracking.c.name, tracking.c.position)).all()
+        wanted = set(names or PROJECTIONS)
+        return {r.name: r.position for r in rows if r.name in wanted}
+
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    # -- running
+
+    def catch_up(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        until: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Processes the log until the named projections reach the head (or ``until``); returns events read."""
+        specs = [PROJECTIONS[n] for n in names or PROJECTIONS]
+        with self.engine.connect() as conn:
+            for spec in specs:
+                row = self._row(conn, spec.name)
+                if row.schema_version != spec.schema_version():
+                    raise RebuildNeeded(
+                        f"{spec.name}: the live tables were built by another version of the projection;"
+                        f" run `casejourney projections rebuild {spec.name}`."
+                    )
+            conn.rollback()
+        total = 0
+        while stop is None or not stop.is_set():
+            positions = self.positions([s.name for s in specs])
+            start = min(positions.values()) + 1
+            if until is not None and start > until:
+                break
+            notifications = self.app.recorder.select_notifications(start, batch_size)
+            if not notifications:
+                break
+            decoded = _decode(self.app, notifications)
+            for spec in specs:
+                self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
+            total += len(notifications)
+        return total
+
+    def _commit_batch(
+        self,
+        spec: ProjectionSpec,
+        suffix: str,
+        tracking_name: str,
+        expected: int,
+        notifications: Sequence[Notification],
+        decoded: Sequence[tuple[int, str, Case.Event | None]],
+        *,
+        conn: Connection | None = None,
+    ) -> bool:
+        """Writes one batch and the new position in one transaction; False if the position moved.
+
+        With ``conn``, writes inside the caller's transaction (a swap or a verify holding its lock).
+        """
+        last = notifications[-1].id
+        if last <= expected:
+            return True
+        items: list[Item] = [(i, e) for i, t, e in decoded if i > expected and e is not None and spec.wants(t)]
+        cache = self.caches.setdefault(spec.name + suffix, {})
+        own_transaction = conn is None
+        try:
+            with contextlib.ExitStack() as stack:
+                if conn is None:
+                    conn = stack.enter_context(self.engine.begin())
+                row = self._row(conn, tracking_name, lock=True)
+                if row is None or row.position != expected:
+                    cache.clear()  # someone else moved it (a swap, another writer): our memory is stale
+                    return False
+                try:
+                    spec.apply(conn, spec.tables(suffix), items, cache)
+                except Exception as exc:
+                    raise _ApplyFailed(exc) from exc  # leaving the block rolls the batch back
+                conn.execute(
+                    update(tracking)
+                    .where(tracking.c.name == tracking_name)
+                    .values(position=last, updated_at=utc_now(), error=None, error_at=None)
+                )
+                return True
+        except _ApplyFailed as failed:
+            cache.clear()  # it may hold rows of the rolled-back batch
+            if not own_transaction:
+                raise ProjectionStopped(_report(spec.name, notifications[0], failed.cause)) from failed.cause
+            raise self._stopped(spec, suffix, tracking_name, items, notifications, failed.cause) from failed.cause
+        except BaseException:
+            cache.clear()
+            raise
+
+    def _stopped(
+        self,
+        spec: ProjectionSpec,
+        suffix: str,
+        tracking_name: str,
+        items: Sequence[Item],
+        notifications: Sequence[Notification],
+        exc: Exception,
+    ) -> ProjectionStopped:
+        """Finds the first event of the failed batch that fails, and records the report."""
+        culprit: Any = notifications[0]
+        with self.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                for nid, event in items:  # one at a time, from the state before the batch
+                    try:
+                        spec.apply(conn, spec.tables(suffix), [(nid, event)], {})
+                    except Exception as single:
+                        culprit, exc = next(n for n in notifications if n.id == nid), single
+                        break
+            finally:
+                trans.rollback()
+        report = _report(spec.name, culprit, exc)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(tracking).where(tracking.c.name == tracking_name).values(error=report, error_at=utc_now())
+            )
+        return ProjectionStopped(report)
+
+    # -- read your writes
+
+    def wait_for(self, position: int, *, timeout: float = 10.0, names: Sequence[str] | None = None) -> bool:
+        """Waits until the projections have processed notification ``position``; False on timeout.
+
+        Raises ``ProjectionStopped`` at once if a projection that is behind has stopped on an error.
+        """
+        wanted = list(names or PROJECTIONS)
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            with reading(self.engine.connect()) as conn:
+                rows = conn.execute(select(tracking).where(tracking.c.name.in_(wanted))).all()
+            behind = [r for r in rows if r.position < position]
+            if not behind:
+                return True
+            stopped = [r.error for r in behind if r.error]
+            if stopped:
+                raise ProjectionStopped(stopped[0])
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def notification_id_of(self, case_id: Any, version: int) -> int | None:
+        """The notification id of one case event (to wait for a command's own write)."""
+        recorder: Any = self.app.recorder
+        table = recorder.events_table_name
+        id_column = "rowid" if self.settings.store == "sqlite" else "notification_id"
+        with reading(self.engine.connect()) as conn:
+            found = conn.execute(
+                text(f"SELECT {id_column} FROM {table} WHERE originator_id = :id AND originator_version = :v"),
+                {"id": str(case_id), "v": version},
+            ).scalar()
+        return int(found) if found is not None else None
+
+    # -- rebuild
+
+    def rebuild(
+        self,
+        name: str,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        fresh: bool = False,
+        lease_wait: float = 0.0,
+        progress: Callable[[int, int], None] | None = None,
+        swap: bool = True,
+    ) -> tuple[int, bool]:
+        """Rebuilds ``name`` from the whole log into new tables and swaps them in when complete.
+
+        Resumable: a build interrupted (even by ``kill -9``) goes on from its last committed batch
+        the next time, unless ``fresh``. Returns (position reached, whether it resumed).
+        """
+        spec = PROJECTIONS[name]
+        build_name = f"{name}@build"
+        lease = acquire_lease(self.settings, build_name, wait=lease_wait)
+        try:
+            suffix, position, resumed = self._prepare_scratch(spec, build_name, "__b", fresh=fresh)
+            position = self._fill(spec, suffix, build_name, position, batch_size, progress)
+            if swap:
+                position = self._swap(spec, suffix, build_name, batch_size)
+            return position, resumed
+        finally:
+            lease.release()
+
+    def _q(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
+
+    def _prepare_scratch(self, spec: ProjectionSpec, row_name: str, kind: str, *, fresh: bool) -> tuple[str, int, bool]:
+        """Finds the build to resume, or creates empty scratch tables and their tracking row."""
+        with self.engine.begin() as conn:
+            row = self._row(conn, row_name, lock=True)
+            existing = set(inspect(conn).get_table_names())
+            if row is not None:
+                suffix = str(row.table_suffix)
+                complete = all(t.name in existing for t in spec.tables(suffix).values())
+                if not fresh and complete and row.schema_version == spec.schema_version():
+                    return suffix, int(row.position), True
+                conn.execute(tracking.delete().where(tracking.c.name == row_name))
+            for base in spec.tables():  # leftovers of builds that can no longer be resumed
+                for leftover in existing:
+                    if leftover.startswith(f"{base}{kind}"):
+                        conn.execute(text(f"DROP TABLE {self._q(leftover)}"))
+            suffix = f"{kind}{secrets.token_hex(4)}"
+            for table in spec.tables(suffix).values():
+                table.create(conn)
+            conn.execute(
+                sa_insert(tracking).values(
+                    name=row_name, position=0, schema_version=spec.schema_version(), table_suffix=suffix
+                )
+            )
+        self.caches.pop(spec.name + suffix, None)
+        return suffix, 0, False
+
+    def _fill(
+        self,
+        spec: ProjectionSpec,
+        suffix: str,
+        row_name: str,
+        position: int,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None,
+        *,
+        stop: int | None = None,
+    ) -> int:
+        head = self.head() if stop is None else stop
+        if progress:
+            progress(position, head)
+        while stop is None or position < stop:
+            notifications = self.app.recorder.select_notifications(position + 1, batch_size, stop=stop)
+            if not notifications:
+                break
+            decoded = _decode(self.app, notifications)
+            if not self._commit_batch(spec, suffix, row_name, position, notifications, decoded):
+                raise ProjectionError(f"{row_name} was moved by another process; is a second rebuild running?")
+            position = notifications[-1].id
+            if progress:
+                progress(position, max(head, position))
+        return position
+
+    def _catch_up_in(
+        self, conn: Connection, spec: ProjectionSpec, suffix: str, row_name: str, batch_size: int, stop: int | None
+    ) -> int:
+        """Inside the caller's (locked) transaction: brings scratch tables to the head or ``stop``."""
+        position = int(self._row(conn, row_name).position)
+        while stop is None or position < stop:
+            notifications = self.app.recorder.select_notifications(position + 1, batch_size, stop=stop)
+            if not notifications:
+                break
+            self._commit_batch(
+                spec, suffix, row_name, position, notifications, _decode(self.app, notifications), conn=conn
+            )
+            position = notifications[-1].id
+        return position
+
+    def _swap(self, spec: ProjectionSpec, suffix: str, build_name: str, batch_size: int) -> int:
+        """Replaces the live tables by the built ones in one transaction: readers see old or new, never half."""
+        with self.engine.begin() as conn:
+            self._row(conn, spec.name, lock=True)  # the live runner waits here until we commit
+            position = self._catch_up_in(conn, spec, suffix, build_name, batch_size, None)
+            for base in spec.tables():
+                conn.execute(text(f"DROP TABLE IF EXISTS {self._q(base)}"))
+            for base, table in spec.tables(suffix).items():
+                conn.execute(text(f"ALTER TABLE {self._q(table.name)} RENAME TO {self._q(base)}"))
+            conn.execute(
+                update(tracking)
+                .where(tracking.c.name == spec.name)
+                .values(
+                    position=position,
+                    schema_version=spec.schema_version(),
+                    updated_at=utc_now(),
+                    error=None,
+                    error_at=None,
+                )
+            )
+            conn.execute(tracking.delete().where(tracking.c.name == build_name))
+        self.caches.pop(spec.name, None)
+        self.caches.pop(spec.name + suffix, None)
+        return position
+
+    # -- verify
+
+    def verify(
+        self,
+        name: str,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        max_listed: int = 20,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Verification:
+        """Rebuilds ``name`` into scratch tables and compares them with the live ones at one position."""
+        spec = PROJECTIONS[name]
+        row_name = f"{name}@verify"
+        lease = acquire_lease(self.settings, row_name)
+        suffix = ""
+        try:
+            suffix, position, _ = self._prepare_scratch(spec, row_name, "__v", fresh=True)
+            live_position = self.positions([name])[name]
+            self._fill(spec, suffix, row_name, position, batch_size, progress, stop=live_position)
+            with self.engine.begin() as conn:
+                live_position = int(self._row(conn, name, lock=True).position)  # the live runner waits
+                reached = self._catch_up_in(conn, spec, suffix, row_name, batch_size, live_position)
+                if reached != live_position:
+                    raise ProjectionError(f"{name}: could not rebuild to the live position {live_position}")
+                differences, listed = 0, list[str]()
+                for base, live in spec.tables().items():
+                    count, found = _diff(conn, live, spec.tables(suffix)[base], max_listed - len(listed))
+                    differences += count
+                    listed.extend(found)
+                conn.rollback()
+            return Verification(name, live_position, differences, listed)
+        finally:
+            if suffix:
+                with self.engine.begin() as conn:
+                    for table in spec.tables(suffix).values():
+                        conn.execute(text(f"DROP TABLE IF EXISTS {self._q(table.name)}"))
+                    conn.execute(tracking.delete().where(tracking.c.name == row_name))
+                self.caches.pop(spec.name + suffix, None)
+            lease.release()
+
+    # -- status
+
+    def status(self) -> list[Status]:
+        head = self.head()
+        with reading(self.engine.connect()) as conn:
+            rows = {r.name: r for r in conn.execute(select(tracking))}
+        result = []
+        for spec in PROJECTIONS.values():
+            row = rows[spec.name]
+            build = rows.get(f"{spec.name}@build")
+            result.append(
+                Status(
+                    name=spec.name,
+                    position=int(row.position),
+                    head=head,
+                    schema_ok=row.schema_version == spec.schema_version(),
+                    updated_at=row.updated_at,
+                    error=row.error,
+                    running=lease_is_held(self.settings, spec.name),
+                    build_position=int(build.position) if build else None,
+                )
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class Verification:
+    name: str
+    position: int
+    differences: int
+    listed: list[str]
+
+
+def _diff(conn: Connection, live: Any, scratch: Any, max_listed: int) -> tuple[int, list[str]]:
+    """Streams both tables in primary-key order and counts the rows that differ."""
+    pk = [c.name for c in live.primary_key.columns]
+
+    def ordered(table: Any) -> Any:
+        # Python compares strings by code point; so does SQLite, and PostgreSQL under "C".
+        columns = [table.c[k] for k in pk]
+        if conn.dialect.name == "postgresql":
+            columns = [c.collate("C") if isinstance(c.type, String) else c for c in columns]
+        return conn.execution_options(yield_per=2000).execute(select(table).order_by(*columns)).mappings()
+
+    left, right = iter(ordered(live)), iter(ordered(scratch))
+    count, listed = 0, list[str]()
+
+    def note(message: str) -> None:
+        nonlocal count
+        count += 1
+        if len(listed) < max_listed:
+            listed.append(f"{live.name}: {message}")
+
+    a, b = next(left, None), next(right, None)
+    while a is not None or b is not None:
+        ka = tuple(a[k] for k in pk) if a is not None else None
+        kb = tuple(b[k] for k in pk) if b is not None else None
+        if kb is None or (ka is not None and ka < kb):
+            note(f"{dict(zip(pk, ka or (), strict=False))} is in the live table but not in the rebuild")
+            a = next(left, None)
+        elif ka is None or kb < ka:
+            note(f"{dict(zip(pk, kb, strict=False))} is missing from the live table")
+            b = next(right, None)
+        else:
+            assert a is not None and b is not None
+            changed = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+            if changed:
+                detail = "; ".join(f"{k}: live {v[0]!r}, rebuilt {v[1]!r}" for k, v in changed.items())
+                note(f"{dict(zip(pk, ka, strict=False))} differs: {detail}")
+            a, b = next(left, None), next(right, None)
+    return count, listed
+
+
+# ---------------------------------------------------------------------------- the long-running runner
+
+
+class ProjectionRunner:
+    """Holds the leases of its projections and keeps them caught up until stopped.
+
+    Wakes on PostgreSQL NOTIFY (the write path notifies on every append) and polls on SQLite.
+    """
+
+    def __init__(
+        self,
+        models: ReadModels,
+        names: Sequence[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        lease_wait: float = 0.0,
+        poll_interval: float | None = None,
+    ) -> None:
+        self.models = models
+        self.names = list(names or PROJECTIONS)
+        self.batch_size = batch_size
+        self.lease_wait = lease_wait
+        self.sqlite = models.settings.store == "sqlite"
+        self.poll_interval = poll_interval if poll_interval is not None else (0.1 if self.sqlite else 1.0)
+        self.stop = threading.Event()
+
+    @contextlib.contextmanager
+    def leases(self) -> Iterator[None]:
+        held: list[Lease] = []
+        try:
+            for name in self.names:
+                held.append(acquire_lease(self.models.settings, name, wait=self.lease_wait))
+            yield
+        finally:
+            for lease in held:
+                lease.release()
+
+    def run(self, on_batch: Callable[[int], None] | None = None) -> None:
+        with self.leases(), self._listener() as wait:
+            while not self.stop.is_set():
+                processed = self.models.catch_up(self.names, batch_size=self.batch_size, stop=self.stop)
+                if processed and on_batch:
+                    on_batch(processed)
+                if not processed:
+                    wait()
+
+    @contextlib.contextmanager
+    def _listener(self) -> Iterator[Callable[[], None]]:
+        if self.sqlite:
+
+            def poll() -> None:
+                self.stop.wait(self.poll_interval)
+
+            yield poll
+            return
+        recorder: Any = self.models.app.recorder
+        conn = psycopg.connect(autocommit=True, **self.models.settings.postgres_params())  # type: ignore[arg-type]
+        try:
+            conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(recorder.channel_name)))
+
+            def wait() -> None:
+                for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
+                    pass
+
+            yield wait
+        finally:
+            conn.close()

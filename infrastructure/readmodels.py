@@ -1,0 +1,506 @@
+"""Read-model tables (SQLAlchemy Core) and how each projection writes a batch of events into them.
+
+One code path for SQLite and PostgreSQL: the same tables, the same statements. The read models
+live in the same database as the events (the same SQLite file, the same PostgreSQL schema), so a
+batch of view rows and the projection's tracking position commit in one transaction.
+
+Managed schema, without Alembic, on purpose: a read model is derived data, so its migration *is*
+a rebuild from the log. Each projection's live tables carry a schema version (a hash of the table
+definitions and the projection's ``LOGIC_VERSION``) in the tracking table; when the code's version
+differs, the runner refuses to write and says so, and ``casejourney projections rebuild NAME``
+builds tables of the new shape beside the live ones and swaps them in, in one transaction.
+Table names take a suffix (``__b<token>`` for a build, ``__v<token>`` for a verify scratch); the
+constraint and index names take the same suffix, so they never collide after a swap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.types import TypeDecorator
+
+from domain.case.aggregate import Case
+from infrastructure.settings import Settings
+from projections import caseloads, expedited_queue, safeguarding_history, team_assignment
+from projections.caseloads import Membership
+from projections.expedited_queue import QueueEntry
+from projections.team_assignment import Assignment
+
+#: One decoded event of the log: its notification id and the domain event.
+Item = tuple[int, Case.Event]
+
+_IN_CHUNK = 500  # keys per IN (...) list: well under SQLite's bound-parameter limit
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in, timezone-aware (UTC) out, on both databases.
+
+    SQLite has no time zone type and SQLAlchemy would drop the offset silently; converting to UTC
+    on the way in makes the stored text unambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: read models store aware times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------- engine
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def make_engine(settings: Settings) -> Engine:
+    """A SQLAlchemy engine on the event store's own database (same file / same schema)."""
+    if settings.store == "sqlite":
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            f"sqlite+pysqlite:///{settings.sqlite_path}",
+            connect_args={"timeout": 30},
+            json_serializer=_json_dumps,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the sqlite3 module, say where transactions begin (the sqlite3
+            # module would otherwise run DDL outside any transaction, and a swap must be atomic).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front: two writers never deadlock on an upgrade.
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    pg = settings.postgres_params()
+    url = URL.create(
+        "postgresql+psycopg",
+        username=pg["user"],
+        password=pg["password"] or None,
+        host=pg["host"],
+        port=int(pg["port"]),
+        database=pg["dbname"],
+    )
+    engine = create_engine(
+        url,
+        json_serializer=_json_dumps,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": int(settings.postgres_connect_timeout)},
+    )
+    schema = settings.postgres_schema
+    if schema:
+
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_connection: Any, _record: Any) -> None:
+            quoted = '"' + schema.replace('"', '""') + '"'
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET search_path TO {quoted}")
+            dbapi_connection.commit()
+
+    return engine
+
+
+def reading(conn: Connection) -> Connection:
+    """Marks a connection as a reader (SQLite: a deferred transaction, no write lock)."""
+    return conn.execution_options(sqlite_begin="DEFERRED")
+
+
+# ---------------------------------------------------------------------------- tracking
+
+infra_metadata = MetaData()
+
+#: One row per projection (``team_assignment``) and per build in progress (``team_assignment@build``).
+tracking = Table(
+    "projection_tracking",
+    infra_metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("schema_version", String(64), nullable=False),
+    Column("table_suffix", String(40), nullable=False, default=""),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_at", UtcDateTime, nullable=True),
+)
+
+
+# ---------------------------------------------------------------------------- projections
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _select_in(conn: Connection, table: Table, column: str, keys: Sequence[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(keys):
+        rows.extend(dict(r._mapping) for r in conn.execute(select(table).where(table.c[column].in_(chunk))))
+    return rows
+
+
+def _delete_in(conn: Connection, table: Table, column: str, keys: Sequence[Any]) -> None:
+    for chunk in _chunks(keys):
+        conn.execute(delete(table).where(table.c[column].in_(chunk)))
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+@dataclass
+class ProjectionSpec:
+    """How one projection (pure logic in ``projections/<name>``) is stored and fed."""
+
+    name: str
+    logic_version: int
+    #: Topics it reads; ``None`` means every case event (the case version moves on each).
+    topics: frozenset[str] | None
+    define: Callable[[MetaData, str], list[Table]]
+    #: Applies decoded events, in log order, to the tables; ``cache`` is the writer's own memory of
+    #: rows it wrote (valid only while it is the sole writer; the runner clears it otherwise).
+    apply: Callable[[Connection, dict[str, Table], Sequence[Item], dict[str, Any]], None]
+    _tables: dict[str, dict[str, Table]] = field(default_factory=dict)
+
+    def tables(self, suffix: str = "") -> dict[str, Table]:
+        """The projection's tables under ``suffix``, by base name."""
+        if suffix not in self._tables:
+            defined = self.define(MetaData(), suffix)
+            self._tables[suffix] = {t.name.removesuffix(suffix) if suffix else t.name: t for t in defined}
+        return self._tables[suffix]
+
+    def schema_version(self) -> str:
+        ddl = "\n".join(str(CreateTable(t).compile(dialect=sqlite_dialect.dialect())) for t in self.tables().values())
+        return hashlib.sha256(f"{self.logic_version}\n{ddl}".encode()).hexdigest()[:16]
+
+    def wants(self, topic: str) -> bool:
+        return self.topics is None or topic in self.topics
+
+
+def _cached_get(
+    conn: Connection, table: Table, key: str, keys: list[str], cache: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows by key for ``keys``: from the writer's cache where it has them, else from the table."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    missing = [k for k in keys if k not in cache]
+    for row in _select_in(conn, table, key, missing) if missing else []:
+        found.setdefault(row[key], []).append(row)
+    for k in keys:
+        if k in cache:
+            found[k] = cache[k]
+    return found
+
+
+def _remember(cache: dict[str, Any], values: dict[str, Any], limit: int = 50_000) -> None:
+    """Keeps the last rows written, bounded: memory stays flat however long the log is."""
+    for k, v in values.items():
+        cache.pop(k, None)
+        cache[k] = v
+    while len(cache) > limit:
+        cache.pop(next(iter(cache)))
+
+
+# -- team assignment
+
+
+def _define_team_assignment(md: MetaData, s: str) -> list[Table]:
+    t = Table(
+        f"team_assignment{s}",
+        md,
+        Column("case_id", String(36), nullable=False),
+        Column("team", String(40), nullable=False),
+        Column("team_since", UtcDateTime, nullable=False),
+        Column("named_caseworker_id", String(100)),
+        Column("caseworker_since", UtcDateTime),
+        Column("enforcement_manager_id", String(100)),
+        Column("enforcement_since", UtcDateTime),
+        Column("expedited_open", Boolean, nullable=False),
+        Column("expedited_reasons", String(200), nullable=False),
+        Column("open_pathways", JSON, nullable=False),
+        Column("expedited_since", UtcDateTime),
+        Column("escalation_open", Boolean, nullable=False),
+        Column("open_escalations", JSON, nullable=False),
+        Column("escalation_since", UtcDateTime),
+        Column("acs_involved", Boolean, nullable=False),
+        Column("acs_since", UtcDateTime),
+        Column("removal_requested", Boolean, nullable=False),
+        Column("removal_requested_since", UtcDateTime),
+        Column("closed", Boolean, nullable=False),
+        Column("closed_at", UtcDateTime),
+        Column("case_version", Integer, nullable=False),
+        Column("recorded_at", UtcDateTime, nullable=False),
+        PrimaryKeyConstraint("case_id", name=f"pk_team_assignment{s}"),
+    )
+    Index(f"ix_team_assignment_team_caseworker{s}", t.c.team, t.c.named_caseworker_id)
+    return [t]
+
+
+def _apply_team_assignment(
+    conn: Connection, tables: dict[str, Table], items: Sequence[Item], cache: dict[str, Any]
+) -> None:
+    t = tables["team_assignment"]
+    keys = list(dict.fromkeys(str(e.originator_id) for _, e in items))
+    stored = _cached_get(conn, t, "case_id", keys, cache)
+    state: dict[str, Assignment | None] = {k: Assignment.from_row(rows[0]) for k, rows in stored.items() if rows}
+    existing = [k for k in keys if k in state]
+    for _, e in items:
+        cid = str(e.originator_id)
+        state[cid] = team_assignment.evolve(state.get(cid), e)
+    rows = {k: state[k].as_row() for k in keys if state.get(k) is not None}  # type: ignore[union-attr]
+    _delete_in(conn, t, "case_id", existing)
+    _insert(conn, t, list(rows.values()))
+    _remember(cache, {k: [r] for k, r in rows.items()})
+
+
+# -- safeguarding history
+
+
+def _define_safeguarding_history(md: MetaData, s: str) -> list[Table]:
+    t = Table(
+        f"safeguarding_history{s}",
+        md,
+        Column("case_id", String(36), nullable=False),
+        Column("case_version", Integer, nullable=False),
+        Column("notification_id", BigInteger, nullable=False),
+        Column("event_type", String(60), nullable=False),
+        Column("occurred_at", UtcDateTime, nullable=False),
+        Column("recorded_at", UtcDateTime, nullable=False),
+        Column("actor_id", String(100), nullable=False),
+        Column("actor_role", String(40), nullable=False),
+        Column("what", Text, nullable=False),
+        Column("why", Text, nullable=False),
+        Column("reasons", JSON, nullable=False),
+        Column("criteria_met", String(400)),
+        Column("policy_version", String(40)),
+        Column("linked_ids", JSON, nullable=False),
+        Column("correlation_id", String(36), nullable=False),
+        Column("command_id", String(36), nullable=False),
+        PrimaryKeyConstraint("case_id", "case_version", name=f"pk_safeguarding_history{s}"),
+    )
+    return [t]
+
+
+def _apply_safeguarding_history(
+    conn: Connection, tables: dict[str, Table], items: Sequence[Item], cache: dict[str, Any]
+) -> None:
+    rows = []
+    for nid, e in items:
+        row = safeguarding_history.row_for(e)
+        if row is not None:
+            row["notification_id"] = nid
+            rows.append(row)
+    _insert(conn, tables["safeguarding_history"], rows)
+
+
+# -- caseloads
+
+
+def _define_caseloads(md: MetaData, s: str) -> list[Table]:
+    members = Table(
+        f"caseload_members{s}",
+        md,
+        Column("case_id", String(36), nullable=False),
+        Column("team", String(40), nullable=False),
+        Column("caseworker_id", String(100), nullable=False),
+        Column("enforcement_manager_id", String(100)),
+        Column("closed", Boolean, nullable=False),
+        PrimaryKeyConstraint("case_id", name=f"pk_caseload_members{s}"),
+    )
+    counts = Table(
+        f"caseloads{s}",
+        md,
+        Column("dimension", String(40), nullable=False),
+        Column("key", String(100), nullable=False),
+        Column("open_cases", Integer, nullable=False),
+        PrimaryKeyConstraint("dimension", "key", name=f"pk_caseloads{s}"),
+    )
+    return [members, counts]
+
+
+def _apply_caseloads(conn: Connection, tables: dict[str, Table], items: Sequence[Item], cache: dict[str, Any]) -> None:
+    members, counts = tables["caseload_members"], tables["caseloads"]
+    keys = list(dict.fromkeys(str(e.originator_id) for _, e in items))
+    stored = _cached_get(conn, members, "case_id", keys, cache)
+    state: dict[str, Membership | None] = {k: Membership(**rows[0]) for k, rows in stored.items() if rows}
+    existing = [k for k in keys if k in state]
+    before = dict(state)
+    for _, e in items:
+        cid = str(e.originator_id)
+        state[cid] = caseloads.evolve(state.get(cid), e)
+    change: Counter[tuple[str, str]] = Counter()
+    for k in keys:
+        change.update(caseloads.delta(before.get(k), state.get(k)))
+    rows = {k: m.as_row() for k in keys if (m := state.get(k)) is not None}
+    _delete_in(conn, members, "case_id", existing)
+    _insert(conn, members, list(rows.values()))
+    _remember(cache, {k: [r] for k, r in rows.items()})
+    touched = [k for k, v in change.items() if v]
+    if not touched:
+        return
+    now: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(touched):
+        for r in conn.execute(select(counts).where(tuple_(counts.c.dimension, counts.c.key).in_(chunk))):
+            now[(r.dimension, r.key)] = r.open_cases
+    new = {k: now.get(k, 0) + change[k] for k in touched}
+    negative = {k: v for k, v in new.items() if v < 0}
+    if negative:
+        raise ValueError(f"caseload counts would go negative: {negative}")
+    for chunk in _chunks([k for k in touched if k in now]):
+        conn.execute(delete(counts).where(tuple_(counts.c.dimension, counts.c.key).in_(chunk)))
+    _insert(conn, counts, [{"dimension": d, "key": k, "open_cases": v} for (d, k), v in new.items() if v])
+
+
+# -- expedited queue
+
+
+def _define_expedited_queue(md: MetaData, s: str) -> list[Table]:
+    t = Table(
+        f"expedited_queue{s}",
+        md,
+        Column("case_id", String(36), nullable=False),
+        Column("pathway_id", String(36), nullable=False),
+        Column("pathway_reason", String(60), nullable=False),
+        Column("opened_at", UtcDateTime, nullable=False),
+        Column("due_at", UtcDateTime, nullable=False),
+        Column("opened_by", String(100), nullable=False),
+        Column("deadline_missed", Boolean, nullable=False),
+        Column("missed_recorded_at", UtcDateTime),
+        Column("escalation_id", String(36)),
+        Column("escalation_open", Boolean, nullable=False),
+        PrimaryKeyConstraint("case_id", "pathway_id", name=f"pk_expedited_queue{s}"),
+    )
+    Index(f"ix_expedited_queue_due_at{s}", t.c.due_at)
+    return [t]
+
+
+def _apply_expedited_queue(
+    conn: Connection, tables: dict[str, Table], items: Sequence[Item], cache: dict[str, Any]
+) -> None:
+    t = tables["expedited_queue"]
+    keys = list(dict.fromkeys(str(e.originator_id) for _, e in items))
+    stored = _cached_get(conn, t, "case_id", keys, cache)
+    entries: dict[str, dict[str, QueueEntry]] = defaultdict(dict)
+    for k, rows in stored.items():
+        for row in rows:
+            entries[k][row["pathway_id"]] = QueueEntry.from_row(row)
+    existing = [k for k in keys if entries.get(k)]
+    for _, e in items:
+        cid = str(e.originator_id)
+        upserts, deletions = expedited_queue.change_for(entries[cid], e)
+        for q in upserts:
+            entries[cid][q.pathway_id] = q
+        for _, pid in deletions:
+            entries[cid].pop(pid, None)
+    by_case = {k: [q.as_row() for q in entries[k].values()] for k in keys}
+    _delete_in(conn, t, "case_id", existing)
+    _insert(conn, t, [r for rs in by_case.values() for r in rs])
+    _remember(cache, by_case)
+
+
+PROJECTIONS: dict[str, ProjectionSpec] = {
+    spec.name: spec
+    for spec in (
+        ProjectionSpec(
+            team_assignment.NAME,
+            team_assignment.LOGIC_VERSION,
+            None,
+            _define_team_assignment,
+            _apply_team_assignment,
+        ),
+        ProjectionSpec(
+            safeguarding_history.NAME,
+            safeguarding_history.LOGIC_VERSION,
+            safeguarding_history.TOPICS,
+            _define_safeguarding_history,
+            _apply_safeguarding_history,
+        ),
+        ProjectionSpec(
+            caseloads.NAME,
+            caseloads.LOGIC_VERSION,
+            caseloads.TOPICS,
+            _define_caseloads,
+            _apply_caseloads,
+        ),
+        ProjectionSpec(
+            expedited_queue.NAME,
+            expedited_queue.LOGIC_VERSION,
+            expedited_queue.TOPICS,
+            _define_expedited_queue,
+            _apply_expedited_queue,
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------------------- queries for readers
+
+
+def team_assignment_of(conn: Connection, case_id: str) -> dict[str, Any] | None:
+    t = PROJECTIONS["team_assignment"].tables()["team_assignment"]
+    row = conn.execute(select(t).where(t.c.case_id == case_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def safeguarding_history_of(conn: Connection, case_id: str) -> list[dict[str, Any]]:
+    t = PROJECTIONS["safeguarding_history"].tables()["safeguarding_history"]
+    rows = conn.execute(select(t).where(t.c.case_id == case_id).order_by(t.c.case_version))
+    return [dict(r._mapping) for r in rows]
+
+
+def caseloads_by(conn: Connection, dimension: str) -> dict[str, int]:
+    """Open cases per team (``"team"``), named caseworker (``"caseworker"``) or enforcement manager."""
+    t = PROJECTIONS["caseloads"].tables()["caseloads"]
+    rows = conn.execute(select(t.c.key, t.c.open_cases).where(t.c.dimension == dimension).order_by(t.c.key))
+    return {r.key: r.open_cases for r in rows}
+
+
+def expedited_queue_rows(conn: Connection) -> list[dict[str, Any]]:
+    """Open expedited pathways, the one due first first."""
+    t = PROJECTIONS["expedited_queue"].tables()["expedited_queue"]
+    rows = conn.execute(select(t).order_by(t.c.due_at, t.c.case_id, t.c.pathway_id))
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,99 @@
+"""What happened, safety-wise, on each case, and why? One row per safety-relevant event, in order.
+
+Complete by construction: the set of safety-relevant event types is written down here, and every
+event of those types becomes exactly one row (``row_for`` never filters on content). Ordered by the
+case version, which is the order the service recorded them in. A correction (entry recorded in
+error) is itself a row that names the version it corrects: nothing is edited or removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.case.aggregate import Case
+from projections.describe import what, why
+
+NAME = "safeguarding_history"
+LOGIC_VERSION = 1
+
+#: Event types that belong in the safeguarding history. Not in it: the application itself,
+#: caseworker assignment, service type and enforcement steps (they are in the team assignment).
+SAFETY_RELEVANT: frozenset[str] = frozenset(
+    {
+        "ConcernRecorded",
+        "ConcernResolved",
+        "SignpostingGiven",
+        "SafetyRiskAssessed",
+        "PoliceInvolvementEnded",
+        "AcsInvolvementRecorded",
+        "ReferredToSpecialistTeam",
+        "ReferralNotMade",
+        "AcceptedBySpecialistTeam",
+        "ExpeditedPathwayOpened",
+        "ExpeditedPathwayClosed",
+        "ExpeditedDeadlineMissed",
+        "EscalationRaised",
+        "EscalationResolved",
+        "ServiceDesignIssueRaised",
+        "RemovalRequested",
+        "RemovalApproved",
+        "RemovalRefused",
+        "CaseClosed",
+        "EntryRecordedInError",
+    }
+)
+
+TOPICS: frozenset[str] = frozenset(Case.EVENT_CLASSES[name].TOPIC for name in SAFETY_RELEVANT)
+
+_LINK_FIELDS = ("concern_id", "pathway_id", "escalation_id", "request_id", "issue_id")
+
+
+def _reasons(e: Any) -> dict[str, Any]:
+    """The recorded grounds of a decision, field by field (never re-computed)."""
+    reasons: dict[str, Any] = {}
+    for name in ("reason", "note", "resolution", "reviewer_note", "correction", "summary"):
+        value = getattr(e, name, None)
+        if value:
+            reasons[name] = value
+    for name in ("facts", "unmet", "doubts", "doubts_checked"):
+        value = getattr(e, name, None)
+        if value is not None:
+            reasons[name] = value
+    for name in ("kind", "source", "target", "pathway_reason", "route", "to_actor_id", "affected_party_id"):
+        value = getattr(e, name, None)
+        if value is not None:
+            reasons[name] = value
+    for name in ("police_involved", "resolved_concern", "concerns_unresolved", "significant_threat", "discretionary"):
+        value = getattr(e, name, None)
+        if value is not None:
+            reasons[name] = bool(value)
+    return reasons
+
+
+def row_for(event: Case.Event) -> dict[str, Any] | None:
+    """The history row of ``event``, or ``None`` when the event is not safety-relevant."""
+    name = type(event).__name__
+    if name not in SAFETY_RELEVANT:
+        return None
+    e: Any = event
+    links = {k: str(getattr(e, k)) for k in _LINK_FIELDS if getattr(e, k, None) is not None}
+    if name == "EntryRecordedInError":
+        links["corrected_version"] = str(e.corrected_version)
+    criteria = getattr(e, "criteria_met", None)
+    return {
+        "case_id": str(event.originator_id),
+        "case_version": event.originator_version,
+        "event_type": name,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.timestamp,
+        "actor_id": event.actor_id,
+        "actor_role": event.actor_role,
+        "what": what(event),
+        "why": why(event),
+        "reasons": _reasons(e),
+        "criteria_met": ",".join(criteria) if criteria else None,
+        "policy_version": getattr(e, "policy_version", None),
+        "linked_ids": links,
+        "correlation_id": str(event.correlation_id),
+        "command_id": str(event.command_id),
+    }
