@@ -43,6 +43,7 @@ from infrastructure.application import CaseJourney, CommandResult
 CASEWORKER = Actor("cw-amara", Role.CASEWORKER)
 MAINSTREAM_CASEWORKER = Actor("cw-bilal", Role.CASEWORKER)
 SPECIALIST = Actor("scw-chloe", Role.SPECIALIST_CASEWORKER)
+REVIEWER = Actor("scw-gwen", Role.SPECIALIST_CASEWORKER)  # removals are reviewed by a second person
 ENFORCEMENT_MANAGER = Actor("em-dev", Role.ENFORCEMENT_MANAGER)
 SECOND_ENFORCEMENT_MANAGER = Actor("em-erin", Role.ENFORCEMENT_MANAGER)
 ACSSL = Actor("acssl-farah", Role.ACS_SENIOR_LEADER)
@@ -143,7 +144,13 @@ def police_involved(j: Journey) -> None:
 def already_under_acs(j: Journey) -> None:
     j.open(CASEWORKER)
     j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
-    j.do(CASEWORKER, RecordAcsInvolvement, for_domestic_abuse=True, reason="Customer already supported by DWP ACS.")
+    j.do(
+        CASEWORKER,
+        RecordAcsInvolvement,
+        party_id=j.receiving_parent,
+        for_domestic_abuse=True,
+        reason="Customer already supported by DWP ACS.",
+    )
     j.do(CASEWORKER, DecideReferral)
     j.do(SPECIALIST, AcceptReferral, specialist_caseworker_id=SPECIALIST.id)
 
@@ -213,12 +220,19 @@ def removal_refused_while_doubt_remains(j: Journey) -> None:
     j.later(days=30)
     j.do(
         SPECIALIST,
+        AssessSafetyRisk,
+        concerns_unresolved=False,
+        significant_threat=False,
+        reason="Safety plan holding; no threat reported this month.",
+    )
+    j.do(
+        SPECIALIST,
         RequestRemoval,
         advised_by_party_id=j.receiving_parent,
         victim_survivor_advises_no_ongoing_abuse=True,
         reason="She says the abuse has ended and asks to leave the team.",
     )
-    j.do(SPECIALIST, DecideRemoval, reviewer_doubt=False, returned_to_caseworker_id=MAINSTREAM_CASEWORKER.id)
+    j.do(REVIEWER, DecideRemoval, reviewer_doubt=False, returned_to_caseworker_id=MAINSTREAM_CASEWORKER.id)
 
 
 def removal_approved(j: Journey) -> None:
@@ -241,7 +255,7 @@ def removal_approved(j: Journey) -> None:
         reason="She advises there is no longer ongoing domestic abuse.",
     )
     j.do(
-        SPECIALIST,
+        REVIEWER,
         DecideRemoval,
         reviewer_doubt=False,
         reviewer_note="No open concern, escalation or pathway; customer content.",

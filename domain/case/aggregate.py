@@ -59,6 +59,7 @@ class RemovalRequest:
     request_id: str
     advised_by_party_id: str
     requested_in_version: int
+    requested_by_actor_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +213,15 @@ class Case(Aggregate):
 
     class AcsInvolvementRecorded(Event):
         TOPIC = TOPIC_PREFIX + "AcsInvolvementRecorded"
+        party_id: str
         for_domestic_abuse: bool
         reason: str
 
         def apply(self, case: Case) -> None:
             case.acs_involved = True
-            case.under_acs_for_domestic_abuse |= self.for_domestic_abuse
+            if self.for_domestic_abuse:
+                case.under_acs_for_domestic_abuse = True
+                case.acs_domestic_abuse_party_ids.add(self.party_id)
 
     class ReferredToSpecialistTeam(Event):
         TOPIC = TOPIC_PREFIX + "ReferredToSpecialistTeam"
@@ -333,7 +337,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.removal_request = RemovalRequest(
-                str(self.request_id), self.advised_by_party_id, self.originator_version
+                str(self.request_id), self.advised_by_party_id, self.originator_version, self.actor_id
             )
 
     class RemovalApproved(Event):
@@ -398,6 +402,7 @@ class Case(Aggregate):
         self.police_involvement_live = False
         self.acs_involved = False
         self.under_acs_for_domestic_abuse = False
+        self.acs_domestic_abuse_party_ids: set[str] = set()
         self.latest_assessment: tuple[bool, bool] | None = None
         self.referral_pending = False
         self.open_pathways: dict[str, Pathway] = {}
@@ -424,7 +429,9 @@ class Case(Aggregate):
         return [cid for cid, c in self.concerns.items() if not c.resolved]
 
     def victim_survivor_party_ids(self) -> frozenset[str]:
-        return frozenset(c.affected_party_id for c in self.concerns.values() if c.kind in DOMESTIC_ABUSE_KINDS)
+        """People recorded as affected by domestic abuse: by a concern, or by ACS support for it."""
+        affected = {c.affected_party_id for c in self.concerns.values() if c.kind in DOMESTIC_ABUSE_KINDS}
+        return frozenset(affected | self.acs_domestic_abuse_party_ids)
 
     def party_ids(self) -> frozenset[str]:
         return frozenset({self.receiving_parent_id, self.paying_parent_id})
@@ -512,6 +519,12 @@ class Case(Aggregate):
     def change_service_type(self, ctx: ActionContext, *, to: ServiceType, reason: str, digest: str = "") -> None:
         fields = self._guard(ctx, "change_service_type")
         _require(to != self.service_type, "service_type_unchanged", f"The case is already {to}.")
+        _require(
+            not (self.in_specialist_team and to == ServiceType.DIRECT_PAY),
+            "direct_pay_unsafe",
+            "A case with the Specialist Case Team cannot move to Direct Pay: it would put the parents back"
+            " in direct contact. Collect and Pay protects the victim-survivor's location.",
+        )
         _require_reason(reason, "A change of service type")
         self._record(
             self.ServiceTypeChanged,
@@ -627,14 +640,16 @@ class Case(Aggregate):
         self._record(self.PoliceInvolvementEnded, fields, command_digest=digest, reason=reason)
 
     def record_acs_involvement(
-        self, ctx: ActionContext, *, for_domestic_abuse: bool, reason: str, digest: str = ""
+        self, ctx: ActionContext, *, party_id: str, for_domestic_abuse: bool, reason: str, digest: str = ""
     ) -> None:
         fields = self._guard(ctx, "record_acs_involvement")
+        _require(party_id in self.party_ids(), "unknown_party", f"Party {party_id} is not a party to this case.")
         _require_reason(reason, "Advanced Customer Support involvement")
         self._record(
             self.AcsInvolvementRecorded,
             fields,
             command_digest=digest,
+            party_id=party_id,
             for_domestic_abuse=for_domestic_abuse,
             reason=reason,
         )
@@ -950,7 +965,7 @@ class Case(Aggregate):
                 cid for cid, c in self.concerns.items() if c.recorded_in_version > request.requested_in_version
             ),
             police_involvement_live=self.police_involvement_live,
-            latest_assessment_significant_threat=self.latest_assessment[1] if self.latest_assessment else None,
+            latest_assessment=self.latest_assessment,
             advised_by_party_id=request.advised_by_party_id,
             victim_survivor_party_ids=self.victim_survivor_party_ids(),
             reviewer_doubt=reviewer_doubt,
@@ -974,6 +989,11 @@ class Case(Aggregate):
         request = self.removal_request
         _require(request is not None, "no_pending_removal_request", "There is no removal request to decide.")
         assert request is not None
+        _require(
+            ctx.actor.id != request.requested_by_actor_id,
+            "second_reviewer_required",
+            "A removal is reviewed by someone other than the person who recorded the request.",
+        )
         doubts = doubts_about_safety(self.removal_facts(reviewer_doubt=reviewer_doubt, reviewer_note=reviewer_note))
         if doubts:
             self._record(
@@ -1004,6 +1024,13 @@ class Case(Aggregate):
 
     def close(self, ctx: ActionContext, *, reason: str, digest: str = "") -> None:
         fields = self._guard(ctx, "close_case")
+        if self.in_specialist_team:
+            # Closure is one of the only two ways out of the team: the team itself decides it.
+            _require(
+                ctx.actor.role == "specialist_caseworker",
+                "specialist_case_closure",
+                "Only the Specialist Case Team may close a specialist case.",
+            )
         _require_reason(reason, "Closing a case")
         self._record(self.CaseClosed, fields, command_digest=digest, reason=reason)
 

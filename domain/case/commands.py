@@ -175,11 +175,14 @@ class EndPoliceInvolvement(CaseCommand):
 
 class RecordAcsInvolvement(CaseCommand):
     action: ClassVar[str] = "record_acs_involvement"
+    party_id: Id = Field(description="The customer Advanced Customer Support is supporting.")
     for_domestic_abuse: bool
     reason: Reason
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
-        return case.record_acs_involvement(ctx, digest=self.digest(), **_fields(self, "for_domestic_abuse", "reason"))
+        return case.record_acs_involvement(
+            ctx, digest=self.digest(), **_fields(self, "party_id", "for_domestic_abuse", "reason")
+        )
 
 
 class DecideReferral(CaseCommand):

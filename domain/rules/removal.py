@@ -7,8 +7,8 @@ safety, the case must remain in the Specialist Case team."
 
 "Doubt" is made explicit here: each condition below is one reason a removal is refused, and the
 refusal records every one that applies. A removal is approved only when the list is empty. Where a
-fact is unknown (the reviewer recorded no judgement, no risk assessment since the request), that
-is itself doubt: unknown never counts as safe.
+fact is unknown (the reviewer recorded no judgement, no safety risk assessment was ever recorded),
+that is itself doubt: unknown never counts as safe.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Doubt(StrEnum):
     CONCERN_AFTER_REQUEST = "concern_after_request"
     POLICE_INVOLVEMENT_LIVE = "police_involvement_live"
     SIGNIFICANT_THREAT_ASSESSED = "significant_threat_assessed"
+    ASSESSED_CONCERNS_UNRESOLVED = "assessed_concerns_unresolved"
+    NO_RISK_ASSESSMENT = "no_risk_assessment"
     REVIEWER_DOUBT = "reviewer_doubt"
     REVIEWER_JUDGEMENT_MISSING = "reviewer_judgement_missing"
     ADVICE_NOT_FROM_VICTIM_SURVIVOR = "advice_not_from_victim_survivor"
@@ -39,7 +41,7 @@ class RemovalFacts:
     open_pathways: Mapping[str, str]  # pathway id -> reason
     concerns_since_request: tuple[str, ...]
     police_involvement_live: bool
-    latest_assessment_significant_threat: bool | None
+    latest_assessment: tuple[bool, bool] | None  # (concerns unresolved, significant threat); None: never assessed
     advised_by_party_id: str
     victim_survivor_party_ids: frozenset[str]
     reviewer_doubt: bool | None
@@ -86,11 +88,20 @@ def doubts_about_safety(facts: RemovalFacts) -> list[DoubtFound]:
         )
     if facts.police_involvement_live:
         doubt(Doubt.POLICE_INVOLVEMENT_LIVE, "police involvement is recorded as still live")
-    if facts.latest_assessment_significant_threat is True:
-        doubt(
-            Doubt.SIGNIFICANT_THREAT_ASSESSED,
-            "the latest safety risk assessment records a significant threat or risk",
-        )
+    if facts.latest_assessment is None:
+        doubt(Doubt.NO_RISK_ASSESSMENT, "no safety risk assessment has ever been recorded on this case")
+    else:
+        concerns_unresolved, significant_threat = facts.latest_assessment
+        if concerns_unresolved:
+            doubt(
+                Doubt.ASSESSED_CONCERNS_UNRESOLVED,
+                "the latest safety risk assessment records concerns that are not resolved",
+            )
+        if significant_threat:
+            doubt(
+                Doubt.SIGNIFICANT_THREAT_ASSESSED,
+                "the latest safety risk assessment records a significant threat or risk",
+            )
     if facts.advised_by_party_id not in facts.victim_survivor_party_ids:
         doubt(
             Doubt.ADVICE_NOT_FROM_VICTIM_SURVIVOR,

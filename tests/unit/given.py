@@ -1,0 +1,251 @@
+"""Builders for the "given" part of aggregate tests: actors, contexts and cases at explicit times.
+
+Nothing here reads the wall clock: every context carries a time the test chose, and a ``Story``
+moves its own clock forward one step (a minute unless told otherwise) per command. Command ids
+are random, which is harmless: no assertion depends on them except by identity.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from domain.case.aggregate import Case
+from domain.rules.eligibility import POLICY_V1
+from domain.values import (
+    ActionContext,
+    Actor,
+    ApplicantRole,
+    ConcernKind,
+    ConcernSource,
+    EnforcementStep,
+    PathwayReason,
+    Role,
+    ServiceType,
+    SignpostTarget,
+    Team,
+)
+
+#: The moment every story starts, unless a test says otherwise.
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+CASEWORKER = Actor("cw-ada", Role.CASEWORKER)
+SPECIALIST = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
+REVIEWER = Actor("scw-ivy", Role.SPECIALIST_CASEWORKER)  # a removal is reviewed by a second person
+ENFORCEMENT_MANAGER = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
+ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
+SERVICE = Actor("svc-intake", Role.BACKEND_SERVICE)
+AUDITOR = Actor("aud-eve", Role.AUDITOR)
+
+#: One actor per role, for tables that go through every role.
+ACTOR_FOR_ROLE: dict[Role, Actor] = {
+    Role.CASEWORKER: CASEWORKER,
+    Role.SPECIALIST_CASEWORKER: SPECIALIST,
+    Role.ENFORCEMENT_MANAGER: ENFORCEMENT_MANAGER,
+    Role.ACS_SENIOR_LEADER: ACSSL,
+    Role.AUDITOR: AUDITOR,
+    Role.BACKEND_SERVICE: SERVICE,
+}
+
+RECEIVING_PARENT = "party-fay"  # the person with care; the victim-survivor in these stories
+PAYING_PARENT = "party-gus"
+STRANGER = "party-not-on-this-case"
+
+MAINSTREAM_CASEWORKER_ID = CASEWORKER.id
+SPECIALIST_CASEWORKER_ID = SPECIALIST.id
+RETURNING_CASEWORKER_ID = "cw-hal"
+
+
+def context(actor: Actor, at: datetime, *, recorded_at: datetime | None = None) -> ActionContext:
+    """A command's context at an explicit business time (recorded at the same moment by default)."""
+    command_id = uuid4()
+    return ActionContext(
+        actor=actor,
+        occurred_at=at,
+        recorded_at=recorded_at or at,
+        command_id=command_id,
+        correlation_id=command_id,
+    )
+
+
+def replay(events: Iterable[Case.Event]) -> Case:
+    """Projects events into a fresh aggregate with the library's own ``mutate``: no command runs."""
+    case = functools.reduce(lambda aggregate, event: event.mutate(aggregate), events, None)
+    assert isinstance(case, Case)
+    return case
+
+
+def state_of(case: Case) -> dict[str, object]:
+    """Everything the aggregate holds, except the library's queue of unsaved events."""
+    return {name: value for name, value in vars(case).items() if name != "_pending_events"}
+
+
+@dataclass
+class Story:
+    """A case and its clock. ``history`` is every event so far; ``new_events`` the ones since last asked."""
+
+    case: Case
+    now: datetime
+    history: list[Case.Event] = field(default_factory=list)
+    concern_id: UUID | None = None
+
+    def ctx(self, actor: Actor, *, after: timedelta = timedelta(minutes=1)) -> ActionContext:
+        """The context of the next command: ``after`` later than the previous one."""
+        self.now += after
+        return context(actor, self.now)
+
+    def new_events(self) -> list[Case.Event]:
+        """Events appended since the last call (the "then" of a given/when/then)."""
+        events = list(self.case.collect_events())
+        self.history.extend(events)
+        return events
+
+    def event_types(self) -> list[str]:
+        return [type(e).__name__ for e in self.new_events()]
+
+    # -- steps used by many stories ------------------------------------------------------------
+
+    def record_concern(
+        self,
+        kind: ConcernKind = ConcernKind.COERCIVE_CONTROL,
+        *,
+        affected_party_id: str = RECEIVING_PARENT,
+        source: ConcernSource = ConcernSource.CUSTOMER_DISCLOSURE,
+        police_involved: bool = False,
+        by: Actor = CASEWORKER,
+    ) -> UUID:
+        return self.case.record_concern(
+            self.ctx(by),
+            kind=kind,
+            source=source,
+            affected_party_id=affected_party_id,
+            police_involved=police_involved,
+            note="recorded from the call",
+        )
+
+    def resolve_concern(self, concern_id: UUID, *, by: Actor = SPECIALIST) -> None:
+        self.case.resolve_concern(self.ctx(by), concern_id=concern_id, reason="safety plan in place")
+
+    def assess(self, *, concerns_unresolved: bool, significant_threat: bool, by: Actor = CASEWORKER) -> None:
+        self.case.assess_safety_risk(
+            self.ctx(by),
+            concerns_unresolved=concerns_unresolved,
+            significant_threat=significant_threat,
+            reason="assessed on the call",
+        )
+
+    def refer_and_accept(self) -> None:
+        referred = self.case.decide_referral(self.ctx(CASEWORKER), policy=POLICY_V1)
+        assert referred, "the story's facts should meet policy v1"
+        self.case.accept_referral(self.ctx(SPECIALIST), specialist_caseworker_id=SPECIALIST_CASEWORKER_ID)
+        assert self.case.team is Team.SPECIALIST_CASE_TEAM
+
+    def request_removal(self, *, advised_by: str = RECEIVING_PARENT) -> UUID:
+        return self.case.request_removal(
+            self.ctx(SPECIALIST),
+            advised_by_party_id=advised_by,
+            victim_survivor_advises_no_ongoing_abuse=True,
+            reason="she says the abuse has ended",
+        )
+
+    def decide_removal(self, *, reviewer_doubt: bool | None = False, note: str = "") -> bool:
+        return self.case.decide_removal(
+            self.ctx(REVIEWER),
+            reviewer_doubt=reviewer_doubt,
+            reviewer_note=note,
+            returned_to_caseworker_id=RETURNING_CASEWORKER_ID,
+        )
+
+    def open_pathway(
+        self,
+        reason: PathwayReason = PathwayReason.HOMELESSNESS_RISK,
+        *,
+        due_in: timedelta = timedelta(days=2),
+        by: Actor = CASEWORKER,
+    ) -> UUID:
+        ctx = self.ctx(by)
+        return self.case.open_expedited_pathway(
+            ctx, pathway_reason=reason, due_at=ctx.occurred_at + due_in, reason="about to lose his home"
+        )
+
+    def raise_escalation(self, *, by: Actor = SPECIALIST) -> UUID:
+        return self.case.raise_escalation(self.ctx(by), reason="threat to life reported", to_actor_id=ACSSL.id)
+
+    def start_enforcement(self, *, manager_id: str = ENFORCEMENT_MANAGER.id) -> None:
+        self.case.start_enforcement(
+            self.ctx(ENFORCEMENT_MANAGER),
+            enforcement_manager_id=manager_id,
+            step=EnforcementStep.DEDUCTION_FROM_EARNINGS,
+            reason="three payments missed",
+        )
+
+    def close(self, *, by: Actor = CASEWORKER) -> None:
+        self.case.close(self.ctx(by), reason="the child left education")
+
+
+def application(
+    *,
+    at: datetime = T0,
+    service_type: ServiceType = ServiceType.COLLECT_AND_PAY,
+    by: Actor = CASEWORKER,
+) -> Story:
+    """An application received from the receiving parent; no named caseworker yet."""
+    case = Case.receive_application(
+        context(by, at),
+        case_id=uuid4(),
+        applicant_role=ApplicantRole.RECEIVING_PARENT,
+        service_type=service_type,
+        fee_waived_for_domestic_abuse=False,
+        receiving_parent_id=RECEIVING_PARENT,
+        paying_parent_id=PAYING_PARENT,
+        qualifying_children=2,
+    )
+    story = Story(case=case, now=at)
+    story.new_events()
+    return story
+
+
+def mainstream_case(*, at: datetime = T0, service_type: ServiceType = ServiceType.COLLECT_AND_PAY) -> Story:
+    """An application with its named caseworker in mainstream caseworking."""
+    story = application(at=at, service_type=service_type)
+    story.case.assign_caseworker(story.ctx(CASEWORKER), caseworker_id=MAINSTREAM_CASEWORKER_ID, reason="")
+    story.new_events()
+    return story
+
+
+def specialist_case(*, at: datetime = T0) -> Story:
+    """Scenario 3: coercive control disclosed, concern unresolved by signposting, significant threat.
+
+    Referred under policy v1 and accepted: the specialist named caseworker has the case. The
+    concern is still open (``story.concern_id``).
+    """
+    story = mainstream_case(at=at)
+    story.concern_id = story.record_concern(ConcernKind.COERCIVE_CONTROL)
+    story.case.give_signposting(
+        story.ctx(CASEWORKER),
+        target=SignpostTarget.DOMESTIC_ABUSE_SUPPORT_SERVICE,
+        resolved_concern=False,
+        concern_id=story.concern_id,
+    )
+    story.assess(concerns_unresolved=True, significant_threat=True)
+    story.refer_and_accept()
+    story.new_events()
+    return story
+
+
+def settled_specialist_case(*, at: datetime = T0) -> Story:
+    """Scenario 6's starting point: a specialist case months later, with no doubt left about safety.
+
+    The concern is resolved, the latest assessment finds no unresolved concern and no significant
+    threat, and nothing is open. A removal request advised by the victim-survivor would be approved.
+    """
+    story = specialist_case(at=at)
+    assert story.concern_id is not None
+    story.now += timedelta(days=120)
+    story.resolve_concern(story.concern_id)
+    story.assess(concerns_unresolved=False, significant_threat=False, by=SPECIALIST)
+    story.new_events()
+    return story
