@@ -24,6 +24,7 @@ from rich.table import Table
 from domain.case.commands import CASE_ID_NAMESPACE
 from domain.errors import DomainError
 from infrastructure.application import CaseJourney
+from infrastructure.http.cli import register as register_http_commands
 from infrastructure.scenarios import SCENARIOS, STORY_NAMESPACE, run_scenario
 from infrastructure.settings import Settings
 from projections.describe import as_record, what, why
@@ -175,6 +176,10 @@ from infrastructure.cli_projections import projections_cli, replay  # noqa: E402
 
 cli.add_typer(projections_cli, name="projections")
 cli.command()(replay)
+
+
+# The HTTP API's commands (serve, token) live beside the API: infrastructure/http/cli.py.
+register_http_commands(cli)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.values import PathwayReason
@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
     deadline_escalation_actor: str = Field(default="acssl-duty-rota", description="Who a missed target goes to.")
     clock_skew_tolerance_seconds: float = Field(default=300.0, ge=0)
+
+    # HTTP API (infrastructure/http, docs/http.md). Without a JWT secret, `serve` on SQLite uses a
+    # development secret kept beside the SQLite file; on PostgreSQL it refuses to start.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    http_jwt_secret: SecretStr | None = Field(default=None, description="HS256 key of bearer JWTs.")
+    http_jwt_audience: str = "casejourney"
+    http_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    http_api_keys: dict[str, str] = Field(
+        default_factory=dict, description="sha256 hex digest of an API key -> 'role:actor_id'."
+    )
 
     @model_validator(mode="after")
     def _every_pathway_has_a_target(self) -> Settings:

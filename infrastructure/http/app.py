@@ -1,0 +1,98 @@
+"""The composition root of the HTTP API: ``create_app(settings, ...)`` builds everything once.
+
+Nothing is connected at import time. ``create_app`` opens the case application and the access
+log on the configured store, and the routes reach them through ``request.app.state.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+
+from infrastructure.application import CaseJourney, utc_now
+from infrastructure.http import problems
+from infrastructure.http.access_log import AccessLog
+from infrastructure.http.auth import Authenticator
+from infrastructure.http.queries import CaseQueries, LogQueries
+from infrastructure.http.views import NoPartyDirectory, PartyDirectory
+from infrastructure.settings import Settings
+
+DESCRIPTION = """\
+Commands and queries of the child maintenance case journey, safety first.
+
+* **Authentication**: `Authorization: Bearer <token>` (a JWT from `casejourney token`, or an API key).
+  The actor recorded on every event is the token's, never the body's.
+* **Retries**: send an `Idempotency-Key` (a UUID is used as the command id as it is): a retry returns
+  the first result (`Idempotent-Replayed: true`) and appends nothing.
+* **Concurrency**: case reads carry an `ETag` (the case version); send it back in `If-Match` on a
+  command and a stale version is answered `409 version_conflict` with the current version.
+* **Errors**: RFC 9457 `application/problem+json` with a stable `code`.
+* **Need to know**: reading a safeguarding history needs a stated `purpose`, and is recorded.
+"""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    app: CaseJourney
+    access_log: AccessLog
+    queries: CaseQueries
+    authenticator: Authenticator
+    party_directory: PartyDirectory
+    clock: Callable[[], datetime]
+    max_projection_lag: int | None = None
+    owned: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for thing in self.owned:
+            thing.close()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    app: CaseJourney | None = None,
+    clock: Callable[[], datetime] | None = None,
+    queries: Callable[[CaseJourney], CaseQueries] | None = None,
+    party_directory: PartyDirectory | None = None,
+    max_projection_lag: int | None = None,
+) -> FastAPI:
+    """The ASGI application. Pass ``app`` to share a case application (it is then not closed here)."""
+    from infrastructure.http import routes
+
+    owned: list[Any] = []
+    if app is None:
+        app = CaseJourney(settings, clock=clock or utc_now)
+        owned.append(app)
+    access_log = AccessLog(settings)
+    owned.append(access_log)
+    services = Services(
+        settings=settings,
+        app=app,
+        access_log=access_log,
+        queries=(queries or LogQueries)(app),
+        authenticator=Authenticator(settings),
+        party_directory=party_directory or NoPartyDirectory(),
+        clock=clock or app.clock,
+        max_projection_lag=max_projection_lag,
+        owned=owned,
+    )
+    api = FastAPI(
+        title="case-journey",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "commands", "description": "One POST per command of the case journey."},
+            {"name": "cases", "description": "A case's state, team assignment and safeguarding history."},
+            {"name": "work", "description": "Caseloads and the expedited queue."},
+            {"name": "health", "description": "Liveness and readiness."},
+        ],
+    )
+    api.state.services = services
+    problems.install(api)
+    routes.install(api)
+    return api

@@ -1,0 +1,148 @@
+"""Errors as RFC 9457 problem details, each with a stable machine ``code``.
+
+Every refusal leaves the service as ``application/problem+json``: typed domain errors keep their
+own code and sentence (a rule's explanation reaches the caller unchanged), invalid input is listed
+field by field, and a store that cannot be reached is a 503 with ``Retry-After``. A stack trace never
+leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import (
+    CaseNotFound,
+    ConcurrencyConflict,
+    DomainError,
+    IdempotencyKeyReused,
+    NotPermitted,
+    RuleViolation,
+)
+
+log = logging.getLogger("casejourney.http")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:casejourney:problem:"
+
+#: Rule codes that are about the input rather than the case's state: answered 422, not 409.
+INPUT_RULE_CODES = frozenset({"occurred_at_in_future", "reason_required"})
+
+
+class Problem(Exception):
+    """Raised by the HTTP layer to answer with a problem document."""
+
+    def __init__(
+        self, status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body = {
+        "type": TYPE_PREFIX + problem.code,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "code": problem.code,
+        "instance": request.url.path,
+        **problem.extra,
+    }
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
+
+
+def _field_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        out.append({"field": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")})
+    return out
+
+
+def invalid_input(errors: Any, detail: str = "The request is not valid; see errors, field by field.") -> Problem:
+    return Problem(422, "invalid_input", "Invalid input", detail, errors=_field_errors(errors))
+
+
+def from_domain_error(exc: DomainError) -> Problem:
+    """The one mapping from typed domain errors to HTTP statuses."""
+    details = {k: v for k, v in exc.details.items() if k not in {"code", "detail", "status", "title", "type"}}
+    if isinstance(exc, CaseNotFound):
+        return Problem(404, exc.code, "Unknown case", exc.message, **details)
+    if isinstance(exc, NotPermitted):
+        return Problem(403, exc.code, "Not permitted", exc.message, **details)
+    if isinstance(exc, ConcurrencyConflict):
+        etag = f'"{exc.current_version}"'
+        return Problem(409, exc.code, "Version conflict", exc.message, headers={"ETag": etag}, **details)
+    if isinstance(exc, IdempotencyKeyReused):
+        return Problem(409, exc.code, "Idempotency key reused", exc.message, **details)
+    if isinstance(exc, RuleViolation):
+        if exc.code in INPUT_RULE_CODES:
+            return Problem(422, exc.code, "Invalid input", exc.message, **details)
+        return Problem(409, exc.code, "Refused by a rule of the case journey", exc.message, **details)
+    return Problem(409, exc.code, "Refused", exc.message, **details)
+
+
+def store_unavailable(exc: BaseException) -> Problem:
+    log.warning("event store unavailable: %s: %s", type(exc).__name__, exc)
+    return Problem(
+        503,
+        "store_unavailable",
+        "Store unavailable",
+        "The event store cannot be reached; nothing was recorded. Retry later with the same Idempotency-Key.",
+        headers={"Retry-After": "5"},
+    )
+
+
+#: Failures of the database itself (not of the request): answered 503.
+STORE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, psycopg.OperationalError, sqlite3.OperationalError)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(request, invalid_input(exc.errors()))
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+        return problem_response(request, invalid_input(exc.errors()))
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(request, from_domain_error(exc))
+
+    for error_class in STORE_ERRORS:
+
+        @app.exception_handler(error_class)
+        async def _store(request: Request, exc: Exception) -> JSONResponse:
+            return problem_response(request, store_unavailable(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        problem = Problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {}))
+        return problem_response(request, problem)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        problem = Problem(500, "internal_error", "Internal error", "An unexpected error; it has been logged.")
+        return problem_response(request, problem)

@@ -1,0 +1,80 @@
+"""Fixtures of the HTTP tests: the real ASGI app on each store, and a client that speaks as an actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from domain.values import Actor, Role
+from infrastructure.http import create_app
+from infrastructure.http.auth import issue_token
+from infrastructure.settings import Settings
+from tests.conftest import FakeClock
+
+SECRET = "test-secret-of-at-least-thirty-two-bytes!"
+
+CW = Actor("cw-ada", Role.CASEWORKER)
+SCW = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
+EM = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
+EM2 = Actor("em-dan", Role.ENFORCEMENT_MANAGER)
+ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
+AUD = Actor("aud-eve", Role.AUDITOR)
+SVC = Actor("svc-intake", Role.BACKEND_SERVICE)
+ONE_OF_EACH_ROLE = {CW.role: CW, SCW.role: SCW, EM.role: EM, ACSSL.role: ACSSL, AUD.role: AUD, SVC.role: SVC}
+
+
+@dataclass
+class Api:
+    """The test client, with a bearer token per actor."""
+
+    client: TestClient
+    settings: Settings
+    clock: FakeClock
+
+    def headers(self, actor: Actor | None, **extra: str) -> dict[str, str]:
+        headers = dict(extra)
+        if actor is not None:
+            headers["Authorization"] = f"Bearer {issue_token(self.settings, actor)}"
+        return headers
+
+    def post(self, path: str, body: dict[str, Any], actor: Actor | None, **headers: str) -> Any:
+        return self.client.post(path, json=body, headers=self.headers(actor, **headers))
+
+    def get(self, path: str, actor: Actor | None, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers=self.headers(actor))
+
+    def command(self, case_id: Any, action: str, body: dict[str, Any], actor: Actor, **headers: str) -> dict[str, Any]:
+        """A command that must succeed: returns the response body."""
+        response = self.post(f"/cases/{case_id}/{action.replace('_', '-')}", body, actor, **headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def open_case(self, actor: Actor = CW, **fields: Any) -> str:
+        body = {
+            "applicant_role": "receiving_parent",
+            "service_type": "collect_and_pay",
+            "receiving_parent_id": "pwc-1",
+            "paying_parent_id": "nrp-1",
+            **fields,
+        }
+        response = self.post("/cases", body, actor)
+        assert response.status_code == 201, response.text
+        return str(response.json()["case_id"])
+
+
+def http_settings(settings: Settings, **overrides: Any) -> Settings:
+    return settings.model_copy(update={"http_jwt_secret": SecretStr(SECRET), **overrides})
+
+
+@pytest.fixture
+def api(store_settings: Settings, clock: FakeClock) -> Iterator[Api]:
+    settings = http_settings(store_settings)
+    asgi = create_app(settings, clock=clock)
+    with TestClient(asgi) as client:
+        yield Api(client, settings, clock)
+    asgi.state.services.close()
