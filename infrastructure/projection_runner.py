@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Notification
@@ -407,7 +408,8 @@ class ReadModels:
         with reading(self.engine.connect()) as conn:
             found = conn.execute(
                 text(f"SELECT {id_column} FROM {table} WHERE originator_id = :id AND originator_version = :v"),
-                {"id": str(case_id), "v": version},
+                # eventsourcing's SQLite recorder stores UUIDs as 32 hex digits; PostgreSQL as uuid.
+                {"id": UUID(str(case_id)).hex if self.settings.store == "sqlite" else str(case_id), "v": version},
             ).scalar()
         return int(found) if found is not None else None
 
@@ -480,11 +482,12 @@ class ReadModels:
         *,
         stop: int | None = None,
     ) -> int:
+        # Up to the head as it is now: a writer never outruns the build (the swap does the rest).
         head = self.head() if stop is None else stop
         if progress:
             progress(position, head)
-        while stop is None or position < stop:
-            notifications = self.app.recorder.select_notifications(position + 1, batch_size, stop=stop)
+        while position < head:
+            notifications = self.app.recorder.select_notifications(position + 1, batch_size, stop=head)
             if not notifications:
                 break
             decoded = _decode(self.app, notifications)
@@ -514,7 +517,8 @@ class ReadModels:
         """Replaces the live tables by the built ones in one transaction: readers see old or new, never half."""
         with self.engine.begin() as conn:
             self._row(conn, spec.name, lock=True)  # the live runner waits here until we commit
-            position = self._catch_up_in(conn, spec, suffix, build_name, batch_size, None)
+            # To the head as it is now; later events are the live runner's, after the swap.
+            position = self._catch_up_in(conn, spec, suffix, build_name, batch_size, self.head())
             for base in spec.tables():
                 conn.execute(text(f"DROP TABLE IF EXISTS {self._q(base)}"))
             for base, table in spec.tables(suffix).items():
@@ -709,8 +713,11 @@ class ProjectionRunner:
             conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(recorder.channel_name)))
 
             def wait() -> None:
-                for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
-                    pass
+                # In short slices, so that a stop request is seen promptly.
+                deadline = time.monotonic() + self.poll_interval
+                while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                    if list(conn.notifies(timeout=min(left, 0.2), stop_after=1)):
+                        return
 
             yield wait
         finally:
