@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any
 from uuid import UUID, uuid4, uuid5
 
+import psycopg
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,6 +24,7 @@ from infrastructure.http import authz
 from infrastructure.http.app import Services
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
 from infrastructure.http.views import case_state
+from infrastructure.settings import Settings
 from projections.describe import what, why
 
 #: Namespace of command ids made from an Idempotency-Key that is not itself a UUID.
@@ -424,6 +426,7 @@ def _reads(api: FastAPI) -> None:
     def readyz(request: Request) -> Any:
         svc = services(request)
         try:
+            probe_store(svc.settings)
             head = svc.app.recorder.max_notification_id() or 0
             svc.access_log.recorder.max_notification_id()
             lag = svc.queries.lag()
@@ -437,6 +440,13 @@ def _reads(api: FastAPI) -> None:
                 503, "projection_lag", "Read models behind", f"Read models too far behind: {too_far}.", **body
             )
         return body
+
+
+def probe_store(settings: Settings) -> None:
+    """A quick look at PostgreSQL before asking the library, which retries for seconds on failure."""
+    if settings.store == "postgres":
+        with psycopg.connect(**settings.postgres_params(), connect_timeout=2) as conn:  # type: ignore[arg-type]
+            conn.execute("SELECT 1")
 
 
 def install(api: FastAPI) -> None:
