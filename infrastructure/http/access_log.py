@@ -135,7 +135,7 @@ class AccessLog(Application[UUID]):
         raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
 
     def reads(self, case_id: UUID) -> list[Read]:
-        out = []
+        out: list[Read] = []
         for event in self.events.get(log_id(case_id)):
             if isinstance(event, SafeguardingReads.HistoryRead):
                 out.append(

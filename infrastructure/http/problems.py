@@ -109,7 +109,7 @@ def store_unavailable(exc: BaseException) -> Problem:
 
 
 #: Failures of the database itself (not of the request): answered 503.
-STORE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, psycopg.OperationalError, sqlite3.OperationalError)
+STORE_ERRORS: tuple[type[Exception], ...] = (PersistenceError, psycopg.OperationalError, sqlite3.OperationalError)
 
 
 def install(app: FastAPI) -> None:

@@ -107,7 +107,8 @@ class TablesQueries:
 
     def team_assignment(self, case_id: UUID) -> dict[str, Any] | None:
         with self._conn() as conn:
-            return self._rm.team_assignment_of(conn, str(case_id))  # type: ignore[no-any-return]
+            row: dict[str, Any] | None = self._rm.team_assignment_of(conn, str(case_id))
+            return row
 
     def safeguarding_history(self, case_id: UUID, as_of: datetime | None) -> list[dict[str, Any]]:
         return history_from_log(self.app, case_id, as_of)

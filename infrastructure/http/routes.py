@@ -146,7 +146,7 @@ def body_model(command_class: type[Command]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (info.annotation, info) for name, info in command_class.model_fields.items() if name != "case_id"
     }
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         command_class.__name__,
         __config__=ConfigDict(extra="forbid", title=command_class.__name__),
         __doc__=command_class.__doc__,
@@ -175,10 +175,10 @@ def _merge_headers(data: dict[str, Any], actor: Actor, idempotency_key: str | No
 def _run(svc: Services, command: Command, actor: Actor, response: Response) -> CommandResponse:
     result = svc.app.execute(command, actor)
     first = result.appended[0].version
-    events = svc.app.events.get(result.case_id, gt=first - 1, lte=result.version)
+    events: list[Any] = list(svc.app.events.get(result.case_id, gt=first - 1, lte=result.version))
     outcome = [
         EventOutcome(version=e.originator_version, type=type(e).__name__, what=what(e), why=why(e)) for e in events
-    ]  # type: ignore[arg-type]
+    ]
     response.headers["ETag"] = etag(result.version)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -433,7 +433,11 @@ def _reads(api: FastAPI) -> None:
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
         too_far = {n: v for n, v in lag.items() if svc.max_projection_lag is not None and v > svc.max_projection_lag}
-        body = {"status": "ready" if not too_far else "lagging", "store": svc.settings.describe_store(), "head": head}
+        body: dict[str, Any] = {
+            "status": "ready" if not too_far else "lagging",
+            "store": svc.settings.describe_store(),
+            "head": head,
+        }
         body["projection_lag"] = lag
         if too_far:
             raise Problem(
