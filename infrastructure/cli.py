@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 from uuid import UUID, uuid5
 
 import typer
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -181,10 +181,18 @@ cli.command()(replay)
 # The HTTP API's commands (serve, token) live beside the API: infrastructure/http/cli.py.
 register_http_commands(cli)
 
+# Tamper evidence and keys (verify, digest, keys): infrastructure/cli_integrity.py.
+from infrastructure.cli_integrity import register as register_integrity_commands  # noqa: E402
+
+register_integrity_commands(cli)
+
 
 def main() -> None:
     try:
         cli()
+    except MapperDeserialisationError as exc:
+        err.print(f"[bold red]error:[/] a stored event cannot be read: {exc}")
+        sys.exit(4)
     except (PersistenceError, OSError) as exc:
         err.print(f"[bold red]error:[/] the event store failed: {exc}")
         sys.exit(3)

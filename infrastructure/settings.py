@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.values import PathwayReason
+from infrastructure.crypto import Keyring
 
 #: The seeds set no target times (DOMAIN.md): these defaults are a choice, written down here.
 DEFAULT_PATHWAY_TARGET_HOURS: dict[PathwayReason, float] = {
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(
         default=None, description="Folder of eligibility policy files (*.toml); default: the shipped policies."
     )
+    cipher_keys: SecretStr | None = Field(
+        default=None,
+        description="Payload encryption keyring 'id:base64key,...' (AES-256, current first); unset = no encryption.",
+    )
+    digest_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key (base64) for digests.")
+    digest_public_key: str | None = Field(default=None, description="Trusted Ed25519 public key to check digests.")
     aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
     deadline_escalation_actor: str = Field(default="acssl-duty-rota", description="Who a missed target goes to.")
@@ -58,6 +65,13 @@ class Settings(BaseSettings):
     http_api_keys: dict[str, str] = Field(
         default_factory=dict, description="sha256 hex digest of an API key -> 'role:actor_id'."
     )
+
+    @field_validator("cipher_keys")
+    @classmethod
+    def _keyring_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            Keyring.parse(value.get_secret_value())  # raises a ValueError that names the problem
+        return value
 
     @model_validator(mode="after")
     def _every_pathway_has_a_target(self) -> Settings:
@@ -89,12 +103,20 @@ class Settings(BaseSettings):
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The string keys the ``eventsourcing`` library is configured with."""
+        env = self._store_env()
+        if self.cipher_keys is not None:
+            env["CIPHER_TOPIC"] = "infrastructure.crypto:KeyringCipher"
+            env["CIPHER_KEY"] = self.cipher_keys.get_secret_value()
+        return env
+
+    def _store_env(self) -> dict[str, str]:
         if self.store == "sqlite":
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "infrastructure.store:ChainedSQLiteRecorder",
                 "CREATE_TABLE": "y",
             }
         pg = self.postgres_params()

@@ -1,24 +1,36 @@
-"""PostgreSQL write path: the library's ordering guarantee in one round trip.
+"""The write path on each store: the library's ordering guarantee, and a hash chain over what is stored.
 
-``eventsourcing.postgres`` appends with BEGIN, SET LOCAL lock_timeout, LOCK TABLE ... IN EXCLUSIVE
-MODE, NOTIFY, INSERT and COMMIT. The exclusive lock makes commit order equal notification-id order,
-so a reader tailing the log never passes over an id that commits later. The library's faster
-"db functions" option drops that lock, and then a projection can skip an event forever.
+PostgreSQL. ``eventsourcing.postgres`` appends with BEGIN, SET LOCAL lock_timeout, LOCK TABLE ...
+IN EXCLUSIVE MODE, NOTIFY, INSERT and COMMIT. The exclusive lock makes commit order equal
+notification-id order, so a reader tailing the log never passes over an id that commits later. The
+library's faster "db functions" option drops that lock, and then a projection can skip an event
+forever. ``LockedAppendRecorder`` keeps the lock and moves the whole append into one PL/pgSQL
+function called in autocommit mode: the function's statement is its own transaction, so the lock
+taken inside it is held until that transaction commits, exactly as before, but the client pays one
+round trip instead of several. Under that lock the function also computes each event's chain hash
+(see ``infrastructure/integrity.py``) from the previous event in the log and in the case.
 
-This recorder keeps the lock and moves the whole append into one PL/pgSQL function called in
-autocommit mode: the function's statement is its own transaction, so the lock taken inside it is
-held until that transaction commits, exactly as before, but the client pays one round trip
-instead of several. Tests prove no event is missed under concurrent writers.
+SQLite. ``ChainedSQLiteRecorder`` takes SQLite's write lock first (by updating a one-row chain
+head), then computes the chain hashes in Python and inserts, in the same transaction.
+
+Both expose the raw rows (``chain_rows``, ``case_chain_rows``) for ``casejourney verify``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL, Identifier
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.sql import SQL, Composed, Identifier
+
+from infrastructure.integrity import CHAIN_LABEL, GENESIS, ChainRow, chain_hash
+
+CHAIN_BATCH = 10_000
 
 
 class LockedAppendRecorder(PostgresApplicationRecorder):
@@ -27,34 +39,63 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         self.append_function_name = f"{events_table_name}_append"
         self.check_identifier_length(self.append_function_name)
         schema = Identifier(self.datastore.schema)
+        table = Identifier(self.events_table_name)
+        self.qualified_table: Composed = SQL("{}.{}").format(schema, table)
+        self.sql_create_statements.append(
+            SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS chain_hash bytea").format(schema, table)
+        )
         self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{fn}(events {schema}.{event}[]) "
             "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            "DECLARE "
+            "  e {schema}.{event}; log_prev bytea; case_prev bytea; topic_bytes bytea; h bytea; nid bigint; "
+            "  genesis constant bytea := decode(repeat('00', 32), 'hex'); "
             "BEGIN "
             "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
             "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
             "  NOTIFY {channel}; "
-            "  RETURN QUERY INSERT INTO {schema}.{table} AS t "
-            "    (originator_id, originator_version, topic, state) "
-            "    SELECT originator_id, originator_version, topic, state FROM unnest(events) "
-            "    RETURNING notification_id; "
+            "  SELECT t.chain_hash INTO log_prev FROM {schema}.{table} t ORDER BY t.notification_id DESC LIMIT 1; "
+            "  log_prev := coalesce(log_prev, genesis); "
+            "  FOREACH e IN ARRAY events LOOP "
+            "    case_prev := genesis; "
+            "    IF e.originator_version > 1 THEN "
+            "      SELECT t.chain_hash INTO case_prev FROM {schema}.{table} t "
+            "        WHERE t.originator_id = e.originator_id AND t.originator_version = e.originator_version - 1; "
+            "      IF NOT FOUND THEN "
+            "        RAISE EXCEPTION 'event % of % has no predecessor', e.originator_version, e.originator_id "
+            "          USING ERRCODE = 'integrity_constraint_violation'; "
+            "      END IF; "
+            "    END IF; "
+            "    topic_bytes := convert_to(e.topic, 'UTF8'); "
+            "    h := sha256({label}::bytea || log_prev || case_prev || uuid_send(e.originator_id) "
+            "      || int8send(e.originator_version) || int4send(octet_length(topic_bytes))"
+            "      || topic_bytes || e.state); "
+            "    INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state, chain_hash) "
+            "      VALUES (e.originator_id, e.originator_version, e.topic, e.state, h) "
+            "      RETURNING notification_id INTO nid; "
+            "    RETURN NEXT nid; "
+            "    log_prev := h; "
+            "  END LOOP; "
+            "  RETURN; "
             "END; $BODY$"
         ).format(
             schema=schema,
             fn=Identifier(self.append_function_name),
             event=Identifier(self.stored_event_type_name),
             lock_timeout=self.datastore.lock_timeout,
-            table=Identifier(self.events_table_name),
+            table=table,
             channel=Identifier(self.channel_name),
+            label=psycopg.sql.Literal(CHAIN_LABEL.decode()),
         )
         self.append_statement = SQL("SELECT * FROM {schema}.{fn}(%s)").format(
             schema=schema, fn=Identifier(self.append_function_name)
         )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if kwargs.get("tracking") is not None or not stored_events:
-            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-            return ids
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("the chained append path records no tracking rows")
+        if not stored_events:
+            return []
         rows = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
@@ -64,3 +105,172 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.append_statement, (rows,), prepare=True)
             return [int(row[self.append_function_name]) for row in curs.fetchall()]
+
+    # ------------------------------------------------------------------ raw rows, for verify
+
+    def chain_rows(self, after: int = 0) -> Iterator[ChainRow]:
+        """Every stored event after ``after`` in log order, raw; read with a server-side cursor."""
+        query = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash"
+            " FROM {} WHERE notification_id > %s ORDER BY notification_id"
+        ).format(self.qualified_table)
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(name="chain") as curs:
+            curs.itersize = CHAIN_BATCH
+            curs.execute(query, (after,))
+            for r in curs:
+                yield ChainRow(
+                    r["notification_id"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
+                    bytes(r["state"]),
+                    bytes(r["chain_hash"]) if r["chain_hash"] is not None else None,
+                )
+
+    def case_chain_rows(self, case_id: UUID) -> list[tuple[ChainRow, bytes]]:
+        """One case's events, each with the chain hash of the event before it in the whole log."""
+        query = SQL(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, e.chain_hash,"
+            " (SELECT p.chain_hash FROM {t} p WHERE p.notification_id < e.notification_id"
+            "  ORDER BY p.notification_id DESC LIMIT 1) AS log_prev"
+            " FROM {t} e WHERE e.originator_id = %s ORDER BY e.originator_version"
+        ).format(t=self.qualified_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (case_id,))
+            return [
+                (
+                    ChainRow(
+                        r["notification_id"],
+                        r["originator_id"],
+                        r["originator_version"],
+                        r["topic"],
+                        bytes(r["state"]),
+                        bytes(r["chain_hash"]) if r["chain_hash"] is not None else None,
+                    ),
+                    bytes(r["log_prev"]) if r["log_prev"] is not None else GENESIS,
+                )
+                for r in curs.fetchall()
+            ]
+
+    def chain_row_at(self, position: int) -> ChainRow | None:
+        query = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash"
+            " FROM {} WHERE notification_id = %s"
+        ).format(self.qualified_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (position,))
+            r = curs.fetchone()
+        if r is None:
+            return None
+        return ChainRow(
+            r["notification_id"],
+            r["originator_id"],
+            r["originator_version"],
+            r["topic"],
+            bytes(r["state"]),
+            bytes(r["chain_hash"]) if r["chain_hash"] is not None else None,
+        )
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        self.head_table = f"{events_table_name}_chain_head"  # before super(): it builds the DDL
+        super().__init__(datastore, events_table_name)
+        self.insert_events_statement = (
+            f"INSERT INTO {events_table_name} (originator_id, originator_version, topic, state, chain_hash)"
+            " VALUES (?,?,?,?,?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.events_table_name} ("
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, chain_hash BLOB, "
+            "PRIMARY KEY (originator_id, originator_version))",
+            f"CREATE TABLE IF NOT EXISTS {self.head_table} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), head_position INTEGER NOT NULL, head_hash BLOB NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.head_table} (id, head_position, head_hash) VALUES (1, 0, x'{GENESIS.hex()}')",
+        ]
+
+    def create_table(self) -> None:
+        # BEGIN IMMEDIATE: the DDL ends with a write (the chain head row); a deferred transaction
+        # would read the schema first and then fail at once, not wait, if another process wrote.
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in self.create_table_statements:
+                    cursor.execute(statement)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
+        # Writing first takes SQLite's write lock before anything is read, so no other writer can
+        # append between reading the chain head and inserting (a deferred read would go stale).
+        c.execute(f"UPDATE {self.head_table} SET head_position = head_position WHERE id = 1")
+        c.execute(f"SELECT head_hash FROM {self.head_table} WHERE id = 1")
+        log_prev = bytes(c.fetchone()[0])
+        returning: list[int] = []
+        for s in stored_events:
+            originator_id = s.originator_id if isinstance(s.originator_id, UUID) else UUID(str(s.originator_id))
+            case_prev = GENESIS
+            if s.originator_version > 1:
+                c.execute(
+                    f"SELECT chain_hash FROM {self.events_table_name}"
+                    " WHERE originator_id = ? AND originator_version = ?",
+                    (originator_id.hex, s.originator_version - 1),
+                )
+                found = c.fetchone()
+                if found is None:
+                    raise IntegrityError(f"event {s.originator_version} of {originator_id} has no predecessor")
+                case_prev = bytes(found[0])
+            h = chain_hash(log_prev, case_prev, originator_id, s.originator_version, s.topic, s.state)
+            c.execute(self.insert_events_statement, (originator_id.hex, s.originator_version, s.topic, s.state, h))
+            returning.append(c.lastrowid)
+            log_prev = h
+        c.execute(
+            f"UPDATE {self.head_table} SET head_hash = ?, head_position = ? WHERE id = 1", (log_prev, returning[-1])
+        )
+        return returning
+
+    # ------------------------------------------------------------------ raw rows, for verify
+
+    def _row(self, r: Any) -> ChainRow:
+        return ChainRow(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), bytes(r[5]) if r[5] is not None else None)
+
+    def chain_rows(self, after: int = 0) -> Iterator[ChainRow]:
+        query = (
+            f"SELECT rowid, originator_id, originator_version, topic, state, chain_hash FROM {self.events_table_name}"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(query, (after, CHAIN_BATCH))
+                rows = c.fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield self._row(r)
+            after = rows[-1][0]
+
+    def case_chain_rows(self, case_id: UUID) -> list[tuple[ChainRow, bytes]]:
+        t = self.events_table_name
+        query = (
+            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, e.chain_hash,"
+            f" (SELECT p.chain_hash FROM {t} p WHERE p.rowid < e.rowid ORDER BY p.rowid DESC LIMIT 1)"
+            f" FROM {t} e WHERE e.originator_id = ? ORDER BY e.originator_version"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(query, (case_id.hex,))
+            return [(self._row(r), bytes(r[6]) if r[6] is not None else GENESIS) for r in c.fetchall()]
+
+    def chain_row_at(self, position: int) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state, chain_hash"
+                f" FROM {self.events_table_name} WHERE rowid = ?",
+                (position,),
+            )
+            r = c.fetchone()
+        return self._row(r) if r is not None else None
