@@ -22,15 +22,19 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from pydantic import BaseModel
 
 from domain.case.aggregate import Case
 from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway
+from domain.customer.aggregate import Customer, customer_id
+from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
 from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
+from domain.rules.permissions import check_permitted
 from domain.values import ActionContext, Actor
+from infrastructure.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.settings import Settings
 
@@ -94,6 +98,18 @@ class CaseJourney(Application[UUID]):
         self._cache_lock = threading.Lock()
         self._case_locks = [threading.Lock() for _ in range(64)]
         super().__init__(env=self.settings.eventsourcing_env())
+
+    def construct_mapper(self) -> PersonalDataMapper:
+        base = super().construct_mapper()
+        return PersonalDataMapper(transcoder=base.transcoder, cipher=base.cipher, compressor=base.compressor)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        keyring = self.settings.cipher_keys.get_secret_value() if self.settings.cipher_keys else None
+        self.person_keys = PersonKeys(recorder, keyring)
+        assert isinstance(self.mapper, PersonalDataMapper)
+        self.mapper.keys = self.person_keys
+        return recorder
 
     # ------------------------------------------------------------------ commands
 
@@ -218,6 +234,46 @@ class CaseJourney(Application[UUID]):
     def _evict(self, case_id: UUID) -> None:
         with self._cache_lock:
             self._cache.pop(case_id, None)
+
+    # ------------------------------------------------------------------ customers' personal data
+
+    def record_customer_details(self, command: RecordCustomerDetails, actor: Actor) -> int:
+        """Records a customer's personal data (sealed under their own key); returns the new version."""
+        ctx = self._context(command, actor)
+        details = command.model_dump(include=set(Customer.DetailsRecorded.PERSONAL_DATA_FIELDS))
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                customer: Customer = self.repository.get(customer_id(command.party_id))
+            except AggregateNotFoundError:
+                customer = Customer.register(ctx, party_id=command.party_id, digest=command.digest())
+            customer.record_details(ctx, details=details, withhold_name=command.withhold_name, digest=command.digest())
+            try:
+                self.save(customer)
+            except IntegrityError:
+                continue  # another writer got there first: decide again on the stored customer
+            return customer.version
+        raise RuleViolation("The customer's record is too busy; try again.", code="busy")
+
+    def erase_customer(self, command: EraseCustomer, actor: Actor) -> None:
+        """Records the erasure (who, why) and destroys the customer's key; safe to run again."""
+        ctx = self._context(command, actor)
+        check_permitted("erase_customer", actor.role)
+        try:
+            customer: Customer = self.repository.get(customer_id(command.party_id))
+        except AggregateNotFoundError:
+            customer = Customer.register(ctx, party_id=command.party_id, digest=command.digest())
+        if not customer.erased:
+            customer.erase(ctx, reason=command.reason, digest=command.digest())
+            self.save(customer)
+        # After the event: if this step fails, running the erasure again completes it.
+        self.person_keys.destroy(command.party_id, at=ctx.recorded_at, by=actor.id, reason=command.reason)
+
+    def customer(self, party_id: str) -> Customer | None:
+        try:
+            customer: Customer = self.repository.get(customer_id(party_id))
+        except AggregateNotFoundError:
+            return None
+        return customer
 
     # ------------------------------------------------------------------ queries
 

@@ -12,6 +12,9 @@ import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from domain.customer.commands import EraseCustomer
+from domain.errors import DomainError
+from domain.values import Actor, Role
 from infrastructure.crypto import Keyring, new_signing_key
 from infrastructure.digests import Digest, DigestError, check_signature, sign
 from infrastructure.integrity import ChainRow, Verification, verify_case, verify_log
@@ -106,6 +109,29 @@ def register(cli: typer.Typer) -> None:
             console.print(f"Digest of {result.checked} events written to {out}. Keep a copy outside this system.")
         else:
             sys.stdout.write(text)
+
+    @cli.command()
+    def erase(
+        ctx: typer.Context,
+        party_id: Annotated[str, typer.Argument(help="The customer (party id) whose personal data is erased.")],
+        reason: Annotated[str, typer.Option(help="Why (e.g. the retention period that ended); recorded.")],
+        actor: Annotated[str, typer.Option(help="Who runs the erasure (recorded as a backend service).")],
+    ) -> None:
+        """Erase a customer's personal data: the erasure is recorded, their key destroyed, the audit trail kept."""
+        try:
+            command = EraseCustomer(party_id=party_id, reason=reason)
+            who = Actor(actor, Role.BACKEND_SERVICE)
+        except (ValidationError, ValueError) as exc:
+            fail(f"invalid erasure: {exc}", 2)
+        with open_app(ctx) as app:
+            try:
+                app.erase_customer(command, who)
+            except DomainError as exc:
+                fail(exc.message)
+        console.print(
+            f"Erased the personal data of {party_id}: their key is destroyed; histories replay with it shown as"
+            " \\[erased] and the chain still verifies."
+        )
 
     @cli.command()
     def keys() -> None:

@@ -18,7 +18,7 @@ from infrastructure.http import problems
 from infrastructure.http.access_log import AccessLog
 from infrastructure.http.auth import Authenticator
 from infrastructure.http.queries import CaseQueries, LogQueries
-from infrastructure.http.views import NoPartyDirectory, PartyDirectory
+from infrastructure.http.views import CustomerDirectory, PartyDirectory
 from infrastructure.settings import Settings
 
 DESCRIPTION = """\
@@ -76,7 +76,7 @@ def create_app(
         access_log=access_log,
         queries=(queries or LogQueries)(app),
         authenticator=Authenticator(settings),
-        party_directory=party_directory or NoPartyDirectory(),
+        party_directory=party_directory or CustomerDirectory(app),
         clock=clock or app.clock,
         max_projection_lag=max_projection_lag,
         owned=owned,

@@ -27,6 +27,22 @@ class NoPartyDirectory:
         return None
 
 
+class CustomerDirectory:
+    """Contact details from the customers' own records (sealed under per-person keys).
+
+    An erased customer has no details to show: after erasure nothing is returned, to anyone.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def details(self, party_id: str) -> dict[str, Any] | None:
+        customer = self.app.customer(party_id)
+        if customer is None or customer.details is None or customer.erased:
+            return None
+        return dict(customer.details)
+
+
 class InMemoryPartyDirectory:
     """Contact details held in memory (development, demonstrations, tests)."""
 

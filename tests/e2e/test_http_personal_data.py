@@ -1,0 +1,27 @@
+"""Customers' own records feed the API's contact details: sealed at rest, withheld by role, gone on erasure."""
+
+from __future__ import annotations
+
+from domain.customer.commands import EraseCustomer, RecordCustomerDetails
+from tests.e2e.conftest import ACSSL, AUD, CW, EM, SCW, SVC, Api
+
+
+def test_contact_details_come_from_the_customer_record_and_vanish_on_erasure(api: Api) -> None:
+    app = api.client.app.state.services.app  # type: ignore[attr-defined]
+    app.record_customer_details(
+        RecordCustomerDetails(party_id="pwc-1", address="3 Hidden Close", phone="07000 111222"), CW
+    )
+    case_id = api.open_case()
+    for actor in (SCW, ACSSL):
+        parties = api.get(f"/cases/{case_id}", actor).json()["parties"]
+        assert parties["receiving_parent"]["contact_details"]["address"] == "3 Hidden Close"
+    for actor in (EM, AUD):
+        response = api.get(f"/cases/{case_id}", actor)
+        assert "Hidden Close" not in response.text and "07000" not in response.text
+
+    app.erase_customer(EraseCustomer(party_id="pwc-1", reason="retention ended"), SVC)
+    for actor in (SCW, ACSSL, CW):
+        response = api.get(f"/cases/{case_id}", actor)
+        assert response.status_code == 200
+        assert "Hidden Close" not in response.text and "07000" not in response.text
+        assert "contact_details" not in response.json()["parties"]["receiving_parent"]

@@ -1,0 +1,206 @@
+"""Encryption at rest, key rotation, and erasure under per-person keys, read from the raw bytes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from eventsourcing.persistence import MapperDeserialisationError
+
+from domain.case.commands import OpenCase, RecordConcern
+from domain.customer.aggregate import ERASED
+from domain.customer.commands import EraseCustomer, RecordCustomerDetails
+from domain.errors import NotPermitted, RuleViolation
+from domain.values import Actor, Role
+from infrastructure.application import CaseJourney
+from infrastructure.crypto import Keyring
+from infrastructure.integrity import verify_log
+from infrastructure.settings import Settings
+from tests.conftest import CASEWORKER, POSTGRES_URL, FakeClock
+
+RETENTION = Actor("svc-retention", Role.BACKEND_SERVICE)
+NOTE = "Police called about threats at the school gate"
+DETAILS = {
+    "name": "Harriet Quill",
+    "address": "14 Juniper Row, Leeds",
+    "phone": "07700 900123",
+    "email": "harriet.quill@example.org",
+    "bank_account": "20-00-00 55779911",
+}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+
+
+def with_keys(settings: Settings, keys: str | None) -> Settings:
+    return settings.model_copy(update={"cipher_keys": None if keys is None else Settings(cipher_keys=keys).cipher_keys})
+
+
+def raw_bytes(settings: Settings) -> bytes:
+    """Every byte the store has on disk for this test's data."""
+    if settings.store == "sqlite":
+        files = [settings.sqlite_path, Path(f"{settings.sqlite_path}-wal")]
+        return b"".join(f.read_bytes() for f in files if f.exists())
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        [(data_dir,)] = conn.execute("SHOW data_directory").fetchall()
+        paths = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relkind IN ('r', 't', 'i')",
+                (settings.postgres_schema,),
+            )
+            if row[0]
+        ]
+        toast = conn.execute(
+            "SELECT pg_relation_filepath(c.reltoastrelid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.reltoastrelid <> 0",
+            (settings.postgres_schema,),
+        ).fetchall()
+    try:
+        return b"".join((Path(data_dir) / p).read_bytes() for p in paths + [t[0] for t in toast])
+    except PermissionError as exc:  # pragma: no cover - only where tests cannot read the server's files
+        pytest.skip(f"cannot read PostgreSQL's data files as this user: {exc}")
+
+
+def write_sample(app: CaseJourney) -> None:
+    case = app.execute(
+        OpenCase(
+            applicant_role="receiving_parent",
+            service_type="collect_and_pay",
+            receiving_parent_id="pwc-hq",
+            paying_parent_id="nrp-hq",
+        ),
+        CASEWORKER,
+    )
+    app.execute(
+        RecordConcern(
+            case_id=case.case_id,
+            kind="threatened_violence",
+            source="customer_disclosure",
+            affected_party_id="pwc-hq",
+            police_involved=True,
+            note=NOTE,
+        ),
+        CASEWORKER,
+    )
+    app.record_customer_details(RecordCustomerDetails(party_id="pwc-hq", **DETAILS), CASEWORKER)
+
+
+def test_without_a_keyring_payload_text_is_readable_in_the_raw_bytes(make_app: Callable[..., CaseJourney]) -> None:
+    """The negative control: it shows the raw-byte search below would see plaintext if it were there."""
+    app = make_app()
+    write_sample(app)
+    app.close()
+    raw = raw_bytes(app.settings)
+    assert NOTE.encode() in raw
+    assert DETAILS["name"].encode() not in raw  # personal data is sealed under its own key regardless
+
+
+def test_with_a_keyring_no_payload_text_or_personal_data_is_in_the_raw_bytes(
+    make_app: Callable[..., CaseJourney],
+) -> None:
+    app = make_app(cipher_keys=Settings(cipher_keys=Keyring.new_key_text("k1")).cipher_keys)
+    write_sample(app)
+    assert app.customer("pwc-hq").details == DETAILS  # type: ignore[union-attr]
+    app.close()
+    raw = raw_bytes(app.settings)
+    for secret in [NOTE, "threatened_violence", "affected_party_id", *DETAILS.values()]:
+        assert secret.encode() not in raw, secret
+
+
+def test_keys_rotate_old_events_stay_readable_and_a_missing_key_is_a_clear_error(
+    store_settings: Settings, clock: FakeClock
+) -> None:
+    k1, k2 = Keyring.new_key_text("k1"), Keyring.new_key_text("k2")
+    first = CaseJourney(with_keys(store_settings, k1), clock=clock)
+    write_sample(first)
+    first.close()
+    rotated = CaseJourney(with_keys(store_settings, f"{k2},{k1}"), clock=clock)
+    case_id = next(rotated.all_case_ids())
+    rotated.execute(
+        RecordConcern(
+            case_id=case_id, kind="coercive_control", source="customer_disclosure", affected_party_id="pwc-hq"
+        ),
+        CASEWORKER,
+    )
+    assert [e.originator_version for e in rotated.case_events(case_id)] == [1, 2, 3]
+    sealed_with = [n.state[4 : 4 + n.state[3]] for n in rotated.recorder.select_notifications(1, 100)]
+    assert set(sealed_with[:-1]) == {b"k1"} and sealed_with[-1] == b"k2"
+    rotated.close()
+    without_k1 = CaseJourney(with_keys(store_settings, k2), clock=clock)
+    with pytest.raises(MapperDeserialisationError, match="not in the keyring"):
+        without_k1.case_events(case_id)
+    without_k1.close()
+
+
+def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settings: Settings, clock: FakeClock) -> None:
+    settings = with_keys(store_settings, Keyring.new_key_text("k1"))
+    app = CaseJourney(settings, clock=clock)
+    write_sample(app)
+    with pytest.raises(NotPermitted):
+        app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention ended"), CASEWORKER)
+    app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention period ended 2026-11-30"), RETENTION)
+    app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="run again: completes, changes nothing"), RETENTION)
+    app.close()
+
+    again = CaseJourney(settings, clock=clock)  # a fresh process: nothing cached
+    customer = again.customer("pwc-hq")
+    assert customer is not None and customer.erased
+    assert customer.details == dict.fromkeys(DETAILS, ERASED)
+    events = list(again.events.get(customer.id))
+    assert [type(e).__name__ for e in events] == ["Registered", "DetailsRecorded", "Erased"]
+    assert events[1].name == ERASED  # type: ignore[attr-defined]  # the history replays; the data reads as erased
+    assert events[2].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
+    assert events[2].actor_id == RETENTION.id
+    assert verify_log(again.recorder.chain_rows()).ok  # type: ignore[attr-defined]  # stored bytes untouched
+    with pytest.raises(RuleViolation) as refused:
+        again.record_customer_details(RecordCustomerDetails(party_id="pwc-hq", name="Harriet Quill"), CASEWORKER)
+    assert refused.value.code == "customer_erased"  # a key is never made again for her
+    again.close()
+
+
+def test_an_erased_key_leaves_no_bytes_in_the_sqlite_file(tmp_path: Path, clock: FakeClock) -> None:
+    settings = Settings(sqlite_path=tmp_path / "log.sqlite")  # no keyring: keys stored unwrapped, easy to look for
+    app = CaseJourney(settings, clock=clock)
+    write_sample(app)
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        [(key,)] = conn.execute("SELECT wrapped_key FROM casejourney_person_keys").fetchall()
+    assert key in raw_bytes(settings)
+    app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention ended"), RETENTION)
+    app.close()
+    assert key not in raw_bytes(settings)
+
+
+def test_erase_from_the_command_line(tmp_path: Path, clock: FakeClock) -> None:
+    import os
+    import subprocess
+    import sys
+
+    settings = Settings(sqlite_path=tmp_path / "log.sqlite")
+    app = CaseJourney(settings, clock=clock)
+    write_sample(app)
+    app.close()
+    exe = str(Path(sys.executable).parent / "casejourney")
+    env = {**os.environ, "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path)}
+    done = subprocess.run(
+        [exe, "erase", "pwc-hq", "--reason", "retention ended", "--actor", "ops-retention-job"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[erased]" in done.stdout
+    verify = subprocess.run([exe, "verify"], capture_output=True, text=True, env=env, timeout=60)
+    assert verify.returncode == 0
+    reread = CaseJourney(settings, clock=clock)
+    assert reread.customer("pwc-hq").erased  # type: ignore[union-attr]
+    reread.close()
