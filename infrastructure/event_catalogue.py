@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from domain.case.aggregate import Case
+from domain.customer.aggregate import Customer
 
 #: Fields every case event carries (the library's and ours); listed once, not per event.
 COMMON_FIELDS = (
@@ -27,14 +28,25 @@ COMMON_FIELDS = (
 )
 
 
+def event_classes() -> dict[str, type[Any]]:
+    """Every event class of every aggregate, by name."""
+    classes: dict[str, type[Any]] = dict(Case.EVENT_CLASSES)
+    for name, value in vars(Customer).items():
+        if isinstance(value, type) and issubclass(value, Customer.Event) and value is not Customer.Event:
+            if name != "Created":
+                classes[f"Customer.{name}"] = value
+    return classes
+
+
 def event_schemas() -> dict[str, dict[str, Any]]:
     """JSON schema of each event's payload, keyed by its stored topic."""
     schemas: dict[str, dict[str, Any]] = {}
-    for name, cls in sorted(Case.EVENT_CLASSES.items()):
+    for name, cls in sorted(event_classes().items()):
         schema = TypeAdapter(cls).json_schema()
         schema["title"] = name
         schema["x-topic"] = cls.TOPIC
         schema["x-class-version"] = getattr(cls, "class_version", 1)
+        schema["x-personal-data"] = list(getattr(cls, "PERSONAL_DATA_FIELDS", ()))
         schemas[cls.TOPIC] = schema
     return schemas
 
@@ -68,5 +80,7 @@ def markdown() -> str:
             for name, prop in schema["properties"].items()
             if name not in COMMON_FIELDS and name != "originator_topic"
         ]
-        lines.append(f"| {schema['title']} | `{topic}` | {schema['x-class-version']} | {', '.join(fields)} |")
+        sealed = schema["x-personal-data"]
+        note = f" (sealed per person: {', '.join(sealed)})" if sealed else ""
+        lines.append(f"| {schema['title']} | `{topic}` | {schema['x-class-version']} | {', '.join(fields)}{note} |")
     return "\n".join(lines) + "\n"
