@@ -12,12 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## The main job: a sample of journeys on the embedded SQLite default, then one case's history.
+## The main job: the sample journeys on the embedded SQLite default, then the HTTP service on them.
 run: $(STAMP)
 	$(BIN)/casejourney demo
-	$(BIN)/casejourney history --scenario 1
+	$(BIN)/casejourney projections rebuild
+	$(BIN)/casejourney serve
 
-demo: run
+demo: $(STAMP)
+	$(BIN)/casejourney demo
+	$(BIN)/casejourney history --scenario 5
 
 ## The tests, on SQLite and on the local PostgreSQL (started if it is down).
 test: $(STAMP) ensure-postgres
