@@ -116,11 +116,13 @@ def rebuild(
     fresh: Annotated[bool, typer.Option(help="Discard an interrupted build instead of resuming it.")] = False,
 ) -> None:
     """Rebuild from the whole log into new tables, then swap them in (readers never see half a view)."""
+    names = _names(name)
     with _models(ctx) as models:
-        for projection in _names(name):
-            with _progress(f"rebuilding {projection}") as update:
-                position, resumed = models.rebuild(projection, batch_size=batch_size, fresh=fresh, progress=update)
-            how = " (resumed an interrupted build)" if resumed else ""
+        # All in one pass over the log: each event is read and decoded once for every projection.
+        with _progress(f"rebuilding {', '.join(names)}") as update:
+            position, resumed = models.rebuild(names, batch_size=batch_size, fresh=fresh, progress=update)
+        how = " (resumed an interrupted build)" if resumed else ""
+        for projection in names:
             _base().console.print(f"{projection}: rebuilt to notification {position} and swapped in{how}.")
 
 

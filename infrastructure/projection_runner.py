@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -42,6 +43,7 @@ from sqlalchemy import insert as sa_insert
 
 from domain.case.aggregate import TOPIC_PREFIX, Case
 from infrastructure.application import CaseJourney
+from infrastructure.event_decoding import CaseEventDecoder
 from infrastructure.readmodels import PROJECTIONS, Item, ProjectionSpec, infra_metadata, make_engine, reading, tracking
 from infrastructure.settings import Settings
 
@@ -170,10 +172,12 @@ def lease_is_held(settings: Settings, name: str) -> bool:
 # ---------------------------------------------------------------------------- the store of read models
 
 
-def _decode(app: CaseJourney, notifications: Sequence[Notification]) -> list[tuple[int, str, Case.Event | None]]:
+def _decode(
+    decoder: CaseEventDecoder, notifications: Sequence[Notification]
+) -> list[tuple[int, str, Case.Event | None]]:
     """(id, topic, event) per notification; ``None`` for another aggregate's event (skipped by topic)."""
     decoded: list[tuple[int, str, Case.Event | None]] = []
-    to_domain_event = app.mapper.to_domain_event
+    to_domain_event = decoder.decode
     for n in notifications:
         if n.topic in CASE_TOPICS:
             try:
@@ -221,6 +225,7 @@ class ReadModels:
         self.settings = settings or app.settings
         self.engine = engine or make_engine(self.settings)
         self.caches: dict[str, dict[str, Any]] = {name: {} for name in PROJECTIONS}
+        self.decoder = CaseEventDecoder(app)
         self._ensure()
 
     def close(self) -> None:
@@ -293,7 +298,7 @@ class ReadModels:
             notifications = self.app.recorder.select_notifications(start, batch_size)
             if not notifications:
                 break
-            decoded = _decode(self.app, notifications)
+            decoded = _decode(self.decoder, notifications)
             for spec in specs:
                 self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
             total += len(notifications)
@@ -417,30 +422,34 @@ class ReadModels:
 
     def rebuild(
         self,
-        name: str,
+        names: str | Sequence[str],
         *,
         batch_size: int = DEFAULT_BATCH,
         fresh: bool = False,
         lease_wait: float = 0.0,
         progress: Callable[[int, int], None] | None = None,
-        swap: bool = True,
     ) -> tuple[int, bool]:
-        """Rebuilds ``name`` from the whole log into new tables and swaps them in when complete.
+        """Rebuilds projections from the whole log into new tables, and swaps each in when complete.
 
-        Resumable: a build interrupted (even by ``kill -9``) goes on from its last committed batch
-        the next time, unless ``fresh``. Returns (position reached, whether it resumed).
+        Several projections are built in one pass over the log (each event is read and decoded
+        once). Resumable: a build interrupted (even by ``kill -9``) goes on from its last committed
+        batch the next time, unless ``fresh``. Returns (position reached, whether any resumed).
         """
-        spec = PROJECTIONS[name]
-        build_name = f"{name}@build"
-        lease = acquire_lease(self.settings, build_name, wait=lease_wait)
-        try:
-            suffix, position, resumed = self._prepare_scratch(spec, build_name, "__b", fresh=fresh)
-            position = self._fill(spec, suffix, build_name, position, batch_size, progress)
-            if swap:
-                position = self._swap(spec, suffix, build_name, batch_size)
-            return position, resumed
-        finally:
-            lease.release()
+        specs = [PROJECTIONS[n] for n in ([names] if isinstance(names, str) else names)]
+        with contextlib.ExitStack() as stack:
+            for spec in specs:
+                stack.callback(acquire_lease(self.settings, f"{spec.name}@build", wait=lease_wait).release)
+            builds = []
+            resumed_any = False
+            for spec in specs:
+                suffix, position, resumed = self._prepare_scratch(spec, f"{spec.name}@build", "__b", fresh=fresh)
+                builds.append(_Build(spec, suffix, f"{spec.name}@build", position))
+                resumed_any |= resumed
+            self._fill(builds, batch_size, progress)
+            position = 0
+            for build in builds:
+                position = self._swap(build.spec, build.suffix, build.row_name, batch_size)
+            return position, resumed_any
 
     def _q(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
@@ -473,30 +482,49 @@ class ReadModels:
 
     def _fill(
         self,
-        spec: ProjectionSpec,
-        suffix: str,
-        row_name: str,
-        position: int,
+        builds: Sequence[_Build],
         batch_size: int,
         progress: Callable[[int, int], None] | None,
         *,
         stop: int | None = None,
-    ) -> int:
+    ) -> None:
+        """Feeds scratch tables from the log, one transaction per batch and projection.
+
+        The next batch is read in a background thread while this one is decoded and written.
+        """
         # Up to the head as it is now: a writer never outruns the build (the swap does the rest).
         head = self.head() if stop is None else stop
+        start = min(b.position for b in builds)
         if progress:
-            progress(position, head)
-        while position < head:
-            notifications = self.app.recorder.select_notifications(position + 1, batch_size, stop=head)
-            if not notifications:
-                break
-            decoded = _decode(self.app, notifications)
-            if not self._commit_batch(spec, suffix, row_name, position, notifications, decoded):
-                raise ProjectionError(f"{row_name} was moved by another process; is a second rebuild running?")
-            position = notifications[-1].id
-            if progress:
-                progress(position, max(head, position))
-        return position
+            progress(start, head)
+        if start >= head:
+            return
+
+        def fetch(first: int) -> Sequence[Notification]:
+            return self.app.recorder.select_notifications(first, batch_size, stop=head)
+
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(fetch, start + 1)
+            while True:
+                notifications = pending.result()
+                if not notifications:
+                    break
+                last = notifications[-1].id
+                if last < head:
+                    pending = reader.submit(fetch, last + 1)
+                decoded = _decode(self.decoder, notifications)
+                for build in builds:
+                    if not self._commit_batch(
+                        build.spec, build.suffix, build.row_name, build.position, notifications, decoded
+                    ):
+                        raise ProjectionError(
+                            f"{build.row_name} was moved by another process; is a second rebuild running?"
+                        )
+                    build.position = max(build.position, last)
+                if progress:
+                    progress(last, max(head, last))
+                if last >= head:
+                    break
 
     def _catch_up_in(
         self, conn: Connection, spec: ProjectionSpec, suffix: str, row_name: str, batch_size: int, stop: int | None
@@ -508,7 +536,7 @@ class ReadModels:
             if not notifications:
                 break
             self._commit_batch(
-                spec, suffix, row_name, position, notifications, _decode(self.app, notifications), conn=conn
+                spec, suffix, row_name, position, notifications, _decode(self.decoder, notifications), conn=conn
             )
             position = notifications[-1].id
         return position
@@ -557,7 +585,7 @@ class ReadModels:
         try:
             suffix, position, _ = self._prepare_scratch(spec, row_name, "__v", fresh=True)
             live_position = self.positions([name])[name]
-            self._fill(spec, suffix, row_name, position, batch_size, progress, stop=live_position)
+            self._fill([_Build(spec, suffix, row_name, position)], batch_size, progress, stop=live_position)
             with self.engine.begin() as conn:
                 live_position = int(self._row(conn, name, lock=True).position)  # the live runner waits
                 reached = self._catch_up_in(conn, spec, suffix, row_name, batch_size, live_position)
@@ -602,6 +630,14 @@ class ReadModels:
                 )
             )
         return result
+
+
+@dataclass
+class _Build:
+    spec: ProjectionSpec
+    suffix: str
+    row_name: str
+    position: int
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ keeps the recorded time of the last event it reflects and that event's case vers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,12 @@ class Assignment:
     closed_at: datetime | None = None
     case_version: int = 0
     recorded_at: datetime | None = None
+
+    def copy(self) -> Assignment:
+        twin = replace(self)
+        twin.open_pathways = dict(self.open_pathways)
+        twin.open_escalations = list(self.open_escalations)
+        return twin
 
     @property
     def expedited_reasons(self) -> list[str]:
@@ -86,18 +93,29 @@ class Assignment:
 
 def evolve(current: Assignment | None, event: Case.Event) -> Assignment:
     """The row after ``event``. Pure; never mutates ``current``."""
+    return fold(current, [event])
+
+
+def fold(current: Assignment | None, events: Sequence[Case.Event]) -> Assignment:
+    """The row after ``events`` (of one case, in order). Pure: copies ``current`` once, then applies."""
+    row = current.copy() if current is not None else None
+    for event in events:
+        row = _apply(row, event)
+    if row is None:
+        raise ValueError("fold needs at least one event")
+    return row
+
+
+def _apply(row: Assignment | None, event: Case.Event) -> Assignment:
+    """Applies one event to a row this module owns (a copy), in place."""
     e: Any = event
     at: datetime = event.occurred_at
     if isinstance(event, Case.ApplicationReceived):
         row = Assignment(case_id=str(event.originator_id), team=str(Team.MAINSTREAM), team_since=at)
-    else:
-        if current is None:
-            raise ValueError(
-                f"{type(event).__name__} (version {event.originator_version}) of case {event.originator_id}"
-                " arrived before the case's ApplicationReceived"
-            )
-        row = replace(
-            current, open_pathways=dict(current.open_pathways), open_escalations=list(current.open_escalations)
+    elif row is None:
+        raise ValueError(
+            f"{type(event).__name__} (version {event.originator_version}) of case {event.originator_id}"
+            " arrived before the case's ApplicationReceived"
         )
     row.case_version = event.originator_version
     row.recorded_at = event.timestamp

@@ -102,6 +102,13 @@ def test_status_run_verify_rebuild_and_replay_from_the_command_line(store) -> No
     assert rebuild.returncode == 0, rebuild.stderr
     assert f"team_assignment: rebuilt to notification {head} and swapped in" in rebuild.stdout
 
+    script = Path(__file__).parents[2] / "scripts" / "rebuild_projections.py"
+    scripted = subprocess.run(
+        [sys.executable, str(script), "caseloads"], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert scripted.returncode == 0, scripted.stderr
+    assert f"caseloads: rebuilt to notification {head}" in scripted.stdout
+
     unknown = cli(env, "projections", "rebuild", "no_such_view")
     assert unknown.returncode == 2 and "unknown projection" in unknown.stderr
 
