@@ -276,7 +276,7 @@ def _cached_get(
     return found
 
 
-def _remember(cache: dict[str, Any], values: dict[str, Any], limit: int = 50_000) -> None:
+def _remember(cache: dict[str, Any], values: dict[str, Any], limit: int = 10_000) -> None:
     """Keeps the last rows written, bounded: memory stays flat however long the log is."""
     for k, v in values.items():
         cache.pop(k, None)
