@@ -18,93 +18,190 @@ Both expose the raw rows (``chain_rows``, ``case_chain_rows``) for ``casejourney
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.sql import SQL, Composed, Identifier
+from psycopg.types.composite import register_composite
 
 from infrastructure.integrity import CHAIN_LABEL, GENESIS, ChainRow, chain_hash
 
 CHAIN_BATCH = 10_000
 
 
+def _persistence_error(exc: psycopg.Error) -> PersistenceError:
+    """The library's exception for a psycopg error, as its own datastore maps them."""
+    if isinstance(exc, psycopg.IntegrityError):
+        return IntegrityError(str(exc))
+    if isinstance(exc, psycopg.OperationalError):
+        return OperationalError(str(exc))
+    if isinstance(exc, psycopg.InterfaceError):
+        return InterfaceError(str(exc))
+    if isinstance(exc, psycopg.DatabaseError):
+        return DatabaseError(str(exc))
+    return PersistenceError(str(exc))
+
+
+_CHAINED_STEP = (
+    "  case_prev := genesis; "
+    "  IF {version} > 1 THEN "
+    "    SELECT t.chain_hash INTO case_prev FROM {schema}.{table} t "
+    "      WHERE t.originator_id = {id} AND t.originator_version = {version} - 1; "
+    "    IF NOT FOUND THEN "
+    "      RAISE EXCEPTION 'event % of % has no predecessor', {version}, {id} "
+    "        USING ERRCODE = 'integrity_constraint_violation'; "
+    "    END IF; "
+    "  END IF; "
+    "  topic_bytes := convert_to({topic}, 'UTF8'); "
+    "  h := sha256({label}::bytea || log_prev || case_prev || uuid_send({id}) || int8send({version})"
+    "    || int4send(octet_length(topic_bytes)) || topic_bytes || {state}); "
+    "  INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state, chain_hash) "
+    "    VALUES ({id}, {version}, {topic}, {state}, h) RETURNING notification_id INTO nid; "
+    "  log_prev := h; "
+)
+_UNCHAINED_STEP = (
+    "  INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+    "    VALUES ({id}, {version}, {topic}, {state}) RETURNING notification_id INTO nid; "
+)
+_PROLOGUE = (
+    "DECLARE e {schema}.{event}; log_prev bytea; case_prev bytea; topic_bytes bytea; h bytea; nid bigint; "
+    "  genesis constant bytea := decode(repeat('00', 32), 'hex'); "
+    "BEGIN "
+    "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
+    "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+    "  NOTIFY {channel}; "
+    "  SELECT t.chain_hash INTO log_prev FROM {schema}.{table} t ORDER BY t.notification_id DESC LIMIT 1; "
+    "  log_prev := coalesce(log_prev, genesis); "
+)
+
+
 class LockedAppendRecorder(PostgresApplicationRecorder):
+    """Appends in one round trip under the table lock, chaining each event (see the module's docstring).
+
+    Two functions: ``<table>_append1`` takes one event as plain parameters (nearly every command
+    appends one event; scalar parameters cost the server less than an array of composites) and
+    ``<table>_append`` takes an array. Appends go through one writer connection per application,
+    kept open: writers queue on the table lock anyway, and a pool checkout per append costs more
+    than it saves.
+    """
+
+    #: Off only in benchmarks, to measure what the chain costs; the service always chains.
+    CHAINED: bool = True
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.append_function_name = f"{events_table_name}_append"
-        self.check_identifier_length(self.append_function_name)
+        self.append_one_function_name = f"{events_table_name}_append1"
+        self.check_identifier_length(self.append_one_function_name)
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         self.qualified_table: Composed = SQL("{}.{}").format(schema, table)
         self.sql_create_statements.append(
             SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS chain_hash bytea").format(schema, table)
         )
+        step = _CHAINED_STEP if self.CHAINED else _UNCHAINED_STEP
+        names = {
+            "schema": schema,
+            "table": table,
+            "event": Identifier(self.stored_event_type_name),
+            "lock_timeout": SQL(str(int(self.datastore.lock_timeout))),
+            "channel": Identifier(self.channel_name),
+            "label": psycopg.sql.Literal(CHAIN_LABEL.decode()),
+        }
+        each = {"id": SQL("e.originator_id"), "version": SQL("e.originator_version"), "topic": SQL("e.topic")}
+        one = {"id": SQL("p_id"), "version": SQL("p_version"), "topic": SQL("p_topic"), "state": SQL("p_state")}
         self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{fn}(events {schema}.{event}[]) "
             "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
-            "DECLARE "
-            "  e {schema}.{event}; log_prev bytea; case_prev bytea; topic_bytes bytea; h bytea; nid bigint; "
-            "  genesis constant bytea := decode(repeat('00', 32), 'hex'); "
-            "BEGIN "
-            "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
-            "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-            "  NOTIFY {channel}; "
-            "  SELECT t.chain_hash INTO log_prev FROM {schema}.{table} t ORDER BY t.notification_id DESC LIMIT 1; "
-            "  log_prev := coalesce(log_prev, genesis); "
-            "  FOREACH e IN ARRAY events LOOP "
-            "    case_prev := genesis; "
-            "    IF e.originator_version > 1 THEN "
-            "      SELECT t.chain_hash INTO case_prev FROM {schema}.{table} t "
-            "        WHERE t.originator_id = e.originator_id AND t.originator_version = e.originator_version - 1; "
-            "      IF NOT FOUND THEN "
-            "        RAISE EXCEPTION 'event % of % has no predecessor', e.originator_version, e.originator_id "
-            "          USING ERRCODE = 'integrity_constraint_violation'; "
-            "      END IF; "
-            "    END IF; "
-            "    topic_bytes := convert_to(e.topic, 'UTF8'); "
-            "    h := sha256({label}::bytea || log_prev || case_prev || uuid_send(e.originator_id) "
-            "      || int8send(e.originator_version) || int4send(octet_length(topic_bytes))"
-            "      || topic_bytes || e.state); "
-            "    INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state, chain_hash) "
-            "      VALUES (e.originator_id, e.originator_version, e.topic, e.state, h) "
-            "      RETURNING notification_id INTO nid; "
-            "    RETURN NEXT nid; "
-            "    log_prev := h; "
-            "  END LOOP; "
-            "  RETURN; "
-            "END; $BODY$"
-        ).format(
-            schema=schema,
-            fn=Identifier(self.append_function_name),
-            event=Identifier(self.stored_event_type_name),
-            lock_timeout=self.datastore.lock_timeout,
-            table=table,
-            channel=Identifier(self.channel_name),
-            label=psycopg.sql.Literal(CHAIN_LABEL.decode()),
+            + _PROLOGUE
+            + "FOREACH e IN ARRAY events LOOP "
+            + step
+            + " RETURN NEXT nid; END LOOP; RETURN; END; $BODY$"
+        ).format(fn=Identifier(self.append_function_name), **names, **each, state=SQL("e.state"))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}(p_id uuid, p_version bigint, p_topic text, p_state bytea) "
+                "RETURNS bigint LANGUAGE plpgsql AS $BODY$ " + _PROLOGUE + step + " RETURN nid; END; $BODY$"
+            ).format(fn=Identifier(self.append_one_function_name), **names, **one)
         )
         self.append_statement = SQL("SELECT * FROM {schema}.{fn}(%s)").format(
             schema=schema, fn=Identifier(self.append_function_name)
         )
+        self.append_one_statement = SQL("SELECT {schema}.{fn}(%s, %s, %s, %s)").format(
+            schema=schema, fn=Identifier(self.append_one_function_name)
+        )
+        self._writer: psycopg.Connection[Any] | None = None
+        self._writer_lock = threading.Lock()
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:
             raise NotImplementedError("the chained append path records no tracking rows")
         if not stored_events:
             return []
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
+        params: tuple[Any, ...]
+        if len(stored_events) == 1:
+            e = stored_events[0]
+            statement, params = self.append_one_statement, (e.originator_id, e.originator_version, e.topic, e.state)
+        else:
+            rows = [
+                self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                for e in stored_events
+            ]
+            statement, params = self.append_statement, (rows,)
         # No retry here on a lost connection: whether the append committed is then unknown, and
         # the application answers that by reloading the case (a retried command is idempotent).
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.append_statement, (rows,), prepare=True)
-            return [int(row[self.append_function_name]) for row in curs.fetchall()]
+        with self._writer_lock:
+            conn, cursor = self._writer_connection()
+            try:
+                cursor.execute(statement, params, prepare=True)
+                rows_out = cursor.fetchall()
+            except psycopg.Error as exc:
+                if conn.closed or conn.broken or isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+                    self._drop_writer()
+                raise _persistence_error(exc) from exc
+        return [int(row[0]) for row in rows_out]
+
+    def _writer_connection(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        conn = self._writer
+        if conn is None or conn.closed or conn.broken:
+            pool = self.datastore.pool
+            pool_kwargs: dict[str, Any] = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+            kwargs = {k: v for k, v in pool_kwargs.items() if k != "row_factory"}
+            conninfo = pool.conninfo if isinstance(pool.conninfo, str) else ""
+            try:
+                conn = psycopg.Connection.connect(conninfo, autocommit=True, **kwargs)
+            except psycopg.Error as exc:
+                raise _persistence_error(exc) from exc
+            for info in self.datastore.psycopg_type_adapters.values():
+                register_composite(info, conn)
+            self._writer = conn
+            # Binary parameters: the payload goes as its bytes, not as hex text to be parsed again.
+            self._writer_cursor = conn.cursor(binary=True)
+        return conn, self._writer_cursor
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        self._writer = None
+
+    def close(self) -> None:
+        with self._writer_lock:
+            self._drop_writer()
 
     # ------------------------------------------------------------------ raw rows, for verify
 
@@ -274,3 +371,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             )
             r = c.fetchone()
         return self._row(r) if r is not None else None
+
+
+class UnchainedAppendRecorder(LockedAppendRecorder):
+    """The same one-round-trip locked append without the hash chain: only for measuring the chain's cost.
+
+    Use it with an application of another name (its own tables and functions): never in the service.
+    """
+
+    CHAINED = False

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from domain.case.aggregate import Case
 from domain.rules.eligibility import EligibilityPolicy
@@ -47,10 +47,14 @@ class Command(BaseModel):
     occurred_at: AwareDatetime | None = Field(default=None, description="Business time; defaults to now.")
     expected_version: int | None = Field(default=None, ge=1, description="Optimistic concurrency check.")
 
+    _digest: str | None = PrivateAttr(default=None)
+
     def digest(self) -> str:
-        """Fingerprint of the content, to tell a retry from a reuse of the command id."""
-        body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
-        return hashlib.sha256(f"{self.action}:{body}".encode()).hexdigest()[:32]
+        """Fingerprint of the content, to tell a retry from a reuse of the command id (computed once)."""
+        if self._digest is None:
+            body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
+            self._digest = hashlib.sha256(f"{self.action}:{body}".encode()).hexdigest()[:32]
+        return self._digest
 
 
 class CaseCommand(Command):
