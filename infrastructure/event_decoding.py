@@ -11,7 +11,8 @@ cheaper order, for the common case only:
   same construction (``object.__new__`` and the state as ``__dict__``) as the mapper.
 
 Anything else goes to the library's mapper unchanged: a cipher or compressor configured, a
-transcoder with other types, a typed value nested below the top level (found by counting
+transcoder with other types, an event class with personal-data fields sealed per person (the
+application's mapper unseals them), a typed value nested below the top level (found by counting
 ``"_type_"`` in the bytes), or a type name it does not know. A test holds the two paths equal on
 every event the stories write and on stored fixtures of old event versions.
 """
@@ -60,7 +61,8 @@ class CaseEventDecoder:
 
     def decode(self, notification: Any) -> Case.Event:
         cls = self.classes.get(notification.topic)
-        if not self.fast or cls is None:
+        # Fields sealed per person (infrastructure.personal_data) are the mapper's to unseal.
+        if not self.fast or cls is None or getattr(cls, "PERSONAL_DATA_FIELDS", ()):
             return self._slow(notification)
         raw = notification.state
         state: dict[str, Any] = json.loads(raw)
