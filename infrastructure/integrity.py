@@ -22,15 +22,19 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from uuid import UUID
 
 CHAIN_LABEL = b"cj-chain-v1"
 GENESIS = bytes(32)
 
 
+_LABELLED = hashlib.sha256(CHAIN_LABEL)
+
+
 def chain_hash(log_prev: bytes, case_prev: bytes, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
     topic_bytes = topic.encode()
-    digest = hashlib.sha256(CHAIN_LABEL)
+    digest = _LABELLED.copy()
     digest.update(log_prev)
     digest.update(case_prev)
     digest.update(originator_id.bytes)
@@ -40,9 +44,8 @@ def chain_hash(log_prev: bytes, case_prev: bytes, originator_id: UUID, version: 
     return digest.digest()
 
 
-@dataclass(frozen=True, slots=True)
-class ChainRow:
-    """One stored event as the verifier reads it (raw, never decrypted)."""
+class ChainRow(NamedTuple):
+    """One stored event as the verifier reads it (raw, never decrypted). A tuple: made by the million."""
 
     position: int  # notification id
     originator_id: UUID

@@ -35,6 +35,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.composite import register_composite
 
@@ -205,24 +206,19 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
 
     # ------------------------------------------------------------------ raw rows, for verify
 
+    _CHAIN_COLUMNS = "notification_id, originator_id, originator_version, topic, state, chain_hash"
+
     def chain_rows(self, after: int = 0) -> Iterator[ChainRow]:
-        """Every stored event after ``after`` in log order, raw; read with a server-side cursor."""
-        query = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash"
-            " FROM {} WHERE notification_id > %s ORDER BY notification_id"
-        ).format(self.qualified_table)
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(name="chain") as curs:
+        """Every stored event after ``after`` in log order, raw; a server-side cursor, binary tuples."""
+        query = SQL("SELECT " + self._CHAIN_COLUMNS + " FROM {} WHERE notification_id > %s ORDER BY notification_id")
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="chain", row_factory=tuple_row, binary=True) as curs,
+        ):
             curs.itersize = CHAIN_BATCH
-            curs.execute(query, (after,))
-            for r in curs:
-                yield ChainRow(
-                    r["notification_id"],
-                    r["originator_id"],
-                    r["originator_version"],
-                    r["topic"],
-                    bytes(r["state"]),
-                    bytes(r["chain_hash"]) if r["chain_hash"] is not None else None,
-                )
+            curs.execute(query.format(self.qualified_table), (after,))
+            yield from map(ChainRow._make, curs)
 
     def case_chain_rows(self, case_id: UUID) -> list[tuple[ChainRow, bytes]]:
         """One case's events, each with the chain hash of the event before it in the whole log."""
@@ -232,41 +228,16 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
             "  ORDER BY p.notification_id DESC LIMIT 1) AS log_prev"
             " FROM {t} e WHERE e.originator_id = %s ORDER BY e.originator_version"
         ).format(t=self.qualified_table)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
             curs.execute(query, (case_id,))
-            return [
-                (
-                    ChainRow(
-                        r["notification_id"],
-                        r["originator_id"],
-                        r["originator_version"],
-                        r["topic"],
-                        bytes(r["state"]),
-                        bytes(r["chain_hash"]) if r["chain_hash"] is not None else None,
-                    ),
-                    bytes(r["log_prev"]) if r["log_prev"] is not None else GENESIS,
-                )
-                for r in curs.fetchall()
-            ]
+            return [(ChainRow._make(r[:6]), r[6] if r[6] is not None else GENESIS) for r in curs.fetchall()]
 
     def chain_row_at(self, position: int) -> ChainRow | None:
-        query = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash"
-            " FROM {} WHERE notification_id = %s"
-        ).format(self.qualified_table)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, (position,))
+        query = SQL("SELECT " + self._CHAIN_COLUMNS + " FROM {} WHERE notification_id = %s")
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(query.format(self.qualified_table), (position,))
             r = curs.fetchone()
-        if r is None:
-            return None
-        return ChainRow(
-            r["notification_id"],
-            r["originator_id"],
-            r["originator_version"],
-            r["topic"],
-            bytes(r["state"]),
-            bytes(r["chain_hash"]) if r["chain_hash"] is not None else None,
-        )
+        return ChainRow._make(r) if r is not None else None
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
