@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint bench clean ensure-postgres
+.PHONY: run demo test lint bench clean ensure-postgres ensure-chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ demo: $(STAMP)
 	$(BIN)/casejourney history --scenario 5
 
 ## The tests, on SQLite and on the local PostgreSQL (started if it is down).
-test: $(STAMP) ensure-postgres
+test: $(STAMP) ensure-postgres ensure-chromium
 	$(BIN)/python -m pytest -q
 
 ensure-postgres:
 	@scripts/ensure_postgres.sh
+
+## Headless Chromium for the HTML timeline test (installed with apt-get when missing and root).
+ensure-chromium:
+	@scripts/ensure_chromium.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -186,6 +186,11 @@ from infrastructure.cli_integrity import register as register_integrity_commands
 
 register_integrity_commands(cli)
 
+# Policy review and audit (policies, impact, report, deadlines, export): infrastructure/cli_reports.py.
+from infrastructure.cli_reports import register as register_report_commands  # noqa: E402
+
+register_report_commands(cli)
+
 
 def main() -> None:
     try:

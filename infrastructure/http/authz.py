@@ -36,6 +36,8 @@ READ_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
         # Caseworker: only as the case's named caseworker (checked in ``may_read_history``).
         "get_safeguarding_history": frozenset({CW, SCW, ACSSL, AUD}),
         "get_safeguarding_history_reads": frozenset({AUD}),
+        # The whole journey as a page to keep (infrastructure/html_pages.py): auditors only.
+        "get_case_timeline": frozenset({AUD}),
         "get_caseloads": frozenset({CW, SCW, EM, ACSSL, AUD}),
         # The backend service is the one that records missed targets: it must see what is due.
         "get_expedited_queue": frozenset({CW, SCW, ACSSL, AUD, SVC}),

@@ -15,6 +15,9 @@ def register(cli: typer.Typer) -> None:
         ctx: typer.Context,
         host: Annotated[str | None, typer.Option(help="Defaults to CASEJOURNEY_HTTP_HOST (127.0.0.1).")] = None,
         port: Annotated[int | None, typer.Option(help="Defaults to CASEJOURNEY_HTTP_PORT (8000).")] = None,
+        deadline_clock: Annotated[
+            float | None, typer.Option(help="Also run the deadline clock every SECONDS in a background thread.")
+        ] = None,
     ) -> None:
         """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs)."""
         import uvicorn
@@ -39,9 +42,26 @@ def register(cli: typer.Typer) -> None:
                 "  tokens   casejourney token --role caseworker --actor cw-1"
                 f"   (development secret: {dev_secret_path(settings)})"
             )
+        ticker = None
+        if deadline_clock:
+            from infrastructure.deadlines import DeadlineClock, DeadlineClockThread
+
+            ticker = DeadlineClockThread(
+                DeadlineClock(api.state.services.app),
+                deadline_clock,
+                on_error=lambda exc: out.print(f"[yellow]deadline clock:[/] {exc}"),
+            )
+            ticker.start()
+            out.print(
+                f"  deadline clock every {deadline_clock:g}s (missed targets escalated to"
+                f" {settings.deadline_escalation_actor})"
+            )
         try:
             uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
         finally:
+            if ticker is not None:
+                ticker.stop.set()
+                ticker.join(timeout=10)
             api.state.services.close()
 
     @cli.command()

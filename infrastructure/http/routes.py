@@ -13,13 +13,14 @@ from uuid import UUID, uuid4, uuid5
 
 import psycopg
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from domain.case.commands import COMMANDS_BY_ACTION, CaseCommand, Command, OpenCase
 from domain.values import Actor
 from infrastructure.application import CommandResult
+from infrastructure.html_pages import CSP, case_timeline_html
 from infrastructure.http import authz
 from infrastructure.http.app import Services
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
@@ -386,6 +387,34 @@ def _reads(api: FastAPI) -> None:
         svc = services(request)
         svc.app.get_case(case_id)
         return {"case_id": str(case_id), "reads": [r.as_dict() for r in svc.access_log.reads(case_id)]}
+
+    @api.get(
+        "/cases/{case_id}/timeline.html",
+        operation_id="get_case_timeline",
+        summary="A case's safeguarding journey as a self-contained HTML page (auditors; the read is recorded)",
+        description=(
+            "Every event of the case: who, when (occurred and recorded), what, why, policy versions and doubts."
+            " `purpose` is required and recorded with who read and when, as for the safeguarding history."
+        ),
+        tags=["cases"],
+        response_class=HTMLResponse,
+        responses={**_RESPONSES, 200: {"content": {"text/html": {}}, "description": "The timeline page."}},
+    )
+    def get_case_timeline(
+        request: Request,
+        case_id: CaseId,
+        purpose: Purpose,
+        actor: Annotated[Actor, require("get_case_timeline")],
+    ) -> HTMLResponse:
+        svc = services(request)
+        events = svc.app.case_events(case_id)
+        at = svc.clock()
+        try:
+            svc.access_log.record(case_id, actor, purpose=purpose.strip(), as_of=None, at=at, request_id=str(uuid4()))
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        page = case_timeline_html(case_id, events, generated_at=at, generated_for=f"{actor.id} ({purpose.strip()})")
+        return HTMLResponse(page, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
 
     @api.get(
         "/caseloads",

@@ -1,0 +1,272 @@
+"""Self-contained HTML pages: the auditor's case timeline and the intake and outcome report.
+
+Self-contained: one file, inline CSS, charts as inline SVG drawn here; no script, no font, no
+image or link to fetch. A Content-Security-Policy of ``default-src 'none'`` says so to the browser
+too, so even a mistake here could not make the page reach out. Everything that comes from the
+record (notes, reasons, ids) is escaped with ``html.escape``: a note is free text typed by a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from domain.case.aggregate import Case
+from projections.describe import what, why
+from projections.safeguarding_history import SAFETY_RELEVANT
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1b1b;max-width:1100px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:2px solid #1d70b8}
+.meta{color:#505a5f;margin-bottom:16px} table{border-collapse:collapse;width:100%;margin:6px 0 12px}
+th,td{text-align:left;vertical-align:top;padding:5px 8px;border-bottom:1px solid #d8dde0}
+th{background:#f3f2f1} td.n{text-align:right} .kind{font-weight:600}
+tr.safety td:first-child{border-left:4px solid #d4351c} tr.other td:first-child{border-left:4px solid #b1b4b6}
+tr.corrected{opacity:.65} tr.corrected td{text-decoration:line-through} .tag{display:inline-block;
+padding:0 6px;border-radius:3px;background:#1d70b8;color:#fff;font-size:12px;margin-right:4px}
+.tag.warn{background:#d4351c} .tag.ok{background:#00703c} .small{font-size:12px;color:#505a5f}
+pre{white-space:pre-wrap;margin:0;font:12px/1.35 ui-monospace,monospace}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def _t(at: datetime) -> str:
+    return escape(at.strftime("%Y-%m-%d %H:%M:%S %Z").strip())
+
+
+# ---------------------------------------------------------------------------- the case timeline
+
+_GROUNDS = ("facts", "unmet", "doubts", "doubts_checked", "criteria_met")
+
+
+def _grounds(e: Any) -> str:
+    """The recorded grounds of a decision (never re-computed), each escaped."""
+    parts: list[str] = []
+    if getattr(e, "policy_version", None):
+        parts.append(f'<span class="tag">policy {escape(str(e.policy_version))}</span>')
+    if getattr(e, "discretionary", False):
+        parts.append('<span class="tag warn">discretionary</span>')
+    for code in getattr(e, "criteria_met", None) or []:
+        parts.append(f'<span class="tag ok">{escape(str(code))}</span>')
+    for doubt in getattr(e, "doubts", None) or []:
+        parts.append(
+            f'<div><span class="tag warn">{escape(str(doubt.get("code")))}</span>'
+            f"{escape(str(doubt.get('explanation', '')))}</div>"
+        )
+    unmet = getattr(e, "unmet", None)
+    if unmet:
+        for name, codes in unmet.items():
+            parts.append(f'<div class="small">{escape(str(name))}: not met: {escape(", ".join(map(str, codes)))}</div>')
+    facts = getattr(e, "facts", None)
+    if facts:
+        shown = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in facts.items())
+        parts.append(f'<div class="small">facts: {shown}</div>')
+    return "".join(parts)
+
+
+def case_timeline_html(
+    case_id: Any, events: Sequence[Case.Event], *, generated_at: datetime, generated_for: str
+) -> str:
+    """The case's journey as a readable timeline: who, when (occurred and recorded), what, why, grounds."""
+    corrected = {e.corrected_version: e.correction for e in events if type(e).__name__ == "EntryRecordedInError"}  # type: ignore[attr-defined]
+    rows: list[str] = []
+    policies: set[str] = set()
+    for event in events:
+        e: Any = event
+        name = type(event).__name__
+        if getattr(e, "policy_version", None):
+            policies.add(str(e.policy_version))
+        classes = ["safety" if name in SAFETY_RELEVANT else "other"]
+        note = ""
+        if event.originator_version in corrected:
+            classes.append("corrected")
+            note = f'<div class="small">recorded in error: {escape(corrected[event.originator_version])}</div>'
+        rows.append(
+            f'<tr class="{" ".join(classes)}" id="v{event.originator_version}">'
+            f'<td class="n">{event.originator_version}</td>'
+            f'<td>{_t(event.occurred_at)}<div class="small">recorded {_t(event.timestamp)}</div></td>'
+            f'<td>{escape(event.actor_id)}<div class="small">{escape(event.actor_role.replace("_", " "))}</div></td>'
+            f'<td><span class="kind">{escape(name)}</span><div>{escape(what(event))}</div>{note}</td>'
+            f"<td>{escape(why(event))}{_grounds(e)}</td></tr>"
+        )
+    first, last = (events[0], events[-1]) if events else (None, None)
+    summary = (
+        f"{len(events)} events"
+        + (f", {_t(first.occurred_at)} to {_t(last.occurred_at)}" if first and last else "")
+        + (f"; eligibility policies applied: {escape(', '.join(sorted(policies)))}" if policies else "")
+    )
+    body = (
+        f"<h1>Safeguarding journey of case {escape(str(case_id))}</h1>"
+        f'<div class="meta">{summary}. Generated {_t(generated_at)} for {escape(generated_for)}.'
+        " Red rows are safety-relevant; a struck-through row was later recorded in error (it stays in the record)."
+        "</div>"
+        "<table><thead><tr><th>#</th><th>when (occurred / recorded)</th><th>who</th><th>what</th>"
+        "<th>why and on what grounds</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+    )
+    return _page(f"Case {case_id}: safeguarding journey", body)
+
+
+# ---------------------------------------------------------------------------- charts and the report
+
+
+def bar_chart(title: str, data: Mapping[str, Mapping[str, float]] | Mapping[str, float], *, width: int = 640) -> str:
+    """A horizontal (stacked) bar chart as inline SVG: one bar per key, one colour per series."""
+    series_colours = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#b1b4b6"]
+    rows: list[tuple[str, dict[str, float]]] = [
+        (str(k), dict(v) if isinstance(v, Mapping) else {"count": float(v)}) for k, v in data.items()
+    ]
+    series: list[str] = list(dict.fromkeys(s for _, vs in rows for s, n in vs.items() if n))
+    bar_h, gap, label_w, top = 18, 6, 190, 26
+    legend_h = 20 if len(series) > 1 else 0
+    height = top + legend_h + len(rows) * (bar_h + gap) + 10
+    peak = max((sum(v.values()) for _, v in rows), default=0) or 1
+    scale = (width - label_w - 60) / peak
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+    if legend_h:
+        lx = label_w
+        for i, s in enumerate(series):
+            parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{series_colours[i % 6]}"/>')
+            parts.append(f'<text x="{lx + 14}" y="{top + 5}">{escape(s)}</text>')
+            lx += 24 + 7 * len(s)
+    y = top + legend_h
+    for key, values in rows:
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(key[:30])}</text>')
+        x = float(label_w)
+        for i, s in enumerate(series):
+            w = values.get(s, 0) * scale
+            if w > 0:
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{series_colours[i % 6]}">'
+                    f"<title>{escape(f'{key}: {s} {values[s]:g}')}</title></rect>"
+                )
+                x += w
+        parts.append(f'<text x="{x + 4:.1f}" y="{y + 13}">{sum(values.values()):g}</text>')
+        y += bar_h + gap
+    if not rows:
+        parts.append(f'<text x="{label_w}" y="{top + 12}" fill="#505a5f">nothing in this period</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=n' if isinstance(c, int | float) else ''}>{escape(str(c))}</td>" for c in r)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(report: dict[str, Any], *, title: str = "Intake and outcome report") -> str:
+    period = f"{report.get('from') or 'the beginning'} to {report.get('to') or 'now'}"
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        f'<div class="meta">Period: {escape(period)}; as of {escape(report["now"])}.</div>',
+    ]
+    parts.append(
+        "<h2>Referrals per week</h2>" + bar_chart("Referral decisions per ISO week", report["referrals_per_week"])
+    )
+    parts.append(
+        "<h2>Referrals by criterion</h2>" + bar_chart("Referrals by criterion met", report["referrals_by_criterion"])
+    )
+    fc = report["first_concern_to_referral"]
+    ts = report["time_in_specialist_team"]
+    parts.append(
+        "<h2>Durations (hours)</h2>"
+        + _table(
+            ["measure", "count", "median", "mean", "min", "max"],
+            [
+                [
+                    "first concern to referral",
+                    fc["count"],
+                    fc["median_hours"],
+                    fc["mean_hours"],
+                    fc["min_hours"],
+                    fc["max_hours"],
+                ],
+                *[
+                    [
+                        f"time in the Specialist Case Team ({k})",
+                        v["count"],
+                        v["median_hours"],
+                        v["mean_hours"],
+                        v["min_hours"],
+                        v["max_hours"],
+                    ]
+                    for k, v in ts.items()
+                ],
+            ],
+        )
+        + f'<div class="small">Referred with no concern recorded before (e.g. ACS only): {fc["without_concern"]}</div>'
+    )
+    parts.append(
+        "<h2>Removal from the Specialist Case Team</h2>"
+        + bar_chart("Removal requests and decisions", report["removals"])
+        + bar_chart("Refusals by doubt found", report["refusal_reasons"])
+    )
+    parts.append(
+        "<h2>Expedited pathways and target times</h2>"
+        + bar_chart(
+            "Pathways by reason and outcome",
+            {r: {m: n for m, n in c.items() if m != "opened"} for r, c in report["expedited"].items()},
+            width=900,
+        )
+    )
+    parts.append("<h2>Escalations by route</h2>" + bar_chart("Escalations", report["escalations_by_route"]))
+    issues = report["service_design_issues"]
+    parts.append(
+        "<h2>Service-design issues raised by ACS senior leaders</h2>"
+        + _table(
+            ["raised", "by", "case", "summary", "escalation it came from"],
+            [
+                [i["raised_at"], i["raised_by"], i["case_id"], i["summary"], i["escalation_reason"] or "-"]
+                for i in issues
+            ],
+        )
+    )
+    return _page(title, "\n".join(parts))
+
+
+def impact_html(impact: dict[str, Any]) -> str:
+    counts = impact["counts"]
+    parts = [
+        f"<h1>Impact of candidate policy {escape(impact['candidate_policy'])}</h1>",
+        f'<div class="meta">{counts["decisions"]} recorded decisions on {counts["cases"]} cases re-evaluated:'
+        f" {counts['newly_eligible']} newly eligible, {counts['no_longer_eligible']} no longer eligible,"
+        f" {counts['discretionary']} discretionary referrals (reported apart).</div>",
+        bar_chart(
+            "Decisions meeting each criterion",
+            {k: {"recorded": v["recorded"], "candidate": v["candidate"]} for k, v in impact["by_criterion"].items()},
+        ),
+        bar_chart("Changes by source of concern", impact["by_source"]),
+        bar_chart("Changes by service type", impact["by_service_type"]),
+        bar_chart("Changes by team", impact["by_team"]),
+        "<h2>Cases whose outcome would change</h2>"
+        + _table(
+            ["case", "decided", "change", "recorded", "criteria behind it"],
+            [
+                [c["case_id"], c["occurred_at"], c["change"], c["recorded"], c["criteria_behind"]]
+                for c in impact["changes"]
+            ],
+        ),
+    ]
+    return _page(f"Impact of {impact['candidate_policy']}", "\n".join(parts))

@@ -1,0 +1,171 @@
+"""The auditor's HTML timeline, rendered by a real browser (headless Chromium) and read back.
+
+Given the seed scenarios on each store, when a case's timeline is exported, then the page Chromium
+builds shows who, when, what and why, the policy versions and the doubts; free text is shown as
+text, never run or fetched; and the page needs nothing from the network. Chromium comes from
+``scripts/ensure_chromium.sh`` (``make test`` runs it); without it these tests skip with the
+reason, and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from typer.testing import CliRunner
+
+from domain.case.commands import DecideReferral, OpenCase, RecordConcern
+from infrastructure.application import CaseJourney
+from infrastructure.chromium import dump_dom, find_chromium
+from infrastructure.html_pages import case_timeline_html
+from infrastructure.scenarios import SCENARIOS, run_scenario
+from infrastructure.settings import Settings
+from tests.conftest import CASEWORKER, IN_CI
+
+START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # before the test clock: stories run months
+
+#: What each story's timeline must show (checked in the DOM Chromium builds).
+EXPECTED: dict[int, list[str]] = {
+    1: [
+        "ReferredToSpecialistTeam",
+        "police_involvement",
+        "policy v1",
+        "cw-amara",
+        "scw-chloe",
+        "AcceptedBySpecialistTeam",
+    ],
+    2: ["acs_domestic_abuse", "AcsInvolvementRecorded"],
+    3: ["three_part_test", "SafetyRiskAssessed", "she fears for her safety at handovers"],
+    4: ["ReferralNotMade", "three_part_test: safety_concern_unresolved, significant_threat", "affordability_hub"],
+    5: ["RemovalRefused", "open_escalation", "scw-gwen", "EscalationRaised"],
+    6: ["RemovalApproved", "cw-bilal"],
+    7: ["EnforcementManagerHandedOver", "em-erin", "Manager moves to the liability order team."],
+    8: ["ExpeditedDeadlineMissed", "svc-deadline-clock", "ServiceDesignIssueRaised", "no owner between shifts"],
+    9: ["ExpeditedPathwayClosed", "Hardship addressed: payments resumed."],
+    10: ["CaseClosed", "The child has left full-time education."],
+}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    binary = find_chromium()
+    if binary is None:
+        reason = "headless Chromium not installed (scripts/ensure_chromium.sh installs it with apt-get as root)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    return binary
+
+
+def rendered_text(chromium: str, page: str, tmp_path: Path, name: str) -> tuple[str, str]:
+    """(DOM as Chromium serialises it, its visible text with tags stripped and entities kept)."""
+    path = tmp_path / f"{name}.html"
+    path.write_text(page)
+    dom = dump_dom(path, binary=chromium)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    return dom, text
+
+
+def test_the_timeline_of_every_seed_scenario_shows_who_when_what_and_why(
+    app: CaseJourney, chromium: str, tmp_path: Path
+) -> None:
+    for scenario in SCENARIOS:
+        journey = run_scenario(app, scenario, START)
+        assert journey.case_id is not None
+        events = app.case_events(journey.case_id)
+        page = case_timeline_html(journey.case_id, events, generated_at=app.clock(), generated_for="aud-eve (test)")
+        dom, text = rendered_text(chromium, page, tmp_path, f"scenario-{scenario.number}")
+        assert f"Safeguarding journey of case {journey.case_id}" in text
+        assert text.count("recorded 2026-") == len(events)  # one row per event, each with both times
+        assert len(re.findall(r'<tr class="(?:safety|other)', dom)) == len(events)
+        for expected in EXPECTED[scenario.number]:
+            assert expected in text, (scenario.number, expected)
+        assert "<script" not in dom and "<img" not in dom and "<link" not in dom
+
+
+def test_free_text_is_shown_as_text_and_the_page_fetches_nothing(
+    app: CaseJourney, chromium: str, tmp_path: Path
+) -> None:
+    case_id = app.execute(
+        OpenCase(
+            applicant_role="receiving_parent",
+            service_type="collect_and_pay",
+            receiving_parent_id="pwc-1",
+            paying_parent_id="nrp-1",
+        ),
+        CASEWORKER,
+    ).case_id
+    hostile = '</td></tr><script>document.title="owned"</script><img src="http://example.invalid/x.png"> & "quotes"'
+    app.execute(
+        RecordConcern(
+            case_id=case_id,
+            kind="coercive_control",
+            source="customer_disclosure",
+            affected_party_id="pwc-1",
+            note=hostile,
+        ),
+        CASEWORKER,
+    )
+    app.execute(DecideReferral(case_id=case_id, discretionary=True, reason="<b>bold</b> claim"), CASEWORKER)
+    page = case_timeline_html(case_id, app.case_events(case_id), generated_at=app.clock(), generated_for="aud")
+    assert 'http-equiv="Content-Security-Policy"' in page and "default-src 'none'" in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?https?:""", page)  # nothing to fetch
+    dom, text = rendered_text(chromium, page, tmp_path, "hostile")
+    assert "<script" not in dom and "<img" not in dom and "<b>" not in dom
+    assert '&lt;script&gt;document.title="owned"&lt;/script&gt;' in dom  # shown, as text
+    assert "owned" not in re.search(r"<title>(.*?)</title>", dom, re.S).group(1)  # type: ignore[union-attr]
+    assert "&lt;b&gt;bold&lt;/b&gt; claim" in dom
+    assert "discretionary" in text
+
+
+def test_export_writes_the_page_and_records_the_read(
+    store_settings: Settings, app: CaseJourney, tmp_path: Path
+) -> None:
+    from infrastructure.cli import cli
+
+    journey = run_scenario(app, SCENARIOS[4], START)
+    case_id: UUID | None = journey.case_id
+    assert case_id is not None
+    env = {
+        "CASEJOURNEY_STORE": store_settings.store,
+        "CASEJOURNEY_SQLITE_PATH": str(store_settings.sqlite_path),
+        "CASEJOURNEY_POSTGRES_URL": store_settings.postgres_url or "",
+        "CASEJOURNEY_POSTGRES_SCHEMA": store_settings.postgres_schema,
+    }
+    out = tmp_path / "timeline.html"
+    args = [
+        "export",
+        str(case_id),
+        "--html",
+        "--out",
+        str(out),
+        "--auditor",
+        "aud-eve",
+        "--purpose",
+        "complaint review",
+    ]
+    done = CliRunner().invoke(cli, args, env=env)
+    assert done.exit_code == 0, done.output
+    page = out.read_text()
+    assert "RemovalRefused" in page and "open_escalation" in page and "aud-eve (complaint review)" in page
+    reads = log_reads(store_settings, case_id)
+    assert [(r.actor_id, r.actor_role, r.purpose) for r in reads] == [("aud-eve", "auditor", "complaint review")]
+
+    unknown = CliRunner().invoke(cli, [*args[:1], "00000000-0000-0000-0000-000000000001", *args[2:]], env=env)
+    assert unknown.exit_code == 1, unknown.output
+    assert "00000000-0000-0000-0000-000000000001" in unknown.output
+    assert len(log_reads(store_settings, case_id)) == 1  # a refused export records no read
+
+
+def log_reads(settings: Settings, case_id: UUID) -> list[Any]:
+    from infrastructure.http.access_log import AccessLog
+
+    log = AccessLog(settings)
+    try:
+        return log.reads(case_id)
+    finally:
+        log.close()
