@@ -242,6 +242,13 @@ class ReadModels:
     def _ensure(self) -> None:
         """Creates the tracking table and, for a projection never built, its empty live tables."""
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two processes starting at once would race on CREATE TABLE (a duplicate type error):
+                # serialize schema creation, for this transaction only.
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": _advisory_key(self.settings.postgres_schema, "ddl")},
+                )
             infra_metadata.create_all(conn, checkfirst=True)
             known = {r.name for r in conn.execute(select(tracking.c.name))}
             for spec in PROJECTIONS.values():

@@ -111,8 +111,20 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         self.qualified_table: Composed = SQL("{}.{}").format(schema, table)
+        self.qualified_name = f"{self.datastore.schema}.{self.events_table_name}"
+        # Only when missing: ALTER TABLE takes an exclusive lock on the live table even when it has
+        # nothing to do, and every process runs these statements when it starts.
         self.sql_create_statements.append(
-            SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS chain_hash bytea").format(schema, table)
+            SQL(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = {s}"
+                " AND table_name = {t} AND column_name = 'chain_hash') THEN"
+                " ALTER TABLE {schema}.{table} ADD COLUMN chain_hash bytea; END IF; END $$"
+            ).format(
+                s=psycopg.sql.Literal(self.datastore.schema),
+                t=psycopg.sql.Literal(self.events_table_name),
+                schema=schema,
+                table=table,
+            )
         )
         step = _CHAINED_STEP if self.CHAINED else _UNCHAINED_STEP
         names = {
@@ -147,6 +159,14 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         )
         self._writer: psycopg.Connection[Any] | None = None
         self._writer_lock = threading.Lock()
+
+    def _create_table(self, curs: Any) -> None:
+        # Processes starting at once would otherwise deadlock on each other's DDL (the function
+        # replacement and the table): one at a time, for this transaction only.
+        curs.execute(
+            SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(psycopg.sql.Literal(f"ddl:{self.qualified_name}"))
+        )
+        super()._create_table(curs)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:
