@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.rules.eligibility import EligibilityPolicy, ReferralFacts
+from domain.rules.eligibility import EligibilityPolicy, ReferralDecision, ReferralFacts
 from domain.values import ConcernKind, ServiceType, Team
 from infrastructure.application import CaseJourney
 from infrastructure.log_reader import TopicReader
@@ -230,11 +230,16 @@ def assess(
             team[case_id] = str(Team.MAINSTREAM)
         elif (period_from is None or e.occurred_at >= period_from) and (period_to is None or e.occurred_at < period_to):
             decisions.append(e)
-    evaluate = candidate.evaluate
+    # The policy is a pure function of the facts, and a population has few distinct sets of facts:
+    # each is evaluated once.
+    outcomes: dict[ReferralFacts, ReferralDecision] = {}
     for e in decisions:
         case_id = str(e.originator_id)
         referred = type(e).__name__ == "ReferredToSpecialistTeam"
-        outcome = evaluate(facts_from_record(e.facts))
+        facts = facts_from_record(e.facts)
+        outcome = outcomes.get(facts)
+        if outcome is None:
+            outcome = outcomes[facts] = candidate.evaluate(facts)
         version = e.originator_version
         sources = sorted({source for v, source in concerns.get(case_id, ()) if v < version})
         report.decisions.append(
