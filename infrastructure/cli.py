@@ -191,6 +191,11 @@ from infrastructure.cli_reports import register as register_report_commands  # n
 
 register_report_commands(cli)
 
+# Benchmark (bench): infrastructure/cli_bench.py.
+from infrastructure.cli_bench import register as register_bench_commands  # noqa: E402
+
+register_bench_commands(cli)
+
 
 def main() -> None:
     try:

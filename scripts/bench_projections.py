@@ -52,8 +52,11 @@ def story_template() -> list[StoredEvent]:
     return [StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in notifications]
 
 
-def write_synthetic_log(app: CaseJourney, events: int, *, chunk: int = 5000) -> int:
-    """Appends about ``events`` events (whole journeys), ``chunk`` per transaction; returns the count."""
+def write_synthetic_log(app: CaseJourney, events: int, *, chunk: int = 5000, prefix: str = "clone") -> int:
+    """Appends about ``events`` events (whole journeys), ``chunk`` per transaction; returns the count.
+
+    Case ids derive from ``prefix``: call again with another prefix to grow the same log.
+    """
     template = story_template()
     by_case: dict[object, list[StoredEvent]] = {}
     for stored in template:
@@ -62,7 +65,7 @@ def write_synthetic_log(app: CaseJourney, events: int, *, chunk: int = 5000) -> 
     written, clone, pending = 0, 0, []
     while written < events:
         journey = journeys[clone % len(journeys)]
-        case_id = uuid.uuid5(CLONE_NAMESPACE, f"clone-{clone}")
+        case_id = uuid.uuid5(CLONE_NAMESPACE, f"{prefix}-{clone}")
         caseworker = f"cw-{clone % 500:04d}".encode()
         for stored in journey:
             state = stored.state.replace(b"cw-amara", caseworker)
