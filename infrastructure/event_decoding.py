@@ -62,7 +62,7 @@ class CaseEventDecoder:
     def decode(self, notification: Any) -> Case.Event:
         cls = self.classes.get(notification.topic)
         # Fields sealed per person (infrastructure.personal_data) are the mapper's to unseal.
-        if not self.fast or cls is None or getattr(cls, "PERSONAL_DATA_FIELDS", ()):
+        if not self.fast or cls is None or hasattr(cls, "PERSONAL_DATA_FIELDS"):
             return self._slow(notification)
         raw = notification.state
         state: dict[str, Any] = json.loads(raw)

@@ -802,7 +802,8 @@ def bench_store(store: str, args: argparse.Namespace, console: Console) -> Store
 
 def profile_points(app: CaseJourney) -> list[tuple[str, Any, str]]:
     """(label, owner, attribute): functions timed inclusively; indentation shows what calls what."""
-    from eventsourcing.application import EventStore, ProcessingEvent
+    from eventsourcing.application import ProcessingEvent
+    from eventsourcing.persistence import EventStore
 
     from domain.case.aggregate import Case
     from domain.case.commands import CaseCommand
