@@ -15,6 +15,7 @@ constraint and index names take the same suffix, so they never collide after a s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -86,6 +87,59 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class Sealed(TypeDecorator[Any]):
+    """Free text of the read models (what, why, reasons), sealed under the store's keyring when one
+    is configured, so that no payload text lies in the database in clear (docs/threat-model.md).
+
+    The sealer is set on the engine's dialect by ``make_engine``; without a keyring values are
+    stored as they are. Rows are compared by ``verify`` after reading, so random nonces are fine.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, *, json_value: bool = False) -> None:
+        super().__init__()
+        self.json_value = json_value
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        text_value = _json_dumps(value) if self.json_value else str(value)
+        sealer: ReadModelSealer | None = getattr(dialect, "cj_sealer", None)
+        return sealer.seal(text_value) if sealer else text_value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if value.startswith(SEALED_TEXT_PREFIX):
+            sealer: ReadModelSealer | None = getattr(dialect, "cj_sealer", None)
+            if sealer is None:
+                raise ValueError("a read model holds sealed text but no keyring is configured to open it")
+            value = sealer.open(value)
+        return json.loads(value) if self.json_value else value
+
+
+SEALED_TEXT_PREFIX = "rm1:"
+
+
+class ReadModelSealer:
+    """AES-256-GCM under the store's keyring (the same ring as the events; current key first)."""
+
+    def __init__(self, keyring_text: str) -> None:
+        from eventsourcing.utils import Environment
+
+        from infrastructure.crypto import KeyringCipher
+
+        self.cipher = KeyringCipher(Environment(env={"CIPHER_KEY": keyring_text}))
+
+    def seal(self, value: str) -> str:
+        return SEALED_TEXT_PREFIX + base64.b64encode(self.cipher.encrypt(value.encode())).decode()
+
+    def open(self, value: str) -> str:
+        return self.cipher.decrypt(base64.b64decode(value[len(SEALED_TEXT_PREFIX) :])).decode()
+
+
 # ---------------------------------------------------------------------------- engine
 
 
@@ -115,7 +169,7 @@ def make_engine(settings: Settings) -> Engine:
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
-        return engine
+        return _with_sealer(engine, settings)
 
     pg = settings.postgres_params()
     url = URL.create(
@@ -142,6 +196,12 @@ def make_engine(settings: Settings) -> Engine:
                 cursor.execute(f"SET search_path TO {quoted}")
             dbapi_connection.commit()
 
+    return _with_sealer(engine, settings)
+
+
+def _with_sealer(engine: Engine, settings: Settings) -> Engine:
+    if settings.cipher_keys is not None:
+        engine.dialect.cj_sealer = ReadModelSealer(settings.cipher_keys.get_secret_value())  # type: ignore[attr-defined]
     return engine
 
 
@@ -206,8 +266,11 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
 _COPY_FROM = 50
 
 
-def _copy_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
+def _copy_converter(column: Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
     """What SQLAlchemy's type processing would do to a value, for COPY (which bypasses it)."""
+    if isinstance(column.type, Sealed):
+        bind = column.type.process_bind_param
+        return lambda v: bind(v, dialect)
     if isinstance(column.type, JSON):
         return lambda v: None if v is None else _json_dumps(v)
     if isinstance(column.type, UtcDateTime):
@@ -220,7 +283,7 @@ def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     from psycopg import sql
 
     names = [c.name for c in table.columns]
-    converters = [(i, f) for i, c in enumerate(table.columns) if (f := _copy_converter(c)) is not None]
+    converters = [(i, f) for i, c in enumerate(table.columns) if (f := _copy_converter(c, conn.dialect)) is not None]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(n) for n in names)
     )
@@ -354,9 +417,9 @@ def _define_safeguarding_history(md: MetaData, s: str) -> list[Table]:
         Column("recorded_at", UtcDateTime, nullable=False),
         Column("actor_id", String(100), nullable=False),
         Column("actor_role", String(40), nullable=False),
-        Column("what", Text, nullable=False),
-        Column("why", Text, nullable=False),
-        Column("reasons", JSON, nullable=False),
+        Column("what", Sealed(), nullable=False),
+        Column("why", Sealed(), nullable=False),
+        Column("reasons", Sealed(json_value=True), nullable=False),
         Column("criteria_met", String(400)),
         Column("policy_version", String(40)),
         Column("linked_ids", JSON, nullable=False),

@@ -19,6 +19,8 @@ from domain.values import Actor, Role
 from infrastructure.application import CaseJourney
 from infrastructure.crypto import Keyring
 from infrastructure.integrity import verify_log
+from infrastructure.projection_runner import ReadModels
+from infrastructure.readmodels import PROJECTIONS, safeguarding_history_of
 from infrastructure.settings import Settings
 from tests.conftest import CASEWORKER, POSTGRES_URL, FakeClock
 
@@ -110,10 +112,16 @@ def test_with_a_keyring_no_payload_text_or_personal_data_is_in_the_raw_bytes(
     app = make_app(cipher_keys=Settings(cipher_keys=Keyring.new_key_text("k1")).cipher_keys)
     write_sample(app)
     assert app.customer("pwc-hq").details == DETAILS  # type: ignore[union-attr]
+    with ReadModels(app) as models:  # the read models live in the same database: sealed too
+        models.catch_up()
+        case_id = str(next(app.all_case_ids()))
+        with models.engine.connect() as conn:
+            history = safeguarding_history_of(conn, case_id)
+    assert any(NOTE in row["why"] for row in history)  # readable through the application...
     app.close()
     raw = raw_bytes(app.settings)
-    for secret in [NOTE, "threatened_violence", "affected_party_id", *DETAILS.values()]:
-        assert secret.encode() not in raw, secret
+    for secret in [NOTE, "Police called", "affected_party_id", *DETAILS.values()]:
+        assert secret.encode() not in raw, secret  # ...and nowhere in the files
 
 
 def test_keys_rotate_old_events_stay_readable_and_a_missing_key_is_a_clear_error(
@@ -161,6 +169,9 @@ def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settin
     assert events[2].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
     assert events[2].actor_id == RETENTION.id
     assert verify_log(again.recorder.chain_rows()).ok  # type: ignore[attr-defined]  # stored bytes untouched
+    with ReadModels(again) as models:  # projections rebuild cleanly: they never held personal data
+        models.rebuild(list(PROJECTIONS))
+        assert all(v.differences == 0 for v in (models.verify(name) for name in PROJECTIONS))
     with pytest.raises(RuleViolation) as refused:
         again.record_customer_details(RecordCustomerDetails(party_id="pwc-hq", name="Harriet Quill"), CASEWORKER)
     assert refused.value.code == "customer_erased"  # a key is never made again for her
