@@ -505,8 +505,8 @@ class BenchConfig:
     full: bool = False
     postgres_url: str = DEFAULT_POSTGRES_URL
     clients: tuple[int, ...] = CLIENTS
-    rounds: int = 3
-    per_client: int = 300
+    rounds: int = 5
+    per_client: int = 400
     cases_per_client: int = 25
     sizes: tuple[int, ...] = DEFAULT_SIZES
     scale_cases: int = 50

@@ -21,8 +21,8 @@ def register(cli: typer.Typer) -> None:
         postgres_url: Annotated[
             str | None, typer.Option(help="Server for the PostgreSQL part (a fresh schema, dropped after).")
         ] = None,
-        rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds; medians are reported.")] = 3,
-        per_client: Annotated[int, typer.Option(min=10, help="Timed commands per client per measurement.")] = 300,
+        rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds; medians are reported.")] = 5,
+        per_client: Annotated[int, typer.Option(min=10, help="Timed commands per client per measurement.")] = 400,
         sizes: Annotated[
             str | None, typer.Option(help="Scale curve sizes, e.g. 10000,100000 (default; --full adds 1000000).")
         ] = None,
