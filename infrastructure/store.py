@@ -19,8 +19,11 @@ Both expose the raw rows (``chain_rows``, ``case_chain_rows``) for ``casejourney
 from __future__ import annotations
 
 import contextlib
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -280,6 +283,16 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         ]
 
     def create_table(self) -> None:
+        try:
+            self._create_tables_immediately()
+        except sqlite3.Error as exc:
+            # The library opens connections outside its own error mapping: a read-only file or
+            # directory surfaces here as a bare sqlite3 error. Say what it is, as the library's error.
+            path = Path(self.datastore.pool.db_name)
+            hint = "" if os.access(path.parent, os.W_OK) else " (the file system or directory is read-only)"
+            raise OperationalError(f"cannot write the SQLite file {path}: {exc}{hint}") from exc
+
+    def _create_tables_immediately(self) -> None:
         # BEGIN IMMEDIATE: the DDL ends with a write (the chain head row); a deferred transaction
         # would read the schema first and then fail at once, not wait, if another process wrote.
         with self.datastore.get_connection(commit=True) as conn:

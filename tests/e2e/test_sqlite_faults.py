@@ -1,0 +1,182 @@
+"""Fault drills on the embedded store: the disk fills up, the file becomes read-only.
+
+What must hold, each time:
+
+- the caller gets a clear error (in-process: the library's ``PersistenceError`` naming the cause;
+  from the CLI: exit code 3 and one sentence on stderr, never a traceback);
+- nothing is corrupted: ``PRAGMA integrity_check`` says ok, ``casejourney verify`` walks the whole
+  hash chain without a break, every acknowledged command is in the log, and the command that
+  failed left nothing behind (its case's version is the last acknowledged one);
+- once the fault is gone (space freed), the same running application appends again by itself.
+
+A real full disk is a 512 KiB tmpfs and a real read-only file is a read-only bind mount: both need
+root to mount (the test is skipped otherwise). Without root, ``PRAGMA max_page_count`` gives the
+same SQLITE_FULL to one connection; the first test uses it and needs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.sqlite import SQLiteConnectionPool
+
+from domain.case.commands import OpenCase, RecordConcern
+from infrastructure.application import CaseJourney
+from infrastructure.integrity import verify_log
+from infrastructure.settings import Settings
+from tests.conftest import CASEWORKER, FakeClock
+from tests.e2e.test_cli import run
+
+NOTE = "A long note from a phone call, kept in full. " * 80  # about 3.6 KB: the disk fills in a few hundred
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@contextlib.contextmanager
+def mounted(*args: str, target: Path) -> Iterator[None]:
+    if os.geteuid() != 0 or not _mount(*args, str(target)):
+        pytest.skip("needs root to mount (a tmpfs or a read-only bind mount)")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def _open(app: CaseJourney) -> UUID:
+    return app.execute(
+        OpenCase(
+            applicant_role="receiving_parent",
+            service_type="collect_and_pay",
+            receiving_parent_id="rp-1",
+            paying_parent_id="pp-1",
+        ),
+        CASEWORKER,
+    ).case_id
+
+
+def _fill_until_failure(app: CaseJourney, case_id: UUID, limit: int = 5000) -> tuple[list[tuple[UUID, int]], Exception]:
+    """Appends until the store refuses; returns the acknowledged (command id, version) and the error."""
+    acknowledged = []
+    for _ in range(limit):
+        command = RecordConcern(
+            case_id=case_id,
+            kind="financial_hardship",
+            source="customer_disclosure",
+            affected_party_id="rp-1",
+            note=NOTE,
+        )
+        try:
+            result = app.execute(command, CASEWORKER)
+        except PersistenceError as exc:
+            return acknowledged, exc
+        acknowledged.append((command.command_id, result.version))
+    raise AssertionError(f"the store never filled up after {limit} commands")
+
+
+def _assert_intact(path: Path, settings: Settings, case_id: UUID, acknowledged: list[tuple[UUID, int]]) -> None:
+    """Integrity check, chain, and the log holds exactly the acknowledged commands' events."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with CaseJourney(settings) as app:
+        case = app.get_case(case_id)
+        assert case.version == acknowledged[-1][1], "the failed command left events behind"
+        assert all(command_id in case.commands for command_id, _v in acknowledged), "an acknowledged command is lost"
+        assert verify_log(app.recorder.chain_rows()).ok  # type: ignore[attr-defined]
+    done = run("verify", env={"CASEJOURNEY_STORE": "sqlite", "CASEJOURNEY_SQLITE_PATH": str(path)})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_max_page_count_full_gives_a_clear_error_and_no_corruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without root: each connection the library opens may not grow the file past 64 pages
+    (SQLite's own limit, PRAGMA max_page_count); SQLite then fails the write with SQLITE_FULL."""
+    create = SQLiteConnectionPool._create_connection
+
+    def limited(pool: SQLiteConnectionPool) -> Any:
+        connection = create(pool)
+        connection._sqlite_conn.execute("PRAGMA max_page_count = 64")
+        return connection
+
+    monkeypatch.setattr(SQLiteConnectionPool, "_create_connection", limited)
+    settings = Settings(store="sqlite", sqlite_path=tmp_path / "cj.sqlite")
+    app = CaseJourney(settings, clock=FakeClock())
+    case_id = _open(app)
+    acknowledged, error = _fill_until_failure(app, case_id)
+    assert "full" in str(error).lower(), str(error)
+    assert len(acknowledged) > 10, "some commands should fit before the limit"
+    app.close()
+    monkeypatch.undo()
+    _assert_intact(settings.sqlite_path, settings, case_id, acknowledged)
+
+
+def test_a_full_disk_gives_a_clear_error_no_corruption_and_the_service_recovers(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    with mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=disk):
+        settings = Settings(store="sqlite", sqlite_path=disk / "cj.sqlite")
+        app = CaseJourney(settings, clock=FakeClock())
+        case_id = _open(app)
+        acknowledged, error = _fill_until_failure(app, case_id)
+        assert "full" in str(error).lower(), str(error)
+        assert len(acknowledged) > 10
+
+        # The CLI on the full disk: one sentence and exit code 3, not a traceback.
+        cli = run("demo", env={"CASEJOURNEY_STORE": "sqlite", "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path)})
+        assert cli.returncode == 3, cli.stdout + cli.stderr
+        assert "full" in cli.stderr.lower() and "Traceback" not in cli.stderr
+
+        # Space comes back: the same running application appends again, nothing lost or doubled.
+        assert _mount("-o", "remount,size=16m", str(disk))
+        result = app.execute(
+            RecordConcern(
+                case_id=case_id,
+                kind="financial_hardship",
+                source="customer_disclosure",
+                affected_party_id="rp-1",
+                note="after the disk was grown",
+            ),
+            CASEWORKER,
+        )
+        assert result.version == acknowledged[-1][1] + 1
+        app.close()
+        _assert_intact(settings.sqlite_path, settings, case_id, [*acknowledged, (result.command_id, result.version)])
+
+
+def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) -> None:
+    data, view = tmp_path / "data", tmp_path / "view"
+    data.mkdir()
+    view.mkdir()
+    settings = Settings(store="sqlite", sqlite_path=data / "cj.sqlite")
+    with CaseJourney(settings, clock=FakeClock()) as app:
+        opened = app.execute(
+            OpenCase(
+                applicant_role="receiving_parent",
+                service_type="collect_and_pay",
+                receiving_parent_id="rp-1",
+                paying_parent_id="pp-1",
+                command_id=UUID(int=7),
+            ),
+            CASEWORKER,
+        )
+    with mounted("--bind", str(data), target=view):
+        assert _mount("-o", "remount,ro,bind", str(view))
+        env = {"CASEJOURNEY_STORE": "sqlite", "CASEJOURNEY_SQLITE_PATH": str(view / "cj.sqlite")}
+        write = run("demo", env=env)
+        assert write.returncode == 3, write.stdout + write.stderr
+        assert "read" in write.stderr.lower() and "only" in write.stderr.lower(), write.stderr
+        assert "Traceback" not in write.stderr
+        with pytest.raises(PersistenceError, match=r"(?i)read.?only"):
+            CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"))
+    _assert_intact(settings.sqlite_path, settings, opened.case_id, [(UUID(int=7), opened.version)])
