@@ -61,6 +61,7 @@ class ClientLog:
     unexpected: list[str] = field(default_factory=list)
     first_ack_after_restart: float | None = None
     gave_up: list[UUID] = field(default_factory=list)
+    outages: list[float] = field(default_factory=list)  # seconds from a first error to the next acknowledgement
 
 
 def client(app: CaseJourney, cases: list[UUID], stop: threading.Event, restarted: list[float], log: ClientLog) -> None:
@@ -71,11 +72,13 @@ def client(app: CaseJourney, cases: list[UUID], stop: threading.Event, restarted
         command = timed_command(case_id, i)
         log.sent.add(command.command_id)
         deadline = time.monotonic() + 60
+        failing_since: float | None = None
         while True:
             try:
                 result = app.execute(command, CASEWORKER)
             except PersistenceError as exc:  # the clear error a client must get
                 log.errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"] += 1
+                failing_since = failing_since or time.monotonic()
                 if time.monotonic() > deadline:
                     log.gave_up.append(command.command_id)
                     break
@@ -85,6 +88,8 @@ def client(app: CaseJourney, cases: list[UUID], stop: threading.Event, restarted
                 log.unexpected.append(f"{type(exc).__name__}: {exc}")
                 break
             log.acknowledged[command.command_id] = (case_id, result.version, result.replayed)
+            if failing_since is not None:
+                log.outages.append(time.monotonic() - failing_since)
             if restarted and log.first_ack_after_restart is None and time.monotonic() > restarted[0]:
                 log.first_ack_after_restart = time.monotonic() - restarted[0]
             break
@@ -195,6 +200,12 @@ def main() -> int:
             print(
                 f"recovery: first acknowledgement after the restart returned, per client: {recovery[0]:.1f}s"
                 f" to {recovery[-1]:.1f}s (same application objects, no rebuild)"
+            )
+        outages = sorted(o for log in logs for o in log.outages)
+        if outages:
+            print(
+                f"outage seen by clients (first error to acknowledgement of the same command): {outages[0]:.1f}s"
+                f" to {outages[-1]:.1f}s"
             )
         gave_up = sum(len(log.gave_up) for log in logs)
         if gave_up:
