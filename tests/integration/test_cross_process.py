@@ -43,9 +43,7 @@ def test_two_processes_sending_the_same_commands_append_each_once(store_settings
     ).case_id
     command_ids = [str(uuid4()) for _ in range(25)]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        replays = pool.starmap(
-            _send_all, [(store_settings.model_dump_json(), str(case_id), command_ids)] * 2
-        )
+        replays = pool.starmap(_send_all, [(store_settings.model_dump_json(), str(case_id), command_ids)] * 2)
     events = app.case_events(case_id)
     assert [e.originator_version for e in events] == list(range(1, 27))
     assert sorted(str(e.command_id) for e in events[1:]) == sorted(command_ids)
