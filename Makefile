@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/mypy domain projections infrastructure
 
 bench: $(STAMP) ensure-postgres
-	$(BIN)/python scripts/bench_commands.py
+	$(BIN)/casejourney bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -71,6 +71,8 @@ class PersonKeys:
 
     def _create_table(self) -> None:
         with self._cursor() as c:
+            if self.postgres:  # processes starting at once would race on CREATE TABLE: one at a time
+                c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{self.recorder.datastore.schema}.keys",))
             c.execute(
                 self._sql(
                     "CREATE TABLE IF NOT EXISTS {t} (subject TEXT PRIMARY KEY, wrapped_key "

@@ -163,13 +163,27 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         self._writer: psycopg.Connection[Any] | None = None
         self._writer_lock = threading.Lock()
 
-    def _create_table(self, curs: Any) -> None:
-        # Processes starting at once would otherwise deadlock on each other's DDL (the function
-        # replacement and the table): one at a time, for this transaction only.
-        curs.execute(
-            SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(psycopg.sql.Literal(f"ddl:{self.qualified_name}"))
-        )
-        super()._create_table(curs)
+    def create_table(self) -> None:
+        """All the DDL in one transaction, one process at a time.
+
+        Processes starting at once would otherwise race (a duplicate composite type, "tuple
+        concurrently updated" on the function) or deadlock on each other's DDL. The library creates
+        the composite type in a transaction of its own; here it is created only when missing.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            lock_key = psycopg.sql.Literal(f"ddl:{self.qualified_name}")
+            curs.execute(SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(lock_key))
+            curs.execute(
+                "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                " WHERE n.nspname = %s AND t.typname = %s",
+                (self.datastore.schema, self.stored_event_type_name),
+            )
+            type_exists = curs.fetchone() is not None
+            for statement in self.sql_create_statements:
+                if "CREATE TYPE" in statement.as_string() and type_exists:
+                    continue
+                curs.execute(statement, prepare=False)
+        self.datastore.register_type_adapters()
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:

@@ -106,3 +106,21 @@ def test_a_reader_tailing_by_highest_id_misses_nothing_under_concurrent_writers(
     every_id = [n.id for n in reader.recorder.select_notifications(1, 10_000)]
     assert len(every_id) == 4 + 4 * 60
     assert sorted(seen) == every_id  # nothing passed over, nothing twice
+
+
+def _open_and_append(url: str, schema: str, n: int) -> int:
+    from infrastructure.settings import Settings
+
+    app = CaseJourney(Settings(store="postgres", postgres_url=url, postgres_schema=schema, postgres_pool_size=1))
+    version = open_case(app, n) and 1
+    app.close()
+    return version
+
+
+def test_processes_starting_at_once_on_a_fresh_schema_all_come_up(pg_schema: str) -> None:
+    """Their DDL is serialized: no duplicate type, no "tuple concurrently updated", no deadlock."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_open_and_append, [(POSTGRES_URL, pg_schema, n) for n in range(8)])
+    assert results == [1] * 8
