@@ -17,6 +17,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import CaseClosedError, RuleViolation
+from domain.events import JourneyEvent
 from domain.rules.eligibility import EligibilityPolicy, ReferralFacts
 from domain.rules.expedited import is_missed
 from domain.rules.permissions import ALLOWED_AFTER_CLOSURE, check_permitted
@@ -90,17 +91,8 @@ class Case(Aggregate):
 
     # ------------------------------------------------------------------ events
 
-    class Event(Aggregate.Event):
-        """Base of every case event: who, when (business time) and the command's ids."""
-
-        TOPIC: ClassVar[str]
-        actor_id: str
-        actor_role: str
-        occurred_at: datetime
-        command_id: UUID
-        correlation_id: UUID
-        causation_id: UUID | None
-        command_digest: str
+    class Event(JourneyEvent):
+        """Base of every case event: who, when (business time) and the command's ids (JourneyEvent)."""
 
         def mutate(self, aggregate: Any) -> Any:
             case = super().mutate(aggregate)

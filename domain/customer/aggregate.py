@@ -9,13 +9,13 @@ sees a key.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import RuleViolation
+from domain.events import JourneyEvent
 from domain.rules.permissions import check_permitted
 from domain.values import ActionContext
 
@@ -34,17 +34,9 @@ def customer_id(party_id: str) -> UUID:
 class Customer(Aggregate):
     TOPIC = TOPIC_PREFIX + "Customer"
 
-    class Event(Aggregate.Event):
-        TOPIC: ClassVar[str]
+    class Event(JourneyEvent):
         #: Fields encrypted under the customer's own key (crypto-shredded on erasure).
         PERSONAL_DATA_FIELDS: ClassVar[tuple[str, ...]] = ()
-        actor_id: str
-        actor_role: str
-        occurred_at: datetime
-        command_id: UUID
-        correlation_id: UUID
-        causation_id: UUID | None
-        command_digest: str
         party_id: str
 
     class Registered(Event, Aggregate.Created):
