@@ -32,9 +32,9 @@ def event_classes() -> dict[str, type[Any]]:
     """Every event class of every aggregate, by name."""
     classes: dict[str, type[Any]] = dict(Case.EVENT_CLASSES)
     for name, value in vars(Customer).items():
-        if isinstance(value, type) and issubclass(value, Customer.Event) and value is not Customer.Event:
-            if name != "Created":
-                classes[f"Customer.{name}"] = value
+        is_event = isinstance(value, type) and issubclass(value, Customer.Event) and value is not Customer.Event
+        if is_event and name != "Created":
+            classes[f"Customer.{name}"] = value
     return classes
 
 
