@@ -103,6 +103,13 @@ class PathwayReason(StrEnum):
     SIGNIFICANT_FINANCIAL_HARDSHIP = "significant_financial_hardship"
 
 
+class SafetyMarker(StrEnum):
+    """Markers on a person (not a case): they follow the person into every case of theirs."""
+
+    DOMESTIC_ABUSE = "domestic_abuse"
+    NON_DISCLOSURE = "non_disclosure"
+
+
 class EnforcementStep(StrEnum):
     """The enforcement ladder, for context on enforcement events."""
 

@@ -26,14 +26,14 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from pydantic import BaseModel
 
 from domain.case.aggregate import Case
-from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway
+from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway, RecordConcern
 from domain.customer.aggregate import Customer, customer_id
-from domain.customer.commands import EraseCustomer, RecordCustomerDetails
+from domain.customer.commands import EraseCustomer, LiftSafetyMarker, RecordCustomerDetails
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
 from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
 from domain.rules.permissions import check_permitted
-from domain.values import ActionContext, Actor
+from domain.values import DOMESTIC_ABUSE_KINDS, ActionContext, Actor, SafetyMarker
 from infrastructure.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.settings import Settings
@@ -129,6 +129,7 @@ class CaseJourney(Application[UUID]):
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
             for attempt in range(MAX_ATTEMPTS):
                 fresh = attempt > 0
+                people: list[Any] = []  # events of the people a command marks, appended with the case's
                 if isinstance(command, OpenCase) and not fresh:
                     case = command.create(ctx)  # optimistic: a retry meets the stored case below
                 else:
@@ -152,6 +153,7 @@ class CaseJourney(Application[UUID]):
                         raise ConcurrencyConflict(case_id, command.expected_version, case.version)
                     try:
                         command.run(case, ctx, **self._extras(command, ctx))
+                        people = self._person_markers(command, ctx)
                     except DomainError:
                         self._evict(case_id)
                         if not fresh:
@@ -164,7 +166,8 @@ class CaseJourney(Application[UUID]):
                 try:
                     # Straight to the recorder: Application.save's generic machinery (processing
                     # event, protocol checks, recordings) costs the hot path and adds nothing here.
-                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+                    # A person's marker is appended in the same transaction as the concern it comes from.
+                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in [*events, *people]])
                 except IntegrityError:
                     # Someone else appended this version first (maybe this very command, from
                     # another process): reload and decide again on the stored state.
@@ -172,7 +175,7 @@ class CaseJourney(Application[UUID]):
                     if command.expected_version is not None and not isinstance(command, OpenCase):
                         current = self._load(case_id, fresh=True)
                         seen = current.commands.get(command.command_id)
-                        if seen is None:
+                        if seen is None and current.version != command.expected_version:
                             raise ConcurrencyConflict(case_id, command.expected_version, current.version) from None
                     continue
                 except BaseException:
@@ -181,6 +184,28 @@ class CaseJourney(Application[UUID]):
                 self._remember(case)
                 return _result(case_id, command.command_id, events, replayed=False)
         raise ConcurrencyConflict(case_id, command.expected_version or 0, self._load(case_id, fresh=True).version)
+
+    def _person_markers(self, command: Command, ctx: ActionContext) -> list[Any]:
+        """A domestic-abuse concern also marks the person it affects, so the marker follows them
+        into every later case (DOMAIN.md: flags attach to people and survive)."""
+        if not (isinstance(command, RecordConcern) and command.kind in DOMESTIC_ABUSE_KINDS):
+            return []
+        customer = self._customer_for(command.affected_party_id, ctx, command.digest(), action="set_safety_marker")
+        customer.set_safety_marker(
+            ctx,
+            marker=SafetyMarker.DOMESTIC_ABUSE,
+            case_id=command.case_id,
+            reason=f"{command.kind} concern recorded on case {command.case_id}",
+            digest=command.digest(),
+        )
+        return list(customer.collect_events())
+
+    def _customer_for(self, party_id: str, ctx: ActionContext, digest: str, *, action: str) -> Customer:
+        try:
+            customer: Customer = self.repository.get(customer_id(party_id), projector_func=_replay_events)
+        except AggregateNotFoundError:
+            customer = Customer.register(ctx, party_id=party_id, digest=digest, action=action)
+        return customer
 
     def _case_id_of(self, command: Command) -> UUID:
         assert isinstance(command, CaseCommand)
@@ -283,6 +308,20 @@ class CaseJourney(Application[UUID]):
             self.save(customer)
         # After the event: if this step fails, running the erasure again completes it.
         self.person_keys.destroy(command.party_id, at=ctx.recorded_at, by=actor.id, reason=command.reason)
+
+    def lift_safety_marker(self, command: LiftSafetyMarker, actor: Actor) -> None:
+        """Takes a marker off a person: an explicit override, recorded with who and why."""
+        ctx = self._context(command, actor)
+        customer = self.customer(command.party_id)
+        if customer is None:
+            raise RuleViolation(f"{command.party_id} has no safety marker.", code="no_such_marker")
+        customer.lift_safety_marker(ctx, marker=command.marker, reason=command.reason, digest=command.digest())
+        self.save(customer)
+
+    def safety_markers(self, party_id: str) -> dict[str, dict[str, str]]:
+        """The person's markers (kind -> the case that raised it and when), whatever case asks."""
+        customer = self.customer(party_id)
+        return dict(customer.markers) if customer is not None else {}
 
     def customer(self, party_id: str) -> Customer | None:
         try:

@@ -134,6 +134,9 @@ def history(
             events = app.case_events(case_id)
         except DomainError as exc:
             fail(exc.message)
+        first = events[0]
+        parties = [getattr(first, "receiving_parent_id", ""), getattr(first, "paying_parent_id", "")]
+        markers = {party: app.safety_markers(party) for party in parties if party}
     if output == "json":
         json.dump([as_record(e) for e in events], sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -153,6 +156,12 @@ def history(
             why(event),
         )
     console.print(table)
+    for party, marks in markers.items():
+        for kind, where in marks.items():
+            console.print(
+                f"[bold red]Safety marker[/] on {party}: {kind}, set on case {where['case_id']} at {where['set_at']}"
+                " (it follows the person into every case until a recorded override lifts it)"
+            )
 
 
 @cli.command()

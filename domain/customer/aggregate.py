@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate
 from domain.errors import RuleViolation
 from domain.events import JourneyEvent
 from domain.rules.permissions import check_permitted
-from domain.values import ActionContext
+from domain.values import ActionContext, SafetyMarker
 
 TOPIC_PREFIX = "casejourney.customer:"
 CUSTOMER_ID_NAMESPACE = UUID("3f0b8a5e-1c2d-4e6f-8a9b-0c1d2e3f4a5b")
@@ -71,15 +71,40 @@ class Customer(Aggregate):
             customer.erased = True
             customer.details = {field: ERASED for field in Customer.DetailsRecorded.PERSONAL_DATA_FIELDS}
 
+    class SafetyMarkerSet(Event):
+        """A safety marker on the person, not only the case: it survives the case being withdrawn
+        or closed, and every later case of theirs shows it (DOMAIN.md: flags attach to people)."""
+
+        TOPIC = TOPIC_PREFIX + "SafetyMarkerSet"
+        marker: str
+        case_id: UUID
+        reason: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.markers[self.marker] = {"case_id": str(self.case_id), "set_at": self.occurred_at.isoformat()}
+
+    class SafetyMarkerLifted(Event):
+        """An explicit, recorded override: the only way a marker comes off."""
+
+        TOPIC = TOPIC_PREFIX + "SafetyMarkerLifted"
+        marker: str
+        reason: str
+
+        def apply(self, customer: Customer) -> None:
+            del customer.markers[self.marker]
+
     def __init__(self) -> None:
         self.party_id = ""
         self.details: dict[str, str] | None = None
         self.withhold_name = False
         self.erased = False
+        self.markers: dict[str, dict[str, str]] = {}
 
     @classmethod
-    def register(cls, ctx: ActionContext, *, party_id: str, digest: str = "") -> Customer:
-        check_permitted("record_customer_details", ctx.actor.role)
+    def register(
+        cls, ctx: ActionContext, *, party_id: str, digest: str = "", action: str = "record_customer_details"
+    ) -> Customer:
+        check_permitted(action, ctx.actor.role)
         return cls._create(
             cls.Registered, id=customer_id(party_id), **ctx.event_fields(), command_digest=digest, party_id=party_id
         )
@@ -100,6 +125,39 @@ class Customer(Aggregate):
             party_id=self.party_id,
             withhold_name=withhold_name,
             **{field: str(details.get(field, "")) for field in self.DetailsRecorded.PERSONAL_DATA_FIELDS},
+        )
+
+    def set_safety_marker(
+        self, ctx: ActionContext, *, marker: SafetyMarker, case_id: UUID, reason: str, digest: str = ""
+    ) -> bool:
+        """Sets the marker unless it is already set (then nothing is recorded); True if it was set now."""
+        check_permitted("set_safety_marker", ctx.actor.role)
+        if str(marker) in self.markers:
+            return False
+        self.trigger_event(
+            self.SafetyMarkerSet,
+            **ctx.event_fields(),
+            command_digest=digest,
+            party_id=self.party_id,
+            marker=str(marker),
+            case_id=case_id,
+            reason=reason,
+        )
+        return True
+
+    def lift_safety_marker(self, ctx: ActionContext, *, marker: SafetyMarker, reason: str, digest: str = "") -> None:
+        check_permitted("lift_safety_marker", ctx.actor.role)
+        if str(marker) not in self.markers:
+            raise RuleViolation(f"{self.party_id} has no {marker} marker.", code="no_such_marker")
+        if not reason.strip():
+            raise RuleViolation("Lifting a safety marker needs a reason.", code="reason_required")
+        self.trigger_event(
+            self.SafetyMarkerLifted,
+            **ctx.event_fields(),
+            command_digest=digest,
+            party_id=self.party_id,
+            marker=str(marker),
+            reason=reason,
         )
 
     def erase(self, ctx: ActionContext, *, reason: str, digest: str = "") -> None:

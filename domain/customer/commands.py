@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field, StringConstraints
 
 from domain.case.commands import Command, Id, Reason
+from domain.values import SafetyMarker
 
 Detail = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 
@@ -29,4 +30,13 @@ class EraseCustomer(Command):
 
     action: ClassVar[str] = "erase_customer"
     party_id: Id
+    reason: Reason
+
+
+class LiftSafetyMarker(Command):
+    """An explicit override that takes a safety marker off a person, with the reason recorded."""
+
+    action: ClassVar[str] = "lift_safety_marker"
+    party_id: Id
+    marker: SafetyMarker
     reason: Reason

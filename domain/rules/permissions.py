@@ -57,6 +57,10 @@ CUSTOMER_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
     {
         "record_customer_details": frozenset({CW, SCW, SVC}),
         "erase_customer": frozenset({SVC}),
+        # A marker is set by whoever records the concern it comes from; lifting one is a recorded,
+        # explicit override that only the Specialist Case Team or an ACS senior leader makes.
+        "set_safety_marker": _PEOPLE_IN_CONTACT,
+        "lift_safety_marker": frozenset({SCW, ACSSL}),
     }
 )
 

@@ -19,12 +19,17 @@ from infrastructure.http.authz import may_see_party_details
 class PartyDirectory(Protocol):
     def details(self, party_id: str) -> dict[str, Any] | None: ...
 
+    def markers(self, party_id: str) -> dict[str, dict[str, str]]: ...
+
 
 class NoPartyDirectory:
     """The default: this service holds no contact details at all."""
 
     def details(self, party_id: str) -> dict[str, Any] | None:
         return None
+
+    def markers(self, party_id: str) -> dict[str, dict[str, str]]:
+        return {}
 
 
 class CustomerDirectory:
@@ -42,6 +47,10 @@ class CustomerDirectory:
             return None
         return dict(customer.details)
 
+    def markers(self, party_id: str) -> dict[str, dict[str, str]]:
+        markers: dict[str, dict[str, str]] = self.app.safety_markers(party_id)
+        return markers
+
 
 class InMemoryPartyDirectory:
     """Contact details held in memory (development, demonstrations, tests)."""
@@ -52,9 +61,14 @@ class InMemoryPartyDirectory:
     def details(self, party_id: str) -> dict[str, Any] | None:
         return self.entries.get(party_id)
 
+    def markers(self, party_id: str) -> dict[str, dict[str, str]]:
+        return {}
+
 
 def party_view(party_id: str, standing: str, role: Role, directory: PartyDirectory) -> dict[str, Any]:
-    view: dict[str, Any] = {"party_id": party_id, "standing": standing}
+    # Safety markers follow the person into every case (set by an earlier case, maybe): everyone
+    # who acts on this case must see them, as the threat that "did not reach the caseworker" shows.
+    view: dict[str, Any] = {"party_id": party_id, "standing": standing, "safety_markers": directory.markers(party_id)}
     details = directory.details(party_id)
     if details is None:
         return view

@@ -45,6 +45,7 @@ def test_demo_then_history_work_with_no_configuration(tmp_path: Path) -> None:
 
     text = run("history", events[0]["case_id"], cwd=tmp_path)
     assert text.returncode == 0 and "removal refused" in text.stdout
+    assert "Safety marker on pwc-s5: domestic_abuse" in text.stdout  # the person's marker is shown with her case
 
 
 def test_a_second_demo_replays_instead_of_duplicating(tmp_path: Path) -> None:

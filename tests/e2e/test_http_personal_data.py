@@ -25,3 +25,19 @@ def test_contact_details_come_from_the_customer_record_and_vanish_on_erasure(api
         assert response.status_code == 200
         assert "Hidden Close" not in response.text and "07000" not in response.text
         assert "contact_details" not in response.json()["parties"]["receiving_parent"]
+
+
+def test_a_marker_from_an_earlier_case_reaches_whoever_acts_on_the_new_one(api: Api) -> None:
+    first = api.open_case()
+    api.command(
+        first,
+        "record_concern",
+        {"kind": "threatened_violence", "source": "customer_disclosure", "affected_party_id": "pwc-1"},
+        CW,
+    )
+    api.command(first, "close_case", {"reason": "Application withdrawn."}, CW)
+    second = api.open_case(paying_parent_id="nrp-2")
+    for actor in (CW, EM, SVC):
+        parties = api.get(f"/cases/{second}", actor).json()["parties"]
+        assert parties["receiving_parent"]["safety_markers"]["domestic_abuse"]["case_id"] == first
+        assert parties["paying_parent"]["safety_markers"] == {}

@@ -1,0 +1,75 @@
+"""Flags attach to people and survive (DOMAIN.md): a domestic-abuse concern marks the person, and
+the marker follows them into every later case until a recorded override lifts it."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from domain.case.commands import CloseCase, OpenCase, RecordConcern
+from domain.customer.commands import LiftSafetyMarker
+from domain.errors import NotPermitted, RuleViolation
+from infrastructure.application import CaseJourney
+from tests.conftest import ACSSL, CASEWORKER, SPECIALIST
+
+
+def open_case(app: CaseJourney, receiving: str = "pwc-m", paying: str = "nrp-m") -> UUID:
+    command = OpenCase(
+        applicant_role="receiving_parent",
+        service_type="collect_and_pay",
+        receiving_parent_id=receiving,
+        paying_parent_id=paying,
+    )
+    return app.execute(command, CASEWORKER).case_id
+
+
+def concern(case_id: UUID, kind: str, party: str = "pwc-m") -> RecordConcern:
+    return RecordConcern(case_id=case_id, kind=kind, source="customer_disclosure", affected_party_id=party)  # type: ignore[arg-type]
+
+
+def test_a_domestic_abuse_concern_marks_the_person_and_the_marker_outlives_the_case(app: CaseJourney) -> None:
+    first = open_case(app)
+    app.execute(concern(first, "threatened_violence"), CASEWORKER)
+    app.execute(CloseCase(case_id=first, reason="Application withdrawn."), CASEWORKER)  # type: ignore[arg-type]
+
+    second = open_case(app, paying="nrp-other")  # a new application, years later, another case
+    markers = app.safety_markers("pwc-m")
+    assert markers["domestic_abuse"]["case_id"] == str(first)
+    assert app.safety_markers("nrp-m") == {}  # the concern affected her, not him
+    assert second != first
+
+
+def test_the_marker_is_written_with_the_concern_and_only_once(app: CaseJourney) -> None:
+    case_id = open_case(app)
+    app.execute(concern(case_id, "coercive_control"), CASEWORKER)
+    app.execute(concern(case_id, "financial_control"), CASEWORKER)
+    customer = app.customer("pwc-m")
+    assert customer is not None
+    names = [type(e).__name__ for e in app.events.get(customer.id)]
+    assert names == ["Registered", "SafetyMarkerSet"]
+    [marker] = [e for e in app.events.get(customer.id) if type(e).__name__ == "SafetyMarkerSet"]
+    [recorded] = [e for e in app.case_events(case_id) if type(e).__name__ == "ConcernRecorded"][:1]
+    assert marker.command_id == recorded.command_id  # type: ignore[attr-defined]  # one command, one transaction
+
+
+def test_other_vulnerabilities_do_not_mark_a_person_as_at_risk_of_abuse(app: CaseJourney) -> None:
+    case_id = open_case(app)
+    app.execute(concern(case_id, "homelessness_risk", party="nrp-m"), CASEWORKER)
+    assert app.safety_markers("nrp-m") == {}
+
+
+def test_only_the_team_or_an_acs_senior_leader_lifts_a_marker_and_it_is_recorded(app: CaseJourney) -> None:
+    case_id = open_case(app)
+    app.execute(concern(case_id, "physical_violence"), CASEWORKER)
+    lift = LiftSafetyMarker(party_id="pwc-m", marker="domestic_abuse", reason="Reviewed with her: no risk since 2024.")
+    with pytest.raises(NotPermitted):
+        app.lift_safety_marker(lift, CASEWORKER)
+    with pytest.raises(RuleViolation):
+        app.lift_safety_marker(lift.model_copy(update={"party_id": "nrp-m"}), SPECIALIST)
+    app.lift_safety_marker(lift, ACSSL)
+    assert app.safety_markers("pwc-m") == {}
+    customer = app.customer("pwc-m")
+    assert customer is not None
+    [lifted] = [e for e in app.events.get(customer.id) if type(e).__name__ == "SafetyMarkerLifted"]
+    assert lifted.actor_id == ACSSL.id and lifted.reason.startswith("Reviewed")  # type: ignore[attr-defined]
