@@ -19,26 +19,29 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from pydantic import BaseModel
 
 from domain.case.aggregate import Case
-from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway, RecordConcern
+from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase, OpenExpeditedPathway
 from domain.customer.aggregate import Customer, customer_id
 from domain.customer.commands import EraseCustomer, LiftSafetyMarker, RecordCustomerDetails
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
 from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
 from domain.rules.permissions import check_permitted
-from domain.values import DOMESTIC_ABUSE_KINDS, ActionContext, Actor, SafetyMarker
+from domain.values import DOMESTIC_ABUSE_KINDS, ActionContext, Actor, ConcernKind, Role, SafetyMarker
 from infrastructure.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.settings import Settings
 
 MAX_ATTEMPTS = 5
+
+#: Who records a safety marker raised by a concern: the policy that follows the log.
+SAFETY_MARKER_POLICY = Actor("svc-safety-marker-policy", Role.BACKEND_SERVICE)
 
 
 def utc_now() -> datetime:
@@ -105,6 +108,8 @@ class CaseJourney(Application[UUID]):
         self._cache: OrderedDict[UUID, Case] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._case_locks = [threading.Lock() for _ in range(64)]
+        self._marker_lock = threading.Lock()
+        self._marker_position = 0
         super().__init__(env=self.settings.eventsourcing_env())
 
     def construct_mapper(self) -> PersonalDataMapper:
@@ -129,7 +134,6 @@ class CaseJourney(Application[UUID]):
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
             for attempt in range(MAX_ATTEMPTS):
                 fresh = attempt > 0
-                people: list[Any] = []  # events of the people a command marks, appended with the case's
                 if isinstance(command, OpenCase) and not fresh:
                     case = command.create(ctx)  # optimistic: a retry meets the stored case below
                 else:
@@ -153,7 +157,6 @@ class CaseJourney(Application[UUID]):
                         raise ConcurrencyConflict(case_id, command.expected_version, case.version)
                     try:
                         command.run(case, ctx, **self._extras(command, ctx))
-                        people = self._person_markers(command, ctx)
                     except DomainError:
                         self._evict(case_id)
                         if not fresh:
@@ -166,8 +169,7 @@ class CaseJourney(Application[UUID]):
                 try:
                     # Straight to the recorder: Application.save's generic machinery (processing
                     # event, protocol checks, recordings) costs the hot path and adds nothing here.
-                    # A person's marker is appended in the same transaction as the concern it comes from.
-                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in [*events, *people]])
+                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
                 except IntegrityError:
                     # Someone else appended this version first (maybe this very command, from
                     # another process): reload and decide again on the stored state.
@@ -184,21 +186,6 @@ class CaseJourney(Application[UUID]):
                 self._remember(case)
                 return _result(case_id, command.command_id, events, replayed=False)
         raise ConcurrencyConflict(case_id, command.expected_version or 0, self._load(case_id, fresh=True).version)
-
-    def _person_markers(self, command: Command, ctx: ActionContext) -> list[Any]:
-        """A domestic-abuse concern also marks the person it affects, so the marker follows them
-        into every later case (DOMAIN.md: flags attach to people and survive)."""
-        if not (isinstance(command, RecordConcern) and command.kind in DOMESTIC_ABUSE_KINDS):
-            return []
-        customer = self._customer_for(command.affected_party_id, ctx, command.digest(), action="set_safety_marker")
-        customer.set_safety_marker(
-            ctx,
-            marker=SafetyMarker.DOMESTIC_ABUSE,
-            case_id=command.case_id,
-            reason=f"{command.kind} concern recorded on case {command.case_id}",
-            digest=command.digest(),
-        )
-        return list(customer.collect_events())
 
     def _customer_for(self, party_id: str, ctx: ActionContext, digest: str, *, action: str) -> Customer:
         try:
@@ -312,16 +299,75 @@ class CaseJourney(Application[UUID]):
     def lift_safety_marker(self, command: LiftSafetyMarker, actor: Actor) -> None:
         """Takes a marker off a person: an explicit override, recorded with who and why."""
         ctx = self._context(command, actor)
+        self.follow_safety_markers()  # the override reviews every concern recorded so far
         customer = self.customer(command.party_id)
         if customer is None:
             raise RuleViolation(f"{command.party_id} has no safety marker.", code="no_such_marker")
-        customer.lift_safety_marker(ctx, marker=command.marker, reason=command.reason, digest=command.digest())
+        head = self.recorder.max_notification_id() or 0
+        customer.lift_safety_marker(
+            ctx, marker=command.marker, after_position=head, reason=command.reason, digest=command.digest()
+        )
         self.save(customer)
 
     def safety_markers(self, party_id: str) -> dict[str, dict[str, str]]:
-        """The person's markers (kind -> the case that raised it and when), whatever case asks."""
+        """The person's markers (kind -> the case that raised it and when), whatever case asks.
+
+        The log is followed first, so a marker raised by any concern already recorded is shown.
+        """
+        self.follow_safety_markers()
         customer = self.customer(party_id)
         return dict(customer.markers) if customer is not None else {}
+
+    def follow_safety_markers(self) -> int:
+        """Marks the people affected by domestic-abuse concerns recorded since the last call.
+
+        A policy that follows the log, not part of the command: the command path stays one append,
+        and a read of markers always follows the log up to its head first, so nothing recorded is
+        missed. In log order, each concern sets its person's marker unless it is already set or the
+        concern stands before a recorded lift; the marker records the concern as its cause.
+        Processes follow independently from the start of the log: setting is idempotent, and two
+        that race meet at the customer's version key. Returns the number of markers set now.
+        """
+        marked = 0
+        with self._marker_lock:
+            while True:
+                batch = self.recorder.select_notifications(
+                    self._marker_position + 1, 500, topics=[Case.ConcernRecorded.TOPIC]
+                )
+                if not batch:
+                    return marked
+                for notification in batch:
+                    concern: Any = self.mapper.to_domain_event(notification)
+                    if ConcernKind(concern.kind) in DOMESTIC_ABUSE_KINDS:
+                        marked += self._mark_person(concern, notification.id)
+                self._marker_position = batch[-1].id
+
+    def _mark_person(self, concern: Any, position: int) -> int:
+        ctx = ActionContext(
+            actor=SAFETY_MARKER_POLICY,
+            occurred_at=concern.occurred_at,
+            recorded_at=self.clock(),
+            command_id=uuid5(concern.command_id, "safety-marker"),
+            correlation_id=concern.correlation_id,
+            causation_id=concern.command_id,
+        )
+        for _ in range(MAX_ATTEMPTS):
+            customer = self._customer_for(concern.affected_party_id, ctx, "", action="set_safety_marker")
+            set_now = customer.set_safety_marker(
+                ctx,
+                marker=SafetyMarker.DOMESTIC_ABUSE,
+                case_id=concern.originator_id,
+                source_position=position,
+                reason=f"{concern.kind} concern recorded on case {concern.originator_id}",
+            )
+            if not set_now:
+                return 0
+            try:
+                self.save(customer)
+            except IntegrityError:
+                continue  # another process marked the same person first: look again
+            return 1
+        raise RuleViolation("The customer's record is too busy; try again.", code="busy")
 
     def customer(self, party_id: str) -> Customer | None:
         try:

@@ -78,6 +78,7 @@ class Customer(Aggregate):
         TOPIC = TOPIC_PREFIX + "SafetyMarkerSet"
         marker: str
         case_id: UUID
+        source_position: int  # where in the log the concern that raised it stands
         reason: str
 
         def apply(self, customer: Customer) -> None:
@@ -88,10 +89,12 @@ class Customer(Aggregate):
 
         TOPIC = TOPIC_PREFIX + "SafetyMarkerLifted"
         marker: str
+        after_position: int  # the head of the log when it was lifted: concerns up to here were reviewed
         reason: str
 
         def apply(self, customer: Customer) -> None:
             del customer.markers[self.marker]
+            customer.lifted_after[self.marker] = self.after_position
 
     def __init__(self) -> None:
         self.party_id = ""
@@ -99,6 +102,7 @@ class Customer(Aggregate):
         self.withhold_name = False
         self.erased = False
         self.markers: dict[str, dict[str, str]] = {}
+        self.lifted_after: dict[str, int] = {}
 
     @classmethod
     def register(
@@ -128,11 +132,22 @@ class Customer(Aggregate):
         )
 
     def set_safety_marker(
-        self, ctx: ActionContext, *, marker: SafetyMarker, case_id: UUID, reason: str, digest: str = ""
+        self,
+        ctx: ActionContext,
+        *,
+        marker: SafetyMarker,
+        case_id: UUID,
+        source_position: int,
+        reason: str,
+        digest: str = "",
     ) -> bool:
-        """Sets the marker unless it is already set (then nothing is recorded); True if it was set now."""
+        """Sets the marker for a concern at ``source_position`` in the log; True if it was set now.
+
+        Nothing is recorded when the marker is already set, or when the concern stands before a
+        recorded lift of it (the override reviewed that concern); a later concern sets it again.
+        """
         check_permitted("set_safety_marker", ctx.actor.role)
-        if str(marker) in self.markers:
+        if str(marker) in self.markers or source_position <= self.lifted_after.get(str(marker), 0):
             return False
         self.trigger_event(
             self.SafetyMarkerSet,
@@ -141,11 +156,14 @@ class Customer(Aggregate):
             party_id=self.party_id,
             marker=str(marker),
             case_id=case_id,
+            source_position=source_position,
             reason=reason,
         )
         return True
 
-    def lift_safety_marker(self, ctx: ActionContext, *, marker: SafetyMarker, reason: str, digest: str = "") -> None:
+    def lift_safety_marker(
+        self, ctx: ActionContext, *, marker: SafetyMarker, after_position: int, reason: str, digest: str = ""
+    ) -> None:
         check_permitted("lift_safety_marker", ctx.actor.role)
         if str(marker) not in self.markers:
             raise RuleViolation(f"{self.party_id} has no {marker} marker.", code="no_such_marker")
@@ -157,6 +175,7 @@ class Customer(Aggregate):
             command_digest=digest,
             party_id=self.party_id,
             marker=str(marker),
+            after_position=after_position,
             reason=reason,
         )
 

@@ -3,6 +3,7 @@ the marker follows them into every later case until a recorded override lifts it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 import pytest
@@ -40,17 +41,30 @@ def test_a_domestic_abuse_concern_marks_the_person_and_the_marker_outlives_the_c
     assert second != first
 
 
-def test_the_marker_is_written_with_the_concern_and_only_once(app: CaseJourney) -> None:
+def test_the_marker_is_set_once_and_names_the_concern_that_caused_it(app: CaseJourney) -> None:
     case_id = open_case(app)
     app.execute(concern(case_id, "coercive_control"), CASEWORKER)
     app.execute(concern(case_id, "financial_control"), CASEWORKER)
+    assert app.safety_markers("pwc-m")["domestic_abuse"]["case_id"] == str(case_id)
+    assert app.follow_safety_markers() == 0  # following again sets nothing more
     customer = app.customer("pwc-m")
     assert customer is not None
     names = [type(e).__name__ for e in app.events.get(customer.id)]
     assert names == ["Registered", "SafetyMarkerSet"]
     [marker] = [e for e in app.events.get(customer.id) if type(e).__name__ == "SafetyMarkerSet"]
-    [recorded] = [e for e in app.case_events(case_id) if type(e).__name__ == "ConcernRecorded"][:1]
-    assert marker.command_id == recorded.command_id  # type: ignore[attr-defined]  # one command, one transaction
+    first = next(e for e in app.case_events(case_id) if type(e).__name__ == "ConcernRecorded")
+    assert marker.causation_id == first.command_id  # type: ignore[attr-defined]
+    assert marker.correlation_id == first.correlation_id  # type: ignore[attr-defined]
+
+
+def test_another_process_following_from_the_start_sets_nothing_twice(
+    make_app: Callable[..., CaseJourney],
+) -> None:
+    writer = make_app()
+    case_id = open_case(writer)
+    writer.execute(concern(case_id, "threatened_violence"), CASEWORKER)
+    assert writer.follow_safety_markers() == 1
+    assert make_app().follow_safety_markers() == 0  # idempotent from position 0
 
 
 def test_other_vulnerabilities_do_not_mark_a_person_as_at_risk_of_abuse(app: CaseJourney) -> None:
@@ -73,3 +87,15 @@ def test_only_the_team_or_an_acs_senior_leader_lifts_a_marker_and_it_is_recorded
     assert customer is not None
     [lifted] = [e for e in app.events.get(customer.id) if type(e).__name__ == "SafetyMarkerLifted"]
     assert lifted.actor_id == ACSSL.id and lifted.reason.startswith("Reviewed")  # type: ignore[attr-defined]
+
+
+def test_a_lift_holds_against_old_concerns_but_a_new_concern_marks_her_again(
+    make_app: Callable[..., CaseJourney],
+) -> None:
+    app = make_app()
+    case_id = open_case(app)
+    app.execute(concern(case_id, "physical_violence"), CASEWORKER)
+    app.lift_safety_marker(LiftSafetyMarker(party_id="pwc-m", marker="domestic_abuse", reason="Reviewed."), ACSSL)
+    assert make_app().safety_markers("pwc-m") == {}  # a new process re-reading old concerns keeps the lift
+    app.execute(concern(case_id, "threatened_violence"), CASEWORKER)
+    assert app.safety_markers("pwc-m")["domestic_abuse"]["case_id"] == str(case_id)

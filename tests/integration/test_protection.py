@@ -164,10 +164,10 @@ def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settin
     assert customer is not None and customer.erased
     assert customer.details == dict.fromkeys(DETAILS, ERASED)
     events = list(again.events.get(customer.id))
-    assert [type(e).__name__ for e in events] == ["Registered", "SafetyMarkerSet", "DetailsRecorded", "Erased"]
-    assert events[2].name == ERASED  # type: ignore[attr-defined]  # the history replays; the data reads as erased
-    assert events[3].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
-    assert events[3].actor_id == RETENTION.id
+    assert [type(e).__name__ for e in events] == ["Registered", "DetailsRecorded", "Erased"]
+    assert events[1].name == ERASED  # type: ignore[attr-defined]  # the history replays; the data reads as erased
+    assert events[2].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
+    assert events[2].actor_id == RETENTION.id
     assert again.safety_markers("pwc-hq")  # the safety marker is not personal data: it outlives erasure
     assert verify_log(again.recorder.chain_rows()).ok  # type: ignore[attr-defined]  # stored bytes untouched
     with ReadModels(again) as models:  # projections rebuild cleanly: they never held personal data
