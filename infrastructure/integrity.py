@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from uuid import UUID
@@ -138,14 +138,3 @@ def verify_case(rows: Iterable[tuple[ChainRow, bytes]]) -> Verification:
         result.head_hash = expected
         result.head_position = row.position
     return result
-
-
-def batched(rows: Iterator[ChainRow], size: int) -> Iterator[list[ChainRow]]:
-    batch: list[ChainRow] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

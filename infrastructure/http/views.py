@@ -22,16 +22,6 @@ class PartyDirectory(Protocol):
     def markers(self, party_id: str) -> dict[str, dict[str, str]]: ...
 
 
-class NoPartyDirectory:
-    """The default: this service holds no contact details at all."""
-
-    def details(self, party_id: str) -> dict[str, Any] | None:
-        return None
-
-    def markers(self, party_id: str) -> dict[str, dict[str, str]]:
-        return {}
-
-
 class CustomerDirectory:
     """Contact details from the customers' own records (sealed under per-person keys).
 

@@ -55,7 +55,7 @@ def test_a_new_version_is_a_new_file_and_applies_from_its_date(tmp_path: Path) -
         (V2.replace('services = ["collect_and_pay", "direct_pay"]', "services = []"), "services"),
         (V2.replace("2027-01-01T00:00:00Z", "2027-01-01T00:00:00"), "effective_from"),
         (V2 + "\nsurprise = 1\n", "surprise"),
-        ("version = ", "v2"),
+        ("version = ", "Invalid value"),
     ],
 )
 def test_an_invalid_policy_file_is_refused_naming_the_file_and_the_problem(
