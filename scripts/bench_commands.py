@@ -102,6 +102,7 @@ from infrastructure.application import CaseJourney
 from infrastructure.crypto import Keyring
 from infrastructure.settings import Settings
 from infrastructure.store import LockedAppendRecorder
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 0.5  # the target: ours on PostgreSQL >= 0.5 x raw INSERT+COMMIT
@@ -595,9 +596,7 @@ def store_context(store: str, postgres_url: str) -> Iterator[dict[str, Any]]:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return
-    schema = f"cj_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    schema = create_scratch_schema(postgres_url, "cj_bench")
     try:
         settings = Settings(store="postgres", postgres_url=postgres_url, postgres_schema=schema)
         pg = settings.postgres_params()
@@ -617,8 +616,7 @@ def store_context(store: str, postgres_url: str) -> Iterator[dict[str, Any]]:
             "schema": schema,
         }
     finally:
-        with psycopg.connect(postgres_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        drop_scratch_schema(postgres_url, schema)
 
 
 class Unprotected(CaseJourney):

@@ -19,12 +19,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +38,7 @@ from domain.values import Actor, Role
 from infrastructure.application import CaseJourney
 from infrastructure.http.auth import issue_token
 from infrastructure.settings import Settings
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 SECRET = "bench-secret-bench-secret-bench-secret"
 CW, SCW, EM = (
@@ -136,9 +135,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    schema = f"cj_bench_http_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema = create_scratch_schema(args.postgres_url, "cj_bench_http")
     settings = Settings(
         store="postgres",
         postgres_url=args.postgres_url,
@@ -189,8 +186,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_scratch_schema(args.postgres_url, schema)
 
     print(f"HTTP API vs in-process on PostgreSQL ({args.seconds:.0f}s each; mix: 6 commands + 1 case read per journey)")
     head = f"{'clients':>7} | {'HTTP req/s':>10} {'p50 ms':>7} {'p99 ms':>7} |"

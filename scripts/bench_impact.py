@@ -24,14 +24,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-
-import psycopg
 
 from infrastructure.application import CaseJourney
 from infrastructure.settings import Settings
 from scripts.bench_projections import story_template, write_synthetic_log
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATE = ROOT / "docs" / "examples" / "candidate-v2-no-significant-threat.toml"
@@ -62,9 +60,7 @@ def main() -> None:
     per_template = sum(1 for s in template if s.topic in DECISION_TOPICS)
     events = -(-args.decisions * len(template) // per_template)  # whole journeys, enough decisions
 
-    schema = f"bench_impact_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema = create_scratch_schema(args.postgres_url, "bench_impact")
     settings = Settings(store="postgres", postgres_url=args.postgres_url, postgres_schema=schema)
     try:
         app = CaseJourney(settings)
@@ -97,8 +93,7 @@ def main() -> None:
         print(f"ratio impact/rebuild: {ratio:.3f} (target < 0.5): {verdict}")
     finally:
         if not args.keep:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            drop_scratch_schema(args.postgres_url, schema)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from eventsourcing.persistence import StoredEvent
 
 from infrastructure.application import CaseJourney
 from infrastructure.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 CLONE_NAMESPACE = uuid.UUID("5b0d2f7e-93a4-4d1c-8f3e-0c6a2b9d7e41")
 STORY_START = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
@@ -101,9 +101,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the schema (its name is printed).")
     args = parser.parse_args()
 
-    schema = f"bench_projections_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema = create_scratch_schema(args.postgres_url, "bench_projections")
     settings = Settings(store="postgres", postgres_url=args.postgres_url, postgres_schema=schema)
     try:
         app = CaseJourney(settings)
@@ -144,8 +142,7 @@ def main() -> None:
         print(f"ratio rebuild/raw scan: {ratio:.2f} (target >= 0.30); RSS target < 300 MB")
     finally:
         if not args.keep:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            drop_scratch_schema(args.postgres_url, schema)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -27,6 +26,7 @@ from infrastructure.application import CaseJourney
 from infrastructure.integrity import verify_log
 from infrastructure.settings import Settings
 from scripts.bench_projections import write_synthetic_log
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 TARGET = 100_000
 
@@ -39,9 +39,7 @@ def main() -> int:
         default=os.environ.get("CASEJOURNEY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     args = parser.parse_args()
-    schema = f"bench_verify_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema = create_scratch_schema(args.postgres_url, "bench_verify")
     try:
         app = CaseJourney(Settings(store="postgres", postgres_url=args.postgres_url, postgres_schema=schema))
         started = time.perf_counter()
@@ -70,8 +68,7 @@ def main() -> int:
         )
         return 0 if result.ok and result.checked == written else 1
     finally:
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_scratch_schema(args.postgres_url, schema)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,13 +40,13 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from infrastructure.application import CaseJourney
 from infrastructure.integrity import verify_log
 from infrastructure.settings import Settings
 from scripts.bench_commands import CASEWORKER, prepare_cases, timed_command
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 DEFAULT_URL = os.environ.get("CASEJOURNEY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DEFAULT_RESTART = "pg_ctlcluster --skip-systemctl-redirect 15 main restart"
@@ -106,9 +105,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed)")
     args = parser.parse_args()
 
-    schema = f"drill_restart_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema = create_scratch_schema(args.postgres_url, "drill_restart")
     settings = Settings(store="postgres", postgres_url=args.postgres_url, postgres_schema=schema, postgres_pool_size=1)
     failures: list[str] = []
     try:
@@ -216,8 +213,7 @@ def main() -> int:
         if args.keep:
             print(f"schema kept: {schema}")
         else:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            drop_scratch_schema(args.postgres_url, schema)
     for failure in failures:
         print(f"FAIL {failure}")
     print("drill passed: every property held" if not failures else f"drill FAILED ({len(failures)})")
