@@ -137,6 +137,7 @@ class CaseJourney(Application[UUID]):
                 if isinstance(command, OpenCase) and not fresh:
                     case = command.create(ctx)  # optimistic: a retry meets the stored case below
                 else:
+                    cached = not fresh and case_id in self._cache  # only a cached copy can be stale
                     case = self._load(case_id, fresh=fresh)
                     seen = case.commands.get(command.command_id)
                     if seen is not None:
@@ -151,7 +152,7 @@ class CaseJourney(Application[UUID]):
                         raise RuleViolation(f"A case with id {case_id} already exists.", code="case_exists")
                     assert isinstance(command, CaseCommand)
                     if command.expected_version is not None and case.version != command.expected_version:
-                        if not fresh and case_id in self._cache:
+                        if cached:
                             self._evict(case_id)
                             continue  # the cache may be behind the store: check against the store
                         raise ConcurrencyConflict(case_id, command.expected_version, case.version)
@@ -159,7 +160,7 @@ class CaseJourney(Application[UUID]):
                         command.run(case, ctx, **self._extras(command, ctx))
                     except DomainError:
                         self._evict(case_id)
-                        if not fresh:
+                        if cached:
                             continue  # never refuse on a possibly stale cached state
                         raise
                     except BaseException:
