@@ -74,14 +74,22 @@ def _models(ctx: typer.Context) -> Iterator[ReadModels]:
             models.close()
 
 
+WORKERS = typer.Option(
+    min=1,
+    max=16,
+    help="Processes that build in parallel, each a range of case ids (default: 2 on PostgreSQL from 20k"
+    " events, else 1). A resumed build keeps the number it started with.",
+)
+
+
 @contextmanager
 def _progress(label: str) -> Iterator[Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=_base().console, transient=False) as bar:
         task = bar.add_task(label, total=None)
 
-        def update(position: int, head: int) -> None:
-            bar.update(task, completed=position, total=head)
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
         yield update
 
@@ -103,9 +111,18 @@ def status(ctx: typer.Context) -> None:
             "running" if s.running else "-",
             "ok" if s.schema_ok else "rebuild needed",
             s.updated_at.isoformat(timespec="seconds") if s.updated_at else "-",
-            (s.error or "") + (f" build in progress at {s.build_position}" if s.build_position is not None else ""),
+            (s.error or "") + _build_note(s),
         )
     _base().console.print(table)
+
+
+def _build_note(s: Any) -> str:
+    if s.build_progress is not None:
+        done, total = s.build_progress
+        return f" build in progress: {done:,} of {total:,} events built (in case order)"
+    if s.build_position is not None:
+        return f" build in progress: built up to notification {s.build_position}, catching up"
+    return ""
 
 
 @projections_cli.command()
@@ -114,13 +131,16 @@ def rebuild(
     name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = DEFAULT_BATCH,
     fresh: Annotated[bool, typer.Option(help="Discard an interrupted build instead of resuming it.")] = False,
+    workers: Annotated[int | None, WORKERS] = None,
 ) -> None:
     """Rebuild from the whole log into new tables, then swap them in (readers never see half a view)."""
     names = _names(name)
     with _models(ctx) as models:
         # All in one pass over the log: each event is read and decoded once for every projection.
         with _progress(f"rebuilding {', '.join(names)}") as update:
-            position, resumed = models.rebuild(names, batch_size=batch_size, fresh=fresh, progress=update)
+            position, resumed = models.rebuild(
+                names, batch_size=batch_size, fresh=fresh, progress=update, workers=workers
+            )
         how = " (resumed an interrupted build)" if resumed else ""
         for projection in names:
             _base().console.print(f"{projection}: rebuilt to notification {position} and swapped in{how}.")
@@ -132,13 +152,16 @@ def verify(
     name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = DEFAULT_BATCH,
     max_listed: Annotated[int, typer.Option(help="Differences listed per projection.")] = 20,
+    workers: Annotated[int | None, WORKERS] = None,
 ) -> None:
     """Rebuild into scratch tables and compare with the live ones: 0 differences expected."""
     total = 0
     with _models(ctx) as models:
         for projection in _names(name):
             with _progress(f"verifying {projection}") as update:
-                result = models.verify(projection, batch_size=batch_size, max_listed=max_listed, progress=update)
+                result = models.verify(
+                    projection, batch_size=batch_size, max_listed=max_listed, progress=update, workers=workers
+                )
             total += result.differences
             _base().console.print(
                 f"{projection}: {result.differences} differences at notification {result.position}", markup=False

@@ -5,8 +5,9 @@ called for every object in every event: about 20 µs an event, more than three t
 reading the row. A rebuild spends most of its time there, so this module does the same work in a
 cheaper order, for the common case only:
 
-- ``json.loads`` without a hook (C speed), then the typed values (``{"_type_": "uuid_hex", ...}``,
-  ``datetime_iso``) converted where the transcoder put them, at the top level of the event;
+- ``orjson.loads`` without a hook (``json.loads`` if orjson refuses a document), then the typed
+  values (``{"_type_": "uuid_hex", ...}``, ``datetime_iso``) converted where the transcoder put them,
+  at the top level of the event;
 - the same id conversion, the same upcasting (``class_version`` and ``upcast_vN_vN+1``), and the
   same construction (``object.__new__`` and the state as ``__dict__``) as the mapper.
 
@@ -25,6 +26,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, SafeUUID
 
+import orjson
 from eventsourcing.persistence import JSONTranscoder
 
 from domain.case.aggregate import Case
@@ -34,11 +36,17 @@ _TYPED = b'"_type_"'
 _KNOWN_TRANSCODINGS = {"uuid_hex", "decimal_str", "datetime_iso"}
 
 
+_loads = orjson.loads
+_datetime = datetime.fromisoformat
+_UNKNOWN = SafeUUID.unknown  # looked up once: an enum member's attribute access is slow
+_new, _set = object.__new__, object.__setattr__
+
+
 def _uuid(hex_digits: str) -> UUID:
     """A UUID from 32 hex digits without ``UUID.__init__``'s parsing (same value, same hash)."""
-    value = object.__new__(UUID)
-    object.__setattr__(value, "int", int(hex_digits, 16))
-    object.__setattr__(value, "is_safe", SafeUUID.unknown)
+    value = _new(UUID)
+    _set(value, "int", int(hex_digits, 16))
+    _set(value, "is_safe", _UNKNOWN)
     return value
 
 
@@ -58,39 +66,55 @@ class CaseEventDecoder:
         self.classes: dict[str, type[Case.Event]] = {cls.TOPIC: cls for cls in Case.EVENT_CLASSES.values()}
         self.fallbacks = 0
         self._keys: dict[type, tuple[str, ...]] = {}
+        self._known: dict[str, tuple[type[Case.Event] | None, tuple[str, ...], int]] = {}
 
     def decode(self, notification: Any) -> Case.Event:
-        cls = self.classes.get(notification.topic)
+        known = self._known.get(notification.topic)
+        if known is None:
+            known = self._learn(notification.topic)
+        cls, typed_keys, class_version = known
         # Fields sealed per person (infrastructure.personal_data) are the mapper's to unseal.
-        if not self.fast or cls is None or hasattr(cls, "PERSONAL_DATA_FIELDS"):
+        if cls is None:
             return self._slow(notification)
         raw = notification.state
-        state: dict[str, Any] = json.loads(raw)
+        try:
+            state: dict[str, Any] = _loads(raw)
+        except orjson.JSONDecodeError:  # e.g. NaN, or an integer beyond 64 bits: the standard parser
+            state = json.loads(raw)
         converted = 0
-        for key in self._typed_keys(cls):  # only the fields whose type is encoded as a typed object
+        for key in typed_keys:  # only the fields whose type is encoded as a typed object
             value = state.get(key)
             if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value:
                 kind, data = value["_type_"], value["_data_"]
                 if kind == "uuid_hex":
                     state[key] = _uuid(data) if len(data) == 32 else UUID(data)
                 elif kind == "datetime_iso":
-                    state[key] = datetime.fromisoformat(data)
+                    state[key] = _datetime(data)
                 else:
                     return self._slow(notification)
                 converted += 1
         if converted != raw.count(_TYPED):
             return self._slow(notification)  # a typed value deeper down: the library knows best
         originator_id = notification.originator_id
-        state["originator_id"] = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        state["originator_id"] = originator_id if type(originator_id) is UUID else UUID(str(originator_id))
         state["originator_version"] = notification.originator_version
-        class_version = getattr(cls, "class_version", 1)
         from_version = state.pop("class_version", 1)
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", state)
+        event = _new(cls)
+        _set(event, "__dict__", state)
         return event
+
+    def _learn(self, topic: str) -> tuple[type[Case.Event] | None, tuple[str, ...], int]:
+        """What decoding events of ``topic`` needs: (class or None for the mapper, typed keys, version)."""
+        cls = self.classes.get(topic)
+        if not self.fast or cls is None or hasattr(cls, "PERSONAL_DATA_FIELDS"):
+            known: tuple[type[Case.Event] | None, tuple[str, ...], int] = (None, (), 0)
+        else:
+            known = (cls, self._typed_keys(cls), getattr(cls, "class_version", 1))
+        self._known[topic] = known
+        return known
 
     def _typed_keys(self, cls: type[Case.Event]) -> tuple[str, ...]:
         keys = self._keys.get(cls)

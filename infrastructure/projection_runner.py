@@ -30,7 +30,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -42,9 +41,19 @@ from sqlalchemy import Connection, Engine, String, inspect, select, text, update
 from sqlalchemy import insert as sa_insert
 
 from domain.case.aggregate import TOPIC_PREFIX, Case
+from infrastructure import case_build
 from infrastructure.application import CaseJourney
 from infrastructure.event_decoding import CaseEventDecoder
-from infrastructure.readmodels import PROJECTIONS, Item, ProjectionSpec, infra_metadata, make_engine, reading, tracking
+from infrastructure.readmodels import (
+    PROJECTIONS,
+    Item,
+    ProjectionSpec,
+    build_parts,
+    infra_metadata,
+    make_engine,
+    reading,
+    tracking,
+)
 from infrastructure.settings import Settings
 
 #: Topics this code can read. A ``casejourney.case:`` topic outside this set is a newer event
@@ -172,8 +181,8 @@ def lease_is_held(settings: Settings, name: str) -> bool:
 # ---------------------------------------------------------------------------- the store of read models
 
 
-def _decode(
-    decoder: CaseEventDecoder, notifications: Sequence[Notification]
+def decode_notifications(
+    decoder: CaseEventDecoder, notifications: Sequence[Any]
 ) -> list[tuple[int, str, Case.Event | None]]:
     """(id, topic, event) per notification; ``None`` for another aggregate's event (skipped by topic)."""
     decoded: list[tuple[int, str, Case.Event | None]] = []
@@ -183,18 +192,20 @@ def _decode(
             try:
                 event: Any = to_domain_event(n)
             except Exception as exc:
-                raise ProjectionStopped(_report("every projection", n, exc)) from exc
+                raise ProjectionStopped(report_failure("every projection", n, exc)) from exc
             decoded.append((n.id, n.topic, event))
         elif n.topic.startswith(TOPIC_PREFIX):
             raise ProjectionStopped(
-                _report("every projection", n, ValueError(f"unknown case event type {n.topic}: upgrade this code"))
+                report_failure(
+                    "every projection", n, ValueError(f"unknown case event type {n.topic}: upgrade this code")
+                )
             )
         else:
             decoded.append((n.id, n.topic, None))
     return decoded
 
 
-def _report(name: str, n: Any, exc: BaseException) -> str:
+def report_failure(name: str, n: Any, exc: BaseException) -> str:
     return (
         f"{name} stopped at notification {n.id} (case {n.originator_id}, version {n.originator_version},"
         f" {n.topic}): {type(exc).__name__}: {exc}"
@@ -211,6 +222,8 @@ class Status:
     error: str | None
     running: bool
     build_position: int | None
+    #: (events built, events to build) of a build in progress in case order, else ``None``.
+    build_progress: tuple[int, int] | None = None
 
     @property
     def lag(self) -> int:
@@ -305,7 +318,7 @@ class ReadModels:
             notifications = self.app.recorder.select_notifications(start, batch_size)
             if not notifications:
                 break
-            decoded = _decode(self.decoder, notifications)
+            decoded = decode_notifications(self.decoder, notifications)
             for spec in specs:
                 self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
             total += len(notifications)
@@ -353,7 +366,7 @@ class ReadModels:
         except _ApplyFailed as failed:
             cache.clear()  # it may hold rows of the rolled-back batch
             if not own_transaction:
-                raise ProjectionStopped(_report(spec.name, notifications[0], failed.cause)) from failed.cause
+                raise ProjectionStopped(report_failure(spec.name, notifications[0], failed.cause)) from failed.cause
             raise self._stopped(spec, suffix, tracking_name, items, notifications, failed.cause) from failed.cause
         except BaseException:
             cache.clear()
@@ -381,7 +394,7 @@ class ReadModels:
                         break
             finally:
                 trans.rollback()
-        report = _report(spec.name, culprit, exc)
+        report = report_failure(spec.name, culprit, exc)
         with self.engine.begin() as conn:
             conn.execute(
                 update(tracking).where(tracking.c.name == tracking_name).values(error=report, error_at=utc_now())
@@ -435,12 +448,15 @@ class ReadModels:
         fresh: bool = False,
         lease_wait: float = 0.0,
         progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None,
     ) -> tuple[int, bool]:
         """Rebuilds projections from the whole log into new tables, and swaps each in when complete.
 
         Several projections are built in one pass over the log (each event is read and decoded
-        once). Resumable: a build interrupted (even by ``kill -9``) goes on from its last committed
-        batch the next time, unless ``fresh``. Returns (position reached, whether any resumed).
+        once), in case order and in ``workers`` processes (``infrastructure/case_build.py``; by
+        default two on PostgreSQL for a log of 20k events or more, else one). Resumable: a build
+        interrupted (even by ``kill -9``) goes on from its last committed batch the next time,
+        unless ``fresh``. Returns (position reached, whether any resumed).
         """
         specs = [PROJECTIONS[n] for n in ([names] if isinstance(names, str) else names)]
         with contextlib.ExitStack() as stack:
@@ -452,7 +468,7 @@ class ReadModels:
                 suffix, position, resumed = self._prepare_scratch(spec, f"{spec.name}@build", "__b", fresh=fresh)
                 builds.append(_Build(spec, suffix, f"{spec.name}@build", position))
                 resumed_any |= resumed
-            self._fill(builds, batch_size, progress)
+            self._fill(builds, batch_size, progress, workers=workers)
             position = 0
             for build in builds:
                 position = self._swap(build.spec, build.suffix, build.row_name, batch_size)
@@ -472,6 +488,7 @@ class ReadModels:
                 if not fresh and complete and row.schema_version == spec.schema_version():
                     return suffix, int(row.position), True
                 conn.execute(tracking.delete().where(tracking.c.name == row_name))
+            conn.execute(build_parts.delete().where(build_parts.c.build == row_name))
             for base in spec.tables():  # leftovers of builds that can no longer be resumed
                 for leftover in existing:
                     if leftover.startswith(f"{base}{kind}"):
@@ -494,44 +511,72 @@ class ReadModels:
         progress: Callable[[int, int], None] | None,
         *,
         stop: int | None = None,
+        workers: int | None = None,
     ) -> None:
-        """Feeds scratch tables from the log, one transaction per batch and projection.
+        """Fills scratch tables from nothing, in case order, up to the head (or ``stop``).
 
-        The next batch is read in a background thread while this one is decoded and written.
+        See ``infrastructure/case_build.py``. A build whose position is already set was filled (in
+        case order, or in notification order by an older version of this code) up to that position:
+        the swap's catch-up goes on from there.
         """
-        # Up to the head as it is now: a writer never outruns the build (the swap does the rest).
-        head = self.head() if stop is None else stop
-        start = min(b.position for b in builds)
-        if progress:
-            progress(start, head)
-        if start >= head:
+        pending = [b for b in builds if b.position == 0]
+        if not pending:
             return
+        head = self.head() if stop is None else stop
+        with self.engine.begin() as conn:
+            layouts = {b.row_name: case_build.layout(conn, b.row_name) for b in pending}
+            started = [rows for rows in layouts.values() if rows]
+            if started:  # resume the furthest build; one of another layout starts again beside it
+                chosen = max(started, key=lambda rows: sum(r.events for r in rows))
+                head, total, parts = int(chosen[0].head), int(chosen[0].total), len(chosen)
+            else:
+                chosen = []
+                total = case_build.count_events(self.app, head)
+                parts = workers or case_build.default_parts(self.settings, total)
+            for build in pending:
+                shape = [(r.head, r.lo, r.hi) for r in layouts[build.row_name]]
+                if shape and shape != [(r.head, r.lo, r.hi) for r in chosen]:
+                    for table in build.spec.tables(build.suffix).values():
+                        conn.execute(table.delete())
+                    conn.execute(build_parts.delete().where(build_parts.c.build == build.row_name))
+            targets = [case_build.Target(b.spec.name, b.suffix, b.row_name) for b in pending]
+            case_build.plan(conn, targets, head, total, parts)
 
-        def fetch(first: int) -> Sequence[Notification]:
-            return self.app.recorder.select_notifications(first, batch_size, stop=head)
+        def report() -> None:
+            if progress:
+                with reading(self.engine.connect()) as conn:
+                    done, of = case_build.progress_of(conn, [t.row_name for t in targets])
+                progress(done, of)
 
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            pending = reader.submit(fetch, start + 1)
-            while True:
-                notifications = pending.result()
-                if not notifications:
-                    break
-                last = notifications[-1].id
-                if last < head:
-                    pending = reader.submit(fetch, last + 1)
-                decoded = _decode(self.decoder, notifications)
-                for build in builds:
-                    if not self._commit_batch(
-                        build.spec, build.suffix, build.row_name, build.position, notifications, decoded
-                    ):
-                        raise ProjectionError(
-                            f"{build.row_name} was moved by another process; is a second rebuild running?"
-                        )
-                    build.position = max(build.position, last)
-                if progress:
-                    progress(last, max(head, last))
-                if last >= head:
-                    break
+        report()
+        try:
+            case_build.run_parts(self.settings, targets, parts, batch_size, report)
+        except case_build.BuildFailed as failed:
+            with self.engine.begin() as conn:
+                for target in targets:
+                    conn.execute(
+                        update(tracking)
+                        .where(tracking.c.name == target.row_name)
+                        .values(error=failed.report, error_at=utc_now())
+                    )
+            raise ProjectionStopped(failed.report) from failed
+        with self.engine.begin() as conn:
+            for build in pending:  # whole-log sums, and the position, once every part is built
+                row = self._row(conn, build.row_name, lock=True)
+                if row is None or row.position != 0:
+                    raise ProjectionError(
+                        f"{build.row_name} was moved by another process; is a second rebuild running?"
+                    )
+                if build.spec.finish is not None:
+                    build.spec.finish(conn, build.spec.tables(build.suffix))
+                conn.execute(
+                    update(tracking)
+                    .where(tracking.c.name == build.row_name)
+                    .values(position=head, updated_at=utc_now(), error=None, error_at=None)
+                )
+                conn.execute(build_parts.delete().where(build_parts.c.build == build.row_name))
+                build.position = head
+        report()
 
     def _catch_up_in(
         self, conn: Connection, spec: ProjectionSpec, suffix: str, row_name: str, batch_size: int, stop: int | None
@@ -543,7 +588,13 @@ class ReadModels:
             if not notifications:
                 break
             self._commit_batch(
-                spec, suffix, row_name, position, notifications, _decode(self.decoder, notifications), conn=conn
+                spec,
+                suffix,
+                row_name,
+                position,
+                notifications,
+                decode_notifications(self.decoder, notifications),
+                conn=conn,
             )
             position = notifications[-1].id
         return position
@@ -583,6 +634,7 @@ class ReadModels:
         batch_size: int = DEFAULT_BATCH,
         max_listed: int = 20,
         progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None,
     ) -> Verification:
         """Rebuilds ``name`` into scratch tables and compares them with the live ones at one position."""
         spec = PROJECTIONS[name]
@@ -592,7 +644,9 @@ class ReadModels:
         try:
             suffix, position, _ = self._prepare_scratch(spec, row_name, "__v", fresh=True)
             live_position = self.positions([name])[name]
-            self._fill([_Build(spec, suffix, row_name, position)], batch_size, progress, stop=live_position)
+            self._fill(
+                [_Build(spec, suffix, row_name, position)], batch_size, progress, stop=live_position, workers=workers
+            )
             with self.engine.begin() as conn:
                 live_position = int(self._row(conn, name, lock=True).position)  # the live runner waits
                 reached = self._catch_up_in(conn, spec, suffix, row_name, batch_size, live_position)
@@ -611,6 +665,7 @@ class ReadModels:
                     for table in spec.tables(suffix).values():
                         conn.execute(text(f"DROP TABLE IF EXISTS {self._q(table.name)}"))
                     conn.execute(tracking.delete().where(tracking.c.name == row_name))
+                    conn.execute(build_parts.delete().where(build_parts.c.build == row_name))
                 self.caches.pop(spec.name + suffix, None)
             lease.release()
 
@@ -620,6 +675,8 @@ class ReadModels:
         head = self.head()
         with reading(self.engine.connect()) as conn:
             rows = {r.name: r for r in conn.execute(select(tracking))}
+            building = {r.build for r in conn.execute(select(build_parts.c.build).distinct())}
+            progress = {name: case_build.progress_of(conn, [name]) for name in building}
         result = []
         for spec in PROJECTIONS.values():
             row = rows[spec.name]
@@ -634,6 +691,7 @@ class ReadModels:
                     error=row.error,
                     running=lease_is_held(self.settings, spec.name),
                     build_position=int(build.position) if build else None,
+                    build_progress=progress.get(f"{spec.name}@build"),
                 )
             )
         return result

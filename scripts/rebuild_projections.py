@@ -1,6 +1,6 @@
 """Operators' entry point: rebuild projections from the whole event log, with a progress bar.
 
-    .venv/bin/python scripts/rebuild_projections.py [NAME] [--fresh] [--batch-size N]
+    .venv/bin/python scripts/rebuild_projections.py [NAME] [--fresh] [--batch-size N] [--workers N]
 
 The same as ``casejourney projections rebuild``; settings come from CASEJOURNEY_* variables.
 """

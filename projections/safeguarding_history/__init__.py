@@ -47,26 +47,52 @@ TOPICS: frozenset[str] = frozenset(Case.EVENT_CLASSES[name].TOPIC for name in SA
 
 _LINK_FIELDS = ("concern_id", "pathway_id", "escalation_id", "request_id", "issue_id")
 
+#: The grounds a history row keeps, field by field, and how: "text" when non-empty, "value" when
+#: not None, "flag" (as a bool) when not None. In this order.
+_REASON_FIELDS: tuple[tuple[str, str], ...] = (
+    *((name, "text") for name in ("reason", "note", "resolution", "reviewer_note", "correction", "summary")),
+    *((name, "value") for name in ("facts", "unmet", "doubts", "doubts_checked")),
+    *(
+        (name, "value")
+        for name in ("kind", "source", "target", "pathway_reason", "route", "to_actor_id", "affected_party_id")
+    ),
+    *(
+        (name, "flag")
+        for name in (
+            "police_involved",
+            "resolved_concern",
+            "concerns_unresolved",
+            "significant_threat",
+            "discretionary",
+        )
+    ),
+)
+
+
+_FIELDS: dict[type, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {}
+
+
+def _fields_of(cls: type) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The reason and link fields an event class can have (declared, or a class attribute)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        declared = {name for klass in cls.__mro__ for name in vars(klass).get("__annotations__", {})}
+        has = declared.union(dir(cls))
+        found = tuple(f for f in _REASON_FIELDS if f[0] in has), tuple(k for k in _LINK_FIELDS if k in has)
+        _FIELDS[cls] = found
+    return found
+
 
 def _reasons(e: Any) -> dict[str, Any]:
     """The recorded grounds of a decision, field by field (never re-computed)."""
     reasons: dict[str, Any] = {}
-    for name in ("reason", "note", "resolution", "reviewer_note", "correction", "summary"):
+    for name, how in _fields_of(type(e))[0]:
         value = getattr(e, name, None)
-        if value:
-            reasons[name] = value
-    for name in ("facts", "unmet", "doubts", "doubts_checked"):
-        value = getattr(e, name, None)
-        if value is not None:
-            reasons[name] = value
-    for name in ("kind", "source", "target", "pathway_reason", "route", "to_actor_id", "affected_party_id"):
-        value = getattr(e, name, None)
-        if value is not None:
-            reasons[name] = value
-    for name in ("police_involved", "resolved_concern", "concerns_unresolved", "significant_threat", "discretionary"):
-        value = getattr(e, name, None)
-        if value is not None:
-            reasons[name] = bool(value)
+        if how == "text":
+            if value:
+                reasons[name] = value
+        elif value is not None:
+            reasons[name] = bool(value) if how == "flag" else value
     return reasons
 
 
@@ -76,7 +102,7 @@ def row_for(event: Case.Event) -> dict[str, Any] | None:
     if name not in SAFETY_RELEVANT:
         return None
     e: Any = event
-    links = {k: str(getattr(e, k)) for k in _LINK_FIELDS if getattr(e, k, None) is not None}
+    links = {k: str(v) for k in _fields_of(type(event))[1] if (v := getattr(e, k, None)) is not None}
     if name == "EntryRecordedInError":
         links["corrected_version"] = str(e.corrected_version)
     criteria = getattr(e, "criteria_met", None)
