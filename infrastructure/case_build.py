@@ -14,8 +14,9 @@ a build in notification order up to ``head``; the swap then catches up from ``he
 order, with the live code path (``ReadModels._swap``).
 
 In parts: the case id space is cut into ranges, one per part. Each part is read and written by its
-own process on PostgreSQL (the first part in the process that asked for the build, each other in a
-worker process it forks); SQLite has one writer, so it builds in one part by default. Exactly once, per part:
+own process (the first part in the process that asked for the build, each other in a worker process
+it forks): by default one part per core, up to 4 on PostgreSQL and 2 on SQLite, whose single writer
+lock makes a third part wait. Exactly once, per part:
 each batch writes the rows of whole cases and the part's cursor (the last case written) in one
 transaction, after checking under lock that the cursor is the one the batch was read from. A build
 killed at any moment (even ``kill -9``) goes on from each part's cursor; a case is never half-written.
@@ -88,9 +89,11 @@ def split(parts: int) -> list[tuple[str | None, str | None]]:
 
 
 def default_parts(settings: Settings, total: int) -> int:
-    if settings.store == "sqlite" or total < PARALLEL_FROM:
+    """One part per core, up to 4 on PostgreSQL (its server needs cores too) and 2 on SQLite (one
+    writer at a time: a second part decodes and folds while the first writes, a third only waits)."""
+    if total < PARALLEL_FROM:
         return 1
-    return 2
+    return max(1, min(os.cpu_count() or 1, 2 if settings.store == "sqlite" else 4))
 
 
 # ---------------------------------------------------------------------------- layout

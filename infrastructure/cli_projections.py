@@ -77,8 +77,8 @@ def _models(ctx: typer.Context) -> Iterator[ReadModels]:
 WORKERS = typer.Option(
     min=1,
     max=16,
-    help="Processes that build in parallel, each a range of case ids (default: 2 on PostgreSQL from 20k"
-    " events, else 1). A resumed build keeps the number it started with.",
+    help="Processes that build in parallel, each a range of case ids (default, from 20k events: one per"
+    " core, up to 4 on PostgreSQL and 2 on SQLite). A resumed build keeps the number it started with.",
 )
 
 

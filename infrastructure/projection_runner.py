@@ -454,7 +454,7 @@ class ReadModels:
 
         Several projections are built in one pass over the log (each event is read and decoded
         once), in case order and in ``workers`` processes (``infrastructure/case_build.py``; by
-        default two on PostgreSQL for a log of 20k events or more, else one). Resumable: a build
+        default, from 20k events, one per core up to 4, 2 on SQLite). Resumable: a build
         interrupted (even by ``kill -9``) goes on from its last committed batch the next time,
         unless ``fresh``. Returns (position reached, whether any resumed).
         """
@@ -576,7 +576,8 @@ class ReadModels:
                 )
                 conn.execute(build_parts.delete().where(build_parts.c.build == build.row_name))
                 build.position = head
-        report()
+        if progress:
+            progress(total, total)
 
     def _catch_up_in(
         self, conn: Connection, spec: ProjectionSpec, suffix: str, row_name: str, batch_size: int, stop: int | None

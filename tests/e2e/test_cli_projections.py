@@ -145,7 +145,8 @@ def test_a_second_runner_of_a_projection_exits_with_a_clear_message(store) -> No
     assert cli(env, "demo").returncode == 0
     first = start(env, "projections", "run")
     try:
-        wait_until(lambda: "running" in cli(env, "projections", "status").stdout, first)
+        # Until it holds every projection's lease (it takes them one after another).
+        wait_until(lambda: cli(env, "projections", "status").stdout.count("running") == len(PROJECTIONS), first)
         second = cli(env, "projections", "run", "--name", "caseloads")
         assert second.returncode == 5
         assert "caseloads is already being written by" in second.stderr and "pid" in second.stderr
