@@ -251,7 +251,7 @@ def build_part(
 
 @contextlib.contextmanager
 def _few_collections() -> Iterator[None]:
-    """The cyclic garbage collector off while building; a young collection after each batch instead.
+    """The cyclic garbage collector off while building; a young collection every few batches instead.
 
     A build makes millions of short-lived, acyclic objects (decoded events, rows) that reference
     counting frees; but each burst of allocations also triggers collections that walk every live
@@ -345,7 +345,9 @@ class _PartBuild:
                     try:
                         built = spec.build_case(items)
                     except Exception as exc:
-                        raise BuildFailed(report_failure(target.name, case_rows[0], exc)) from exc
+                        nid, cause = _first_failing(spec.build_case, items, exc)
+                        culprit = next(r for r in case_rows if r.id == nid)
+                        raise BuildFailed(report_failure(target.name, culprit, cause)) from exc
                     for base, table_rows in built.items():
                         out.setdefault(base, []).extend(table_rows)
                 tables = spec.tables(target.suffix)
@@ -365,6 +367,18 @@ class _PartBuild:
             if last_case is not None and (cursor is None or last_case > cursor):
                 self.cursors[target.row_name] = last_case
         return events
+
+
+def _first_failing(
+    build_case: Callable[[Sequence[Item]], Any], items: Sequence[Item], exc: Exception
+) -> tuple[int, Exception]:
+    """The notification id of the event a case's build fails at (the shortest history that fails)."""
+    for end in range(1, len(items) + 1):
+        try:
+            build_case(items[:end])
+        except Exception as failure:
+            return items[end - 1][0], failure
+    return items[-1][0], exc
 
 
 class _Engine:

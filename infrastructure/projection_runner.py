@@ -206,8 +206,11 @@ def decode_notifications(
 
 
 def report_failure(name: str, n: Any, exc: BaseException) -> str:
+    case = n.originator_id
+    with contextlib.suppress(ValueError):  # SQLite's raw rows hold 32 hex digits: say it as a UUID
+        case = UUID(str(case))
     return (
-        f"{name} stopped at notification {n.id} (case {n.originator_id}, version {n.originator_version},"
+        f"{name} stopped at notification {n.id} (case {case}, version {n.originator_version},"
         f" {n.topic}): {type(exc).__name__}: {exc}"
     )
 

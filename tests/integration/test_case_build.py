@@ -91,6 +91,7 @@ def test_an_event_a_worker_cannot_process_stops_the_build_with_a_report(app: Cas
         models.rebuild(list(PROJECTIONS), fresh=True, workers=2, batch_size=200)
     report = str(stopped.value)
     assert "team_assignment" in report and str(orphan) in report and "before the case's ApplicationReceived" in report
+    assert f"notification {models.head()}" in report  # the event itself, named by its place in the log
     with models.engine.connect() as conn:
         error = conn.execute(select(tracking.c.error).where(tracking.c.name == "team_assignment@build")).scalar()
     assert error == report
@@ -110,3 +111,20 @@ def test_an_event_a_worker_cannot_process_stops_the_build_with_a_report(app: Cas
 )
 def test_read_model_json_is_the_value_json_dumps_gives(value: object) -> None:
     assert json.loads(_json_dumps(value)) == json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def test_a_report_names_the_event_a_case_fails_at_not_the_case_s_first(app: CaseJourney, models, live) -> None:
+    """A case with a sound history gets one more event that cannot be folded (a caseworker
+    assignment with no caseworker): the report names that event, by notification and version."""
+    notifications = app.recorder.select_notifications(1, 10_000)
+    assigned = next(n for n in notifications if n.topic.endswith(":CaseworkerAssigned"))
+    case_id = assigned.originator_id
+    version = max(n.originator_version for n in notifications if n.originator_id == case_id)
+    state = json.loads(assigned.state)
+    del state["caseworker_id"]
+    app.recorder.insert_events([StoredEvent(case_id, version + 1, assigned.topic, json.dumps(state).encode())])
+    with pytest.raises(ProjectionStopped) as stopped:
+        models.rebuild("team_assignment", fresh=True, workers=2, batch_size=200)
+    report = str(stopped.value)
+    assert f"notification {models.head()} (case {case_id}, version {version + 1}" in report
+    assert "caseworker_id" in report
