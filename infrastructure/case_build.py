@@ -323,9 +323,18 @@ class _PartBuild:
 
         events = sum(len(rs) for _, rs in cases)
         last_case = cases[-1][0] if cases else None
+        # Each case's events of this aggregate (events of others, e.g. customers, are None), once.
+        spans: list[tuple[str, list[Row], list[tuple[int, str, Any]]]] = []
+        at = 0
+        for case_hex, case_rows in cases:
+            span = [d for d in decoded[at : at + len(case_rows)] if d[2] is not None]
+            at += len(case_rows)
+            if span:
+                spans.append((case_hex, case_rows, span))
         with self.engine.begin() as conn:
             for target in self.targets:
                 spec = self.specs[target.name]
+                topics = spec.topics
                 expected = self.cursors[target.row_name]
                 row = conn.execute(_part_row(target, self.part).with_for_update()).one()
                 if row.case_cursor != expected:
@@ -333,13 +342,13 @@ class _PartBuild:
                         f"{target.row_name} part {self.part} was moved by another process; is a second rebuild running?"
                     )
                 out: dict[str, list[dict[str, Any]]] = {}
-                at = 0
-                for case_hex, case_rows in cases:
-                    span = decoded[at : at + len(case_rows)]
-                    at += len(case_rows)
+                for case_hex, case_rows, span in spans:
                     if expected is not None and case_hex <= expected:
                         continue  # this target has the case already (it was further on)
-                    items: list[Item] = [(i, e) for i, t, e in span if e is not None and spec.wants(t)]
+                    if topics is None:
+                        items: list[Item] = [(i, e) for i, _, e in span]
+                    else:
+                        items = [(i, e) for i, t, e in span if t in topics]
                     if not items:
                         continue
                     try:
