@@ -20,8 +20,10 @@ every event the stories write and on stored fixtures of old event versions.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID, SafeUUID
@@ -133,3 +135,24 @@ class CaseEventDecoder:
         self.fallbacks += 1
         event: Case.Event = self.fallback(notification)
         return event
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while many events are decoded (rebuilds, impact, reports).
+
+    Decoding makes millions of short-lived, acyclic objects that reference counting frees; but
+    each burst of allocations also triggers collections that walk every live object, which more
+    than doubled the cost of decoding an event (12 against 5 µs, measured) and grows with what the
+    caller keeps. Objects alive before are frozen out of collections meanwhile; callers that run
+    long collect the young generation themselves now and then (``gc.collect(1)``).
+    """
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()

@@ -27,9 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from domain.rules.eligibility import EligibilityPolicy, ReferralDecision, ReferralFacts
 from domain.values import ConcernKind, ServiceType, Team
 from infrastructure.application import CaseJourney
+from infrastructure.event_decoding import collector_paused
 from infrastructure.log_reader import TopicReader
 
 NEWLY_ELIGIBLE = "newly_eligible"
@@ -217,6 +220,21 @@ def assess(
     concerns: dict[str, list[tuple[int, str]]] = defaultdict(list)  # case -> (version, source)
     decisions: list[Any] = []
     team: dict[str, str] = {}
+    with collector_paused():
+        _read_decisions(app, report, concerns, decisions, team, period_from, period_to)
+        _assess_decisions(candidate, report, concerns, decisions, team)
+    return report
+
+
+def _read_decisions(
+    app: CaseJourney,
+    report: ImpactReport,
+    concerns: dict[str, list[tuple[int, str]]],
+    decisions: list[Any],
+    team: dict[str, str],
+    period_from: datetime | None,
+    period_to: datetime | None,
+) -> None:
     for logged in TopicReader(app, _READ).read():
         report.events_read += 1
         e: Any = logged.event
@@ -230,16 +248,25 @@ def assess(
             team[case_id] = str(Team.MAINSTREAM)
         elif (period_from is None or e.occurred_at >= period_from) and (period_to is None or e.occurred_at < period_to):
             decisions.append(e)
+
+
+def _assess_decisions(
+    candidate: EligibilityPolicy,
+    report: ImpactReport,
+    concerns: dict[str, list[tuple[int, str]]],
+    decisions: list[Any],
+    team: dict[str, str],
+) -> None:
     # The policy is a pure function of the facts, and a population has few distinct sets of facts:
-    # each is evaluated once.
-    outcomes: dict[ReferralFacts, ReferralDecision] = {}
+    # each is rebuilt and evaluated once.
+    outcomes: dict[bytes, ReferralDecision] = {}
     for e in decisions:
         case_id = str(e.originator_id)
         referred = type(e).__name__ == "ReferredToSpecialistTeam"
-        facts = facts_from_record(e.facts)
-        outcome = outcomes.get(facts)
+        key = _record_key(e.facts)
+        outcome = outcomes.get(key)
         if outcome is None:
-            outcome = outcomes[facts] = candidate.evaluate(facts)
+            outcome = outcomes[key] = candidate.evaluate(facts_from_record(e.facts))
         version = e.originator_version
         sources = sorted({source for v, source in concerns.get(case_id, ()) if v < version})
         report.decisions.append(
@@ -259,4 +286,9 @@ def assess(
                 team=team.get(case_id, str(Team.MAINSTREAM)),
             )
         )
-    return report
+
+
+def _record_key(record: dict[str, Any]) -> bytes:
+    """The recorded facts as canonical JSON: equal keys, equal records, equal facts (a list in
+    another order only misses the cache)."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
