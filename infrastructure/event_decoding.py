@@ -145,7 +145,9 @@ def collector_paused() -> Iterator[None]:
     each burst of allocations also triggers collections that walk every live object, which more
     than doubled the cost of decoding an event (12 against 5 µs, measured) and grows with what the
     caller keeps. Objects alive before are frozen out of collections meanwhile; callers that run
-    long collect the young generation themselves now and then (``gc.collect(1)``).
+    long collect the young generation themselves now and then (``gc.collect(1)``). The collector
+    is the process's: this is for processes that do bulk reading (a rebuild, a runner, an impact
+    assessment), not for a block inside a threaded server.
     """
     was_enabled = gc.isenabled()
     gc.freeze()

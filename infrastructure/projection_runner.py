@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import os
 import secrets
@@ -43,7 +44,7 @@ from sqlalchemy import insert as sa_insert
 from domain.case.aggregate import TOPIC_PREFIX, Case
 from infrastructure import case_build
 from infrastructure.application import CaseJourney
-from infrastructure.event_decoding import CaseEventDecoder
+from infrastructure.event_decoding import CaseEventDecoder, collector_paused
 from infrastructure.readmodels import (
     PROJECTIONS,
     Item,
@@ -312,19 +313,23 @@ class ReadModels:
                         f" run `casejourney projections rebuild {spec.name}`."
                     )
             conn.rollback()
-        total = 0
-        while stop is None or not stop.is_set():
-            positions = self.positions([s.name for s in specs])
-            start = min(positions.values()) + 1
-            if until is not None and start > until:
-                break
-            notifications = self.app.recorder.select_notifications(start, batch_size)
-            if not notifications:
-                break
-            decoded = decode_notifications(self.decoder, notifications)
-            for spec in specs:
-                self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
-            total += len(notifications)
+        total = batches = 0
+        with collector_paused():  # returns at the head: a backlog is decoded twice as fast
+            while stop is None or not stop.is_set():
+                positions = self.positions([s.name for s in specs])
+                start = min(positions.values()) + 1
+                if until is not None and start > until:
+                    break
+                notifications = self.app.recorder.select_notifications(start, batch_size)
+                if not notifications:
+                    break
+                decoded = decode_notifications(self.decoder, notifications)
+                for spec in specs:
+                    self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
+                total += len(notifications)
+                batches += 1
+                if batches % 8 == 0:
+                    gc.collect(1)
         return total
 
     def _commit_batch(
