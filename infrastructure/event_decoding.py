@@ -139,7 +139,7 @@ class CaseEventDecoder:
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while many events are decoded (rebuilds, impact, reports).
+    """The cyclic garbage collector off while many events are decoded (rebuilds, catch-up, impact).
 
     Decoding makes millions of short-lived, acyclic objects that reference counting frees; but
     each burst of allocations also triggers collections that walk every live object, which more
