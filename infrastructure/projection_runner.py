@@ -129,6 +129,19 @@ def _advisory_key(schema: str, name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+#: Who holds an advisory lock (application name, backend pid): read without taking the lock.
+_HOLDER = (
+    "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND ((l.classid::bigint << 32) | l.objid::bigint) = (%s::bigint & x'FFFFFFFFFFFFFFFF'::bigint)"
+)
+
+#: ``lease_is_held`` on SQLite takes the lease for an instant to test it; a process starting at that
+#: instant retries for this long before it concludes that another writer holds the lease.
+PROBE_GRACE = 1.0
+
+
 class _AdvisoryLease:
     """PostgreSQL: a session advisory lock on a connection of its own, held for the lease's life."""
 
@@ -142,12 +155,7 @@ class _AdvisoryLease:
         )
         got = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         if not got or not got[0]:
-            holder = self.conn.execute(
-                "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.locktype = 'advisory' AND l.granted"
-                " AND ((l.classid::bigint << 32) | l.objid::bigint) = (%s::bigint & x'FFFFFFFFFFFFFFFF'::bigint)",
-                (key,),
-            ).fetchone()
+            holder = self.conn.execute(_HOLDER, (key,)).fetchone()
             self.conn.close()
             who = f"{holder[0]} (backend {holder[1]})" if holder else "another session"
             raise LeaseHeld(f"{name} is already being written by {who}; not starting a second writer.")
@@ -158,22 +166,33 @@ class _AdvisoryLease:
 
 
 def acquire_lease(settings: Settings, name: str, *, wait: float = 0.0) -> Lease:
-    """The single-writer lease of ``name``; waits up to ``wait`` seconds, then raises ``LeaseHeld``."""
-    deadline = time.monotonic() + wait
+    """The single-writer lease of ``name``; waits up to ``wait`` seconds (at least ``PROBE_GRACE``),
+    then raises ``LeaseHeld``."""
+    deadline = time.monotonic() + max(wait, PROBE_GRACE)
     while True:
         try:
-            if settings.store == "sqlite":
-                return _FileLease(str(settings.sqlite_path), name)
-            return _AdvisoryLease(settings, name)
+            return _try_lease(settings, name)
         except LeaseHeld:
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.05)
+
+
+def _try_lease(settings: Settings, name: str) -> Lease:
+    if settings.store == "sqlite":
+        return _FileLease(str(settings.sqlite_path), name)
+    return _AdvisoryLease(settings, name)
 
 
 def lease_is_held(settings: Settings, name: str) -> bool:
+    """Whether a process holds ``name`` now. On PostgreSQL it only looks (``pg_locks``); on SQLite
+    it takes the lease for an instant, which ``acquire_lease``'s grace covers."""
+    if settings.store != "sqlite":
+        pg: Any = settings.postgres_params()
+        with psycopg.connect(autocommit=True, **pg) as conn:
+            return conn.execute(_HOLDER, (_advisory_key(settings.postgres_schema, name),)).fetchone() is not None
     try:
-        acquire_lease(settings, name).release()
+        _try_lease(settings, name).release()
     except LeaseHeld:
         return True
     return False
