@@ -379,10 +379,7 @@ def _child_rebuild(settings: Settings) -> dict[str, Any]:
         scan_rss = _rss_mb()
         table = app.recorder.events_table_name  # type: ignore[attr-defined]
         t = time.perf_counter()
-        if settings.store == "sqlite":
-            bp.bare_scan_sqlite(settings.sqlite_path, table, SCAN_BATCH)
-        else:
-            bp.bare_scan(settings, table, SCAN_BATCH, binary=False)
+        bp.bare_scan(settings, table, SCAN_BATCH)
         bare_s = time.perf_counter() - t
         models = ReadModels(app, settings)
         try:

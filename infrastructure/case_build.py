@@ -225,11 +225,13 @@ def build_part(
     with (
         CaseJourney(settings) as app,
         contextlib.closing(_Reader(app)) as read,
-        contextlib.closing(_Engine(settings)) as engine,
+        contextlib.ExitStack() as stack,
     ):
+        engine = make_engine(settings)
+        stack.callback(engine.dispose)
         decoder = CaseEventDecoder(app)
         specs = {t.name: PROJECTIONS[t.name] for t in targets}
-        with engine.engine.connect() as conn:
+        with engine.connect() as conn:
             rows = {t.row_name: conn.execute(_part_row(t, part)).one() for t in targets}
             conn.rollback()
         first = next(iter(rows.values()))
@@ -244,7 +246,7 @@ def build_part(
         start: tuple[str, int] = (
             (first.lo or "0" * 32, _NO_VERSION) if behind else (min(c for c in cursors.values() if c), _LAST_VERSION)
         )
-        part_build = _PartBuild(engine.engine, decoder, specs, pending, part, cursors)
+        part_build = _PartBuild(engine, decoder, specs, pending, part, cursors)
         with collector_paused():
             return part_build.run(read, int(first.head), start, first.hi, batch_size, on_batch)
 
@@ -368,14 +370,6 @@ def _first_failing(
         except Exception as failure:
             return items[end - 1][0], failure
     return items[-1][0], exc
-
-
-class _Engine:
-    def __init__(self, settings: Settings) -> None:
-        self.engine: Engine = make_engine(settings)
-
-    def close(self) -> None:
-        self.engine.dispose()
 
 
 def _part_row(target: Target, part: int) -> Any:

@@ -214,27 +214,20 @@ def assess(
 ) -> ImpactReport:
     """Re-evaluates every recorded referral decision in ``[period_from, period_to)`` under ``candidate``.
 
-    The period is the decision's business time (``occurred_at``).
+    The period is the decision's business time (``occurred_at``). The cyclic collector is paused
+    meanwhile: every decision stays alive until the end, and each collection would walk them all.
     """
+    with collector_paused():
+        return _assess(app, candidate, period_from, period_to)
+
+
+def _assess(
+    app: CaseJourney, candidate: EligibilityPolicy, period_from: datetime | None, period_to: datetime | None
+) -> ImpactReport:
     report = ImpactReport(candidate.version, period_from, period_to)
     concerns: dict[str, list[tuple[int, str]]] = defaultdict(list)  # case -> (version, source)
     decisions: list[Any] = []
     team: dict[str, str] = {}
-    with collector_paused():
-        _read_decisions(app, report, concerns, decisions, team, period_from, period_to)
-        _assess_decisions(candidate, report, concerns, decisions, team)
-    return report
-
-
-def _read_decisions(
-    app: CaseJourney,
-    report: ImpactReport,
-    concerns: dict[str, list[tuple[int, str]]],
-    decisions: list[Any],
-    team: dict[str, str],
-    period_from: datetime | None,
-    period_to: datetime | None,
-) -> None:
     for logged in TopicReader(app, _READ).read():
         report.events_read += 1
         e: Any = logged.event
@@ -248,15 +241,6 @@ def _read_decisions(
             team[case_id] = str(Team.MAINSTREAM)
         elif (period_from is None or e.occurred_at >= period_from) and (period_to is None or e.occurred_at < period_to):
             decisions.append(e)
-
-
-def _assess_decisions(
-    candidate: EligibilityPolicy,
-    report: ImpactReport,
-    concerns: dict[str, list[tuple[int, str]]],
-    decisions: list[Any],
-    team: dict[str, str],
-) -> None:
     # The policy is a pure function of the facts, and a population has few distinct sets of facts:
     # each is rebuilt and evaluated once.
     outcomes: dict[bytes, ReferralDecision] = {}
@@ -286,6 +270,7 @@ def _assess_decisions(
                 team=team.get(case_id, str(Team.MAINSTREAM)),
             )
         )
+    return report
 
 
 def _record_key(record: dict[str, Any]) -> bytes:

@@ -152,7 +152,8 @@ _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUG
 
 def _json_dumps(value: Any) -> str:
     """JSON text of a read-model value: the same value as ``json.dumps(value, sort_keys=True,
-    default=str)`` once parsed (compact, so not the same text), at a fraction of the cost."""
+    default=str)`` once parsed (compact, so not the same text), at a fraction of the cost. One
+    difference: a float that is not a number becomes ``null`` (read models hold no floats)."""
     try:
         return orjson.dumps(value, default=str, option=_ORJSON).decode()
     except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits, say

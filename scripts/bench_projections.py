@@ -26,6 +26,7 @@ Target of the issue: rebuild >= 0.3x the raw scan rate; a rebuild of 1M events u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import sqlite3
@@ -121,37 +122,29 @@ def raw_scan(app: CaseJourney, batch: int) -> int:
         start = notifications[-1].id + 1
 
 
-def bare_scan(settings: Settings, table: str, batch: int, *, binary: bool) -> int:
-    """Reads every event in notification-id order with a bare psycopg cursor; returns the count."""
+def bare_scan(settings: Settings, table: str, batch: int, *, binary: bool = False) -> int:
+    """Reads every event in notification-id order with the bare driver (psycopg, with text or
+    binary rows; or the sqlite3 module, where rowid is the notification id); returns the count."""
+    if settings.store == "sqlite":
+        conn: Any = contextlib.closing(sqlite3.connect(str(settings.sqlite_path)))
+        id_column, mark = "rowid", "?"
+    else:
+        params: Any = settings.postgres_params()
+        conn = psycopg.connect(autocommit=True, **params)
+        id_column, mark = "notification_id", "%s"
+    query = (
+        f"SELECT {id_column}, originator_id, originator_version, topic, state FROM {table}"
+        f" WHERE {id_column} > {mark} ORDER BY {id_column} LIMIT {mark}"
+    )
     count, last = 0, 0
-    schema = settings.postgres_schema
-    params: Any = settings.postgres_params()
-    with psycopg.connect(autocommit=True, **params) as conn, conn.cursor(binary=binary) as cursor:
-        cursor.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema)))
-        query = (
-            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table}"
-            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        )
-        while rows := cursor.execute(query, (last, batch)).fetchall():
+    with conn as opened:
+        db: Any = opened if settings.store == "sqlite" else opened.cursor(binary=binary)
+        if settings.store != "sqlite":
+            schema = psycopg.sql.Identifier(settings.postgres_schema)
+            db.execute(psycopg.sql.SQL("SET search_path TO {}").format(schema))
+        while rows := db.execute(query, (last, batch)).fetchall():
             count += len(rows)
             last = rows[-1][0]
-    return count
-
-
-def bare_scan_sqlite(path: Path, table: str, batch: int) -> int:
-    """The same scan with the bare sqlite3 module (rowid is SQLite's notification id)."""
-    count, last = 0, 0
-    conn = sqlite3.connect(str(path))
-    try:
-        query = (
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {table}"
-            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        )
-        while rows := conn.execute(query, (last, batch)).fetchall():
-            count += len(rows)
-            last = rows[-1][0]
-    finally:
-        conn.close()
     return count
 
 

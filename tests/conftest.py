@@ -18,6 +18,7 @@ import pytest
 
 from domain.values import Actor, Role
 from infrastructure.application import CaseJourney
+from infrastructure.projection_runner import ReadModels
 from infrastructure.settings import Settings
 
 POSTGRES_URL = os.environ.get("CASEJOURNEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -115,6 +116,14 @@ def make_app(store_settings: Settings, clock: FakeClock) -> Iterator[Callable[..
 @pytest.fixture
 def app(make_app: Callable[..., CaseJourney]) -> CaseJourney:
     return make_app()
+
+
+@pytest.fixture
+def models(app: CaseJourney) -> Iterator[ReadModels]:
+    """The read models of ``app``'s store."""
+    m = ReadModels(app)
+    yield m
+    m.close()
 
 
 CASEWORKER = Actor("cw-ada", Role.CASEWORKER)

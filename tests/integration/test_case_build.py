@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -19,13 +18,6 @@ from infrastructure.projection_runner import ProjectionStopped, ReadModels
 from infrastructure.readmodels import PROJECTIONS, _json_dumps, build_parts, tracking
 from scripts.bench_projections import write_synthetic_log
 from tests.integration.projection_helpers import dump_all, run_all_stories
-
-
-@pytest.fixture
-def models(app: CaseJourney) -> Iterator[ReadModels]:
-    m = ReadModels(app)
-    yield m
-    m.close()
 
 
 @pytest.fixture

@@ -28,13 +28,6 @@ from tests.integration.projection_helpers import dump_all, run_all_stories
 
 
 @pytest.fixture
-def models(app: CaseJourney) -> Iterator[ReadModels]:
-    m = ReadModels(app)
-    yield m
-    m.close()
-
-
-@pytest.fixture
 def running(models: ReadModels) -> Iterator[ProjectionRunner]:
     """A live runner in a thread; on PostgreSQL its poll is slow, so only NOTIFY can wake it fast."""
     runner = ProjectionRunner(models, poll_interval=0.05 if models.settings.store == "sqlite" else 5.0)
