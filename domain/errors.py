@@ -72,3 +72,16 @@ class IdempotencyKeyReused(DomainError):
     """Raised when a command id already used for one command comes with different content."""
 
     code = "command_id_reused"
+
+
+class NotATeamMember(RuleViolation):
+    """Raised when a command names a person, or is made by one, who is not a current member of the
+    team the rule needs (the staff roster, ``domain/staff``)."""
+
+    code = "not_a_current_member"
+
+
+class NoLegitimateRelationship(NotPermitted):
+    """Raised when a reader has no legitimate relationship to the case for what they ask to see (HTTP 403)."""
+
+    code = "no_legitimate_relationship"

@@ -6,11 +6,14 @@ payloads and compare equal to the strings read back from the log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
+
+from domain.text import id_problem
 
 
 class Role(StrEnum):
@@ -22,6 +25,53 @@ class Role(StrEnum):
     ACS_SENIOR_LEADER = "acs_senior_leader"
     AUDITOR = "auditor"
     BACKEND_SERVICE = "backend_service"
+    #: Keeps the staff roster (who is a member of which team); never acts on a case's substance.
+    TEAM_LEADER = "team_leader"
+    #: Runs the service: sees its health in detail; reads nothing about any case or person.
+    OPERATOR = "operator"
+
+
+class StaffTeam(StrEnum):
+    """The teams of the staff roster: a person acts in a role only as a current member of its team."""
+
+    MAINSTREAM = "mainstream_caseworking"
+    SPECIALIST_CASE_TEAM = "specialist_case_team"
+    ENFORCEMENT = "enforcement"
+    ACS_SENIOR_LEADERS = "acs_senior_leaders"
+    AUDIT = "audit"
+
+
+#: The roster team a role is held in (team leaders, operators and backend services are not on it).
+TEAM_OF_ROLE: dict[Role, StaffTeam] = {
+    Role.CASEWORKER: StaffTeam.MAINSTREAM,
+    Role.SPECIALIST_CASEWORKER: StaffTeam.SPECIALIST_CASE_TEAM,
+    Role.ENFORCEMENT_MANAGER: StaffTeam.ENFORCEMENT,
+    Role.ACS_SENIOR_LEADER: StaffTeam.ACS_SENIOR_LEADERS,
+    Role.AUDITOR: StaffTeam.AUDIT,
+}
+
+
+class Membership(Protocol):
+    """Who is a current member of which team: what a rule that names a person asks the roster."""
+
+    def is_member(self, staff_id: str, team: StaffTeam) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Memberships:
+    """Current memberships by staff id: the roster's state, as a value (``StaffRoster.memberships``)."""
+
+    teams_of: Mapping[str, frozenset[StaffTeam]] = field(default_factory=dict)
+
+    def is_member(self, staff_id: str, team: StaffTeam) -> bool:
+        return team in self.teams_of.get(staff_id, frozenset())
+
+    def members_of(self, team: StaffTeam) -> list[str]:
+        return sorted(staff_id for staff_id, teams in self.teams_of.items() if team in teams)
+
+
+#: Nobody is a member of anything: every rule that needs the roster refuses (deny by default).
+NO_MEMBERS = Memberships()
 
 
 class Team(StrEnum):
@@ -130,8 +180,9 @@ class Actor:
     role: Role
 
     def __post_init__(self) -> None:
-        if not self.id or not self.id.strip():
-            raise ValueError("an actor needs a non-empty id")
+        problem = id_problem(self.id)
+        if problem:
+            raise ValueError(f"an actor's id {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +191,9 @@ class ActionContext:
 
     ``occurred_at`` is the business time (when it happened in the world); ``recorded_at``
     is when the service recorded it. Both are given by the caller: the domain never reads
-    the clock.
+    the clock. ``membership`` is the staff roster as it stands when the command is decided (the
+    application passes the live one); it is read by the rules, never copied onto an event, so a
+    replay never asks today's roster about yesterday.
     """
 
     actor: Actor
@@ -149,6 +202,7 @@ class ActionContext:
     command_id: UUID
     correlation_id: UUID
     causation_id: UUID | None = None
+    membership: Membership = NO_MEMBERS
 
     def __post_init__(self) -> None:
         for name in ("occurred_at", "recorded_at"):

@@ -9,7 +9,11 @@ record, save. Around it, what a service needs:
   nothing; two processes racing on the same command meet at the store's unique (case, version)
   key and the loser finds the winner's events;
 - an in-memory cache of cases, which is only an optimisation: a stale entry can never be written
-  past, because the store refuses a version that already exists, and then the case is reloaded.
+  past, because the store refuses a version that already exists, and then the case is reloaded;
+- the staff roster as it stands: a command that names a person, or that only a team may take, is
+  decided on the roster read from the store when the rule asks (``memberships``: the roster kept in
+  memory plus the events appended since, one indexed read), never on a copy that could be stale.
+  The roster's own commands go through ``manage_roster``, idempotent like a case's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -30,10 +35,24 @@ from domain.case.commands import CaseCommand, Command, DecideReferral, OpenCase,
 from domain.customer.aggregate import Customer, customer_id
 from domain.customer.commands import EraseCustomer, LiftSafetyMarker, RecordCustomerDetails
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
+from domain.events import CommandOutcome
+from domain.rules.business_time import check_business_time
 from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
 from domain.rules.permissions import check_permitted
-from domain.values import DOMESTIC_ABUSE_KINDS, ActionContext, Actor, ConcernKind, Role, SafetyMarker
+from domain.staff.aggregate import ROSTER_ID, StaffRoster
+from domain.staff.commands import JoinTeam, LeaveTeam
+from domain.values import (
+    DOMESTIC_ABUSE_KINDS,
+    NO_MEMBERS,
+    ActionContext,
+    Actor,
+    ConcernKind,
+    Memberships,
+    Role,
+    SafetyMarker,
+    StaffTeam,
+)
 from infrastructure.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.settings import Settings
@@ -51,6 +70,15 @@ def utc_now() -> datetime:
 class AppendedEvent(BaseModel):
     version: int
     type: str
+
+
+class RosterResult(BaseModel):
+    """What a roster command appended: returned unchanged (with ``replayed``) when it is retried."""
+
+    command_id: UUID
+    version: int
+    appended: list[AppendedEvent]
+    replayed: bool = False
 
 
 class CommandResult(BaseModel):
@@ -82,6 +110,34 @@ def _result(case_id: UUID, command_id: UUID, events: Sequence[Case.Event], *, re
     )
 
 
+def _same_command(seen: CommandOutcome, command: Command, actor: Actor, where: str) -> None:
+    """A command id seen before is a retry only with the same content from the same actor."""
+    if seen.digest != command.digest():
+        raise IdempotencyKeyReused(
+            f"Command id {command.command_id} was already used for a different command {where}.",
+            command_id=str(command.command_id),
+        )
+    if (seen.actor_id, seen.actor_role) != (actor.id, str(actor.role)):
+        # A retry is the same caller's; another actor never receives someone else's result.
+        raise IdempotencyKeyReused(
+            f"Command id {command.command_id} was already used by another actor {where}; choose a new one.",
+            command_id=str(command.command_id),
+        )
+
+
+class _LiveMembership:
+    """The roster as it stands, read from the store the first time a rule of one command asks."""
+
+    def __init__(self, app: CaseJourney) -> None:
+        self._app = app
+        self._now: Memberships | None = None
+
+    def is_member(self, staff_id: str, team: StaffTeam) -> bool:
+        if self._now is None:
+            self._now = self._app.memberships()
+        return self._now.is_member(staff_id, team)
+
+
 def _replay_events(aggregate: Any, events: Iterable[Any]) -> Any:
     """Folds events into an aggregate: the library's projector without its per-event Protocol check."""
     for event in events:
@@ -110,6 +166,9 @@ class CaseJourney(Application[UUID]):
         self._case_locks = [threading.Lock() for _ in range(64)]
         self._marker_lock = threading.Lock()
         self._marker_position = 0
+        self._roster: StaffRoster | None = None
+        self._roster_lock = threading.Lock()
+        self._time_bounds = self.settings.business_time_bounds()
         super().__init__(env=self.settings.eventsourcing_env())
 
     def construct_mapper(self) -> PersonalDataMapper:
@@ -129,27 +188,36 @@ class CaseJourney(Application[UUID]):
     def execute(self, command: Command, actor: Actor) -> CommandResult:
         """Runs one command for one actor (who comes from credentials, never from the command)."""
         case_id = command.effective_case_id() if isinstance(command, OpenCase) else self._case_id_of(command)
-        ctx = self._context(command, actor)
-        digest = command.digest()
+        context = self._context(command, actor, check_time=False)
+        # A retry is recognised before its business time is judged: the first result is returned
+        # however long ago the command was accepted; a new command outside the bounds is refused.
+        time_refusal = self._time_refusal(context)
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
             for attempt in range(MAX_ATTEMPTS):
                 fresh = attempt > 0
-                if isinstance(command, OpenCase) and not fresh:
+                # Each attempt asks the roster afresh (if a rule asks): a retry decides on the store as it is.
+                ctx = replace(context, membership=_LiveMembership(self))
+                if isinstance(command, OpenCase) and not fresh and time_refusal is None:
                     case = command.create(ctx)  # optimistic: a retry meets the stored case below
                 else:
                     cached = not fresh and case_id in self._cache  # only a cached copy can be stale
-                    case = self._load(case_id, fresh=fresh)
+                    try:
+                        case = self._load(case_id, fresh=fresh)
+                    except CaseNotFound:
+                        if isinstance(command, OpenCase) and time_refusal is not None:
+                            raise time_refusal from None
+                        raise
                     seen = case.commands.get(command.command_id)
                     if seen is not None:
-                        if seen.digest != digest:
-                            raise IdempotencyKeyReused(
-                                f"Command id {command.command_id} was already used for a different command"
-                                f" on case {case_id}.",
-                                command_id=str(command.command_id),
-                            )
+                        _same_command(seen, command, actor, f"on case {case_id}")
                         return self._replayed_result(case_id, command.command_id, seen.first_version, seen.last_version)
                     if isinstance(command, OpenCase):
                         raise RuleViolation(f"A case with id {case_id} already exists.", code="case_exists")
+                    if time_refusal is not None:
+                        if cached:
+                            self._evict(case_id)
+                            continue  # the store may hold this very command: look there before refusing
+                        raise time_refusal
                     assert isinstance(command, CaseCommand)
                     if command.expected_version is not None and case.version != command.expected_version:
                         if cached:
@@ -199,15 +267,11 @@ class CaseJourney(Application[UUID]):
         assert isinstance(command, CaseCommand)
         return command.case_id
 
-    def _context(self, command: Command, actor: Actor) -> ActionContext:
+    def _context(self, command: Command, actor: Actor, *, check_time: bool = True) -> ActionContext:
         now = self.clock()
         occurred_at = command.occurred_at or now
-        if occurred_at - now > timedelta(seconds=self.settings.clock_skew_tolerance_seconds):
-            raise RuleViolation(
-                f"occurred_at {occurred_at.isoformat()} is in the future; business time must not be after"
-                " the time the service records it.",
-                code="occurred_at_in_future",
-            )
+        if check_time:
+            check_business_time(occurred_at, now, self._time_bounds)
         return ActionContext(
             actor=actor,
             occurred_at=occurred_at,
@@ -216,6 +280,13 @@ class CaseJourney(Application[UUID]):
             correlation_id=command.correlation_id or command.command_id,
             causation_id=command.causation_id,
         )
+
+    def _time_refusal(self, ctx: ActionContext) -> RuleViolation | None:
+        try:
+            check_business_time(ctx.occurred_at, ctx.recorded_at, self._time_bounds)
+        except RuleViolation as refusal:
+            return refusal
+        return None
 
     def _extras(self, command: Command, ctx: ActionContext) -> dict[str, Any]:
         if isinstance(command, DecideReferral):
@@ -263,6 +334,57 @@ class CaseJourney(Application[UUID]):
         if callable(closer):
             closer()  # the PostgreSQL writer connection
         super().close()
+
+    # ------------------------------------------------------------------ the staff roster
+
+    def memberships(self) -> Memberships:
+        """The roster as it stands in the store: the kept copy plus the events appended since."""
+        with self._roster_lock:
+            roster = self._roster
+            events = list(self.events.get(ROSTER_ID, gt=roster.version if roster is not None else None))
+            for event in events:
+                roster = event.mutate(roster)  # type: ignore[attr-defined]
+            self._roster = roster
+            return roster.memberships() if roster is not None else NO_MEMBERS
+
+    def manage_roster(self, command: JoinTeam | LeaveTeam, actor: Actor) -> RosterResult:
+        """A team leader records who joins or leaves a team; a retry returns the first result."""
+        ctx = self._context(command, actor, check_time=False)
+        time_refusal = self._time_refusal(ctx)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                roster: StaffRoster = self.repository.get(ROSTER_ID, projector_func=_replay_events)
+            except AggregateNotFoundError:
+                roster = StaffRoster.open(ctx, digest=command.digest())
+            else:
+                seen = roster.commands.get(command.command_id)
+                if seen is not None:
+                    _same_command(seen, command, actor, "on the staff roster")
+                    return self._roster_result(command.command_id, seen.first_version, seen.last_version, True)
+            if time_refusal is not None:
+                raise time_refusal
+            change = roster.join if isinstance(command, JoinTeam) else roster.leave
+            change(ctx, staff_id=command.staff_id, team=command.team, reason=command.reason, digest=command.digest())
+            pending = roster.collect_events()
+            try:
+                self.recorder.insert_events([self.mapper.to_stored_event(e) for e in pending])
+            except IntegrityError:
+                continue  # another team leader changed the roster first: decide again on it
+            return self._roster_result(command.command_id, pending[0].originator_version, roster.version, False)
+        raise RuleViolation("The staff roster is too busy; try again.", code="busy")
+
+    def _roster_result(self, command_id: UUID, first: int, last: int, replayed: bool) -> RosterResult:
+        events = list(self.events.get(ROSTER_ID, gt=first - 1, lte=last))
+        return RosterResult(
+            command_id=command_id,
+            version=last,
+            appended=[AppendedEvent(version=e.originator_version, type=type(e).__name__) for e in events],
+            replayed=replayed,
+        )
+
+    def roster_events(self) -> list[StaffRoster.Event]:
+        """The roster's whole history, in order (for its projection: ``projections/staff_roster``)."""
+        return list(self.events.get(ROSTER_ID))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ customers' personal data
 

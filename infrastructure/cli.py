@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from uuid import UUID, uuid5
@@ -25,7 +24,7 @@ from domain.case.commands import CASE_ID_NAMESPACE
 from domain.errors import DomainError
 from infrastructure.application import CaseJourney
 from infrastructure.http.cli import register as register_http_commands
-from infrastructure.scenarios import SCENARIOS, STORY_NAMESPACE, run_scenario
+from infrastructure.scenarios import SCENARIOS, STORY_NAMESPACE, demo_start, run_scenario, seed_demo_roster
 from infrastructure.settings import Settings
 from projections.describe import as_record, what, why
 
@@ -38,9 +37,6 @@ cli = typer.Typer(
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
-
-#: Business time at which the demo's stories begin (fixed, so a second run replays, not duplicates).
-DEMO_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -88,9 +84,11 @@ def demo(ctx: typer.Context) -> None:
     refusals: list[str] = []
     replayed = 0
     with app:
+        joined = seed_demo_roster(app)
+        start = demo_start(app, demo_case_id(1))  # as stored, so a second run replays the same commands
         for scenario in SCENARIOS:
             try:
-                journey = run_scenario(app, scenario, DEMO_START)
+                journey = run_scenario(app, scenario, start)
             except DomainError as exc:
                 fail(f"scenario {scenario.number} ({scenario.title}) was refused: {exc.message}")
             assert journey.case_id is not None
@@ -107,6 +105,10 @@ def demo(ctx: typer.Context) -> None:
             )
             refusals += [f"story {scenario.number}: [bold]{r.code}[/] - {r.message}" for r in journey.refusals]
     console.print(table)
+    if joined:
+        console.print(
+            f"Staff roster: {joined} memberships recorded (casejourney staff list shows who is on which team)."
+        )
     for line in refusals:
         console.print(f"Refused, as the rules require: {line}")
     if replayed:

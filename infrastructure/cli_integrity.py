@@ -17,6 +17,7 @@ from domain.errors import DomainError
 from domain.values import Actor, Role
 from infrastructure.crypto import Keyring, new_signing_key
 from infrastructure.digests import Digest, DigestError, check_signature, sign
+from infrastructure.files import write_private
 from infrastructure.integrity import ChainRow, Verification, verify_case, verify_log
 from infrastructure.settings import Settings
 
@@ -105,7 +106,7 @@ def register(cli: typer.Typer) -> None:
             )
         text = signed.model_dump_json(indent=2) + "\n"
         if out:
-            out.write_text(text)
+            write_private(out, text)
             console.print(f"Digest of {result.checked} events written to {out}. Keep a copy outside this system.")
         else:
             sys.stdout.write(text)

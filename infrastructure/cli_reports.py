@@ -15,13 +15,15 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import typer
 from rich.table import Table
 
 from domain.errors import DomainError
+from domain.text import meaningful
 from domain.values import Actor, Role
+from infrastructure.files import write_private
 from infrastructure.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
 
 
@@ -168,14 +170,15 @@ def register(cli: typer.Typer) -> None:
         if chart is not None:
             page = impact_html(data)
             if chart.suffix == ".svg":
-                chart.write_text(
+                write_private(
+                    chart,
                     bar_chart(
                         f"Impact of {policy.version}",
                         {
                             k: {"newly eligible": v["newly_eligible"], "no longer eligible": v["no_longer_eligible"]}
                             for k, v in data["by_source"].items()
                         },
-                    )
+                    ),
                 )
             else:
                 _write_page(page, chart, fail)
@@ -328,29 +331,44 @@ def register(cli: typer.Typer) -> None:
         html: Annotated[bool, typer.Option("--html", help="A self-contained HTML timeline (the only format).")] = True,
         out: Annotated[Path | None, typer.Option(help="File to write (default: case-<id>.html).")] = None,
     ) -> None:
-        """Write a case's safeguarding journey as a self-contained HTML timeline (the read is recorded)."""
-        from infrastructure.html_pages import case_timeline_html
-        from infrastructure.http.access_log import AccessLog
+        """Write a case's safeguarding journey as a self-contained HTML timeline (the read is recorded).
 
-        if len(purpose.strip()) < 3:
-            fail("--purpose must say why (3 characters or more)", 2)
-        actor = Actor(auditor, Role.AUDITOR)
+        The auditor must be a current member of audit on the staff roster, as over HTTP; the file is
+        readable by its owner only (0600) and never written through a link."""
+        from infrastructure.access_log import AccessLog
+        from infrastructure.case_reads import CaseReads, CustomerDirectory
+        from infrastructure.html_pages import case_timeline_html
+
+        if not meaningful(purpose):
+            fail("--purpose must say why: 3 visible characters or more, no control or invisible characters", 2)
+        try:
+            actor = Actor(auditor, Role.AUDITOR)
+        except ValueError as exc:
+            fail(f"--auditor: {exc}", 2)
+        purpose = purpose.strip()
         with open_app(ctx) as app:
-            try:
-                events = app.case_events(case_id)
-            except DomainError as exc:
-                fail(exc.message)
-            at = app.clock()
             log = AccessLog(ctx.obj)
             try:
-                log.record(case_id, actor, purpose=purpose.strip(), as_of=None, at=at, request_id=str(uuid4()))
+                events = app.case_events(case_id)
+                read = CaseReads(app, log, CustomerDirectory(app), app.clock).allow_history(
+                    actor, case_id, purpose=purpose
+                )
+            except DomainError as exc:
+                fail(exc.message)
             finally:
                 log.close()
         target = out or Path(f"case-{case_id}.html")
-        target.write_text(
-            case_timeline_html(case_id, events, generated_at=at, generated_for=f"{auditor} ({purpose.strip()})")
+        try:
+            write_private(
+                target,
+                case_timeline_html(case_id, events, generated_at=read.at, generated_for=f"{auditor} ({purpose})"),
+            )
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc}; the read was recorded", 3)
+        console.print(
+            f"timeline of case {case_id} ({len(events)} events) written to {target} (readable by you only);"
+            " the read is recorded."
         )
-        console.print(f"timeline of case {case_id} ({len(events)} events) written to {target}; the read is recorded.")
 
 
 def _write_page(page: str, path: Path, fail: Any) -> None:
@@ -358,10 +376,10 @@ def _write_page(page: str, path: Path, fail: Any) -> None:
         from infrastructure.chromium import screenshot
 
         html_path = path.with_suffix(".html")
-        html_path.write_text(page)
+        write_private(html_path, page)
         try:
             screenshot(html_path, path)
         except (FileNotFoundError, RuntimeError) as exc:
             fail(f"cannot draw {path}: {exc}; the HTML page is at {html_path}", 3)
         return
-    path.write_text(page)
+    write_private(path, page)

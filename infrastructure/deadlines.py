@@ -4,7 +4,8 @@ Seed 2 asks for a faster, supported path with escalation routes; DOMAIN.md: "a m
 itself an event that an auditor can find", and escalation must never depend on someone remembering.
 A tick finds the open pathways whose due time is strictly before now (the domain's ``is_missed``)
 and whose miss is not yet recorded, and executes ``RecordDeadlineMissed`` for each as the backend
-service ``svc-deadline-clock``, escalating to ``settings.deadline_escalation_actor``. The case
+service ``svc-deadline-clock``, escalating to ``settings.deadline_escalation_actor`` (a current ACS
+senior leader) or, unset, to the ACS senior leaders' route. The case
 records the miss and the escalation in one step.
 
 Where it looks: the log itself, by topic (pathway opened / closed / missed, case closed), read

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 
 from domain.case.aggregate import Case
 from domain.customer.aggregate import Customer
+from domain.staff.aggregate import StaffRoster
 
 #: Fields every case event carries (the library's and ours); listed once, not per event.
 COMMON_FIELDS = (
@@ -31,10 +32,11 @@ COMMON_FIELDS = (
 def event_classes() -> dict[str, type[Any]]:
     """Every event class of every aggregate, by name."""
     classes: dict[str, type[Any]] = dict(Case.EVENT_CLASSES)
-    for name, value in vars(Customer).items():
-        is_event = isinstance(value, type) and issubclass(value, Customer.Event) and value is not Customer.Event
-        if is_event and name != "Created":
-            classes[f"Customer.{name}"] = value
+    for aggregate, base in ((Customer, Customer.Event), (StaffRoster, StaffRoster.Event)):
+        for name, value in vars(aggregate).items():
+            is_event = isinstance(value, type) and issubclass(value, base) and value is not base
+            if is_event and name != "Created":
+                classes[f"{aggregate.__name__}.{name}"] = value
     return classes
 
 

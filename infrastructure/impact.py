@@ -56,6 +56,8 @@ def facts_from_record(record: dict[str, Any]) -> ReferralFacts:
         disclosed_kinds=frozenset(ConcernKind(k) for k in record["disclosed_kinds"]),
         safety_concern_unresolved=record.get("safety_concern_unresolved"),
         significant_threat=record.get("significant_threat"),
+        judgement_recorded_in_version=record.get("judgement_recorded_in_version"),
+        concern_changes_since_judgement=tuple(record.get("concern_changes_since_judgement", ())),
     )
 
 

@@ -1,7 +1,11 @@
 """The stories of shared/SCENARIOS.md as journeys of commands, for `casejourney demo` and the tests.
 
 Each story runs through the application exactly as a backend service would: commands, actors,
-business times. The expected outcomes are asserted by the tests, not here.
+business times. The expected outcomes are asserted by the tests, not here. The people in the
+stories are on the staff roster (``DEMO_ROSTER``, seeded by ``seed_demo_roster`` first): every
+command that names a person finds them a current member of the right team. Named caseworkers are
+allocated by a team leader (nobody names themself), and some steps are attempts the rules refuse
+(``Journey.refused``): the gaps a careless build would leave open.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from domain.case.commands import (
     CloseExpeditedPathway,
     DecideReferral,
     DecideRemoval,
+    EndEnforcement,
     EndPoliceInvolvement,
     GiveSignposting,
     HandOverEnforcement,
@@ -36,9 +41,10 @@ from domain.case.commands import (
     ResolveEscalation,
     StartEnforcement,
 )
-from domain.errors import DomainError
-from domain.values import Actor, Role, ServiceType
+from domain.errors import CaseNotFound, DomainError
+from domain.values import Actor, Role, ServiceType, StaffTeam
 from infrastructure.application import CaseJourney, CommandResult
+from infrastructure.staff import SEEDING_TEAM_LEADER, seed_roster
 
 CASEWORKER = Actor("cw-amara", Role.CASEWORKER)
 MAINSTREAM_CASEWORKER = Actor("cw-bilal", Role.CASEWORKER)
@@ -47,7 +53,24 @@ REVIEWER = Actor("scw-gwen", Role.SPECIALIST_CASEWORKER)  # removals are reviewe
 ENFORCEMENT_MANAGER = Actor("em-dev", Role.ENFORCEMENT_MANAGER)
 SECOND_ENFORCEMENT_MANAGER = Actor("em-erin", Role.ENFORCEMENT_MANAGER)
 ACSSL = Actor("acssl-farah", Role.ACS_SENIOR_LEADER)
+AUDITOR = Actor("aud-ines", Role.AUDITOR)
 DEADLINE_CLOCK = Actor("svc-deadline-clock", Role.BACKEND_SERVICE)
+TEAM_LEADER = SEEDING_TEAM_LEADER
+
+#: Who is on which team in the stories.
+DEMO_ROSTER: dict[StaffTeam, list[str]] = {
+    StaffTeam.MAINSTREAM: [CASEWORKER.id, MAINSTREAM_CASEWORKER.id],
+    StaffTeam.SPECIALIST_CASE_TEAM: [SPECIALIST.id, REVIEWER.id],
+    StaffTeam.ENFORCEMENT: [ENFORCEMENT_MANAGER.id, SECOND_ENFORCEMENT_MANAGER.id],
+    StaffTeam.ACS_SENIOR_LEADERS: [ACSSL.id],
+    StaffTeam.AUDIT: [AUDITOR.id],
+}
+
+
+def seed_demo_roster(app: CaseJourney) -> int:
+    """The stories' staff on the roster; a second call appends nothing. Returns the joins appended."""
+    return seed_roster(app, DEMO_ROSTER, by=TEAM_LEADER, reason="On the team in the sample journeys.")
+
 
 #: Command ids of the stories are derived from this namespace, the story and the step, so running a
 #: story again on the same store replays it (idempotency) instead of writing a second copy.
@@ -122,7 +145,7 @@ class Journey:
 def _specialist_case(j: Journey) -> UUID:
     """Common start: a Collect and Pay case referred for police involvement and accepted."""
     j.open(CASEWORKER)
-    j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
+    j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id)
     concern = j.do(
         CASEWORKER,
         RecordConcern,
@@ -138,12 +161,14 @@ def _specialist_case(j: Journey) -> UUID:
 
 
 def police_involved(j: Journey) -> None:
-    _specialist_case(j)
+    concern = _specialist_case(j)
+    # The facts the removal rule reads are the team's: a mainstream caseworker cannot lower them.
+    j.refused(MAINSTREAM_CASEWORKER, ResolveConcern, concern_id=concern, reason="Sounds fine now.")
 
 
 def already_under_acs(j: Journey) -> None:
     j.open(CASEWORKER)
-    j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
+    j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id)
     j.do(
         CASEWORKER,
         RecordAcsInvolvement,
@@ -157,7 +182,7 @@ def already_under_acs(j: Journey) -> None:
 
 def three_part_test_met(j: Journey) -> None:
     j.open(CASEWORKER)
-    j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
+    j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id)
     concern = j.do(
         CASEWORKER,
         RecordConcern,
@@ -186,7 +211,7 @@ def three_part_test_met(j: Journey) -> None:
 
 def three_part_test_not_met(j: Journey) -> None:
     j.open(CASEWORKER)
-    j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
+    j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id)
     concern = j.do(
         CASEWORKER,
         RecordConcern,
@@ -284,11 +309,13 @@ def enforcement_beside_named_caseworker(j: Journey) -> None:
         to_manager_id=SECOND_ENFORCEMENT_MANAGER.id,
         reason="Manager moves to the liability order team.",
     )
+    # Enforcement is its manager's: the one who handed it over can no longer end it.
+    j.refused(ENFORCEMENT_MANAGER, EndEnforcement, reason="Tidying up my old list.")
 
 
 def homelessness_risk_at_any_stage(j: Journey) -> None:
     j.open(CASEWORKER)
-    j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
+    j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id)
     j.do(CASEWORKER, StartEnforcement, enforcement_manager_id=ENFORCEMENT_MANAGER.id, reason="Arrears review.")
     j.do(
         CASEWORKER,
@@ -321,7 +348,7 @@ def homelessness_risk_at_any_stage(j: Journey) -> None:
 
 def significant_financial_hardship(j: Journey) -> None:
     j.open(CASEWORKER)
-    j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id)
+    j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id)
     j.do(
         CASEWORKER,
         RecordConcern,
@@ -369,7 +396,21 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+def demo_start(app: CaseJourney, first_case_id: UUID) -> datetime:
+    """When the stories begin: as stored, if the demo ran on this store before (so a second run replays
+    the same commands); else a Monday about 40 weeks ago, so every story lies in the past and within
+    the business-time bounds."""
+    try:
+        return app.case_events(first_case_id)[0].occurred_at
+    except CaseNotFound:
+        back = app.clock() - timedelta(weeks=40)
+        monday = back - timedelta(days=back.weekday())
+        return monday.replace(hour=9, minute=0, second=0, microsecond=0)
+
+
 def run_scenario(app: CaseJourney, scenario: Scenario, start: datetime) -> Journey:
+    """Runs one story from ``start`` (its people put on the roster first, if they are not yet)."""
+    seed_demo_roster(app)
     journey = Journey(app=app, number=scenario.number, title=scenario.title, at=start)
     scenario.run(journey)
     return journey

@@ -6,7 +6,7 @@ embedded SQLite store needs no configuration at all.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.rules.business_time import SERVICE_BEGAN, BusinessTimeBounds
 from domain.values import PathwayReason
 from infrastructure.crypto import Keyring
 
@@ -52,8 +53,18 @@ class Settings(BaseSettings):
     digest_public_key: str | None = Field(default=None, description="Trusted Ed25519 public key to check digests.")
     aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
-    deadline_escalation_actor: str = Field(default="acssl-duty-rota", description="Who a missed target goes to.")
+    deadline_escalation_actor: str | None = Field(
+        default=None,
+        description="The ACS senior leader a missed target goes to (a current member); unset: their route.",
+    )
     clock_skew_tolerance_seconds: float = Field(default=300.0, ge=0)
+    # Business time bounds (domain/rules/business_time.py, docs/domain-decisions.md).
+    business_time_earliest: datetime = Field(
+        default=SERVICE_BEGAN, description="No business time before this (the Child Support Act 1991 in force)."
+    )
+    business_time_max_backdate_days: float = Field(
+        default=366.0, gt=0, description="How far before its recording a business time may lie."
+    )
 
     # HTTP API (infrastructure/http, docs/http.md). Without a JWT secret, `serve` on SQLite uses a
     # development secret kept beside the SQLite file; on PostgreSQL it refuses to start.
@@ -64,6 +75,9 @@ class Settings(BaseSettings):
     http_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     http_api_keys: dict[str, str] = Field(
         default_factory=dict, description="sha256 hex digest of an API key -> 'role:actor_id'."
+    )
+    http_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body accepted; larger is refused (413) unread."
     )
 
     @field_validator("cipher_keys")
@@ -79,6 +93,20 @@ class Settings(BaseSettings):
         if missing:
             raise ValueError(f"pathway_target_hours needs a target for: {', '.join(missing)}")
         return self
+
+    @field_validator("business_time_earliest")
+    @classmethod
+    def _earliest_is_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("business_time_earliest needs a time zone offset, e.g. 1993-04-05T00:00:00+00:00")
+        return value.astimezone(UTC)
+
+    def business_time_bounds(self) -> BusinessTimeBounds:
+        return BusinessTimeBounds(
+            earliest=self.business_time_earliest,
+            max_backdate=timedelta(days=self.business_time_max_backdate_days),
+            future_tolerance=timedelta(seconds=self.clock_skew_tolerance_seconds),
+        )
 
     def pathway_targets(self) -> dict[PathwayReason, timedelta]:
         return {reason: timedelta(hours=hours) for reason, hours in self.pathway_target_hours.items()}

@@ -97,10 +97,12 @@ from domain.values import (
     Role,
     ServiceType,
     SignpostTarget,
+    StaffTeam,
 )
 from infrastructure.application import CaseJourney
 from infrastructure.crypto import Keyring
 from infrastructure.settings import Settings
+from infrastructure.staff import seed_roster
 from infrastructure.store import LockedAppendRecorder
 from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
@@ -112,8 +114,16 @@ TARGET_EVENTS = 20  # events per case at load time, on average
 # Actors in the roles domain/rules/permissions.py permits for each command.
 CASEWORKER = Actor("cw-ada", Role.CASEWORKER)
 ENFORCEMENT_MANAGER = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
+SECOND_ENFORCEMENT_MANAGER = Actor("em-dan", Role.ENFORCEMENT_MANAGER)
 ACS_SENIOR_LEADER = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
 SERVICE = Actor("svc-intake", Role.BACKEND_SERVICE)
+
+#: The people the workload names, on the staff roster (seeded by ``prepare_cases``).
+BENCH_ROSTER: dict[StaffTeam, list[str]] = {
+    StaffTeam.MAINSTREAM: ["cw-ada", "cw-bob"],
+    StaffTeam.ENFORCEMENT: ["em-cal", "em-dan"],
+    StaffTeam.ACS_SENIOR_LEADERS: ["acssl-dee"],
+}
 
 NOTE = "Customer said on the phone that the other parent keeps turning up at the school gates."
 
@@ -151,7 +161,7 @@ def case_history(ids: CaseIds, n: int) -> list[tuple[Command, Actor]]:
             ),
             SERVICE,
         ),
-        (AssignCaseworker(case_id=c, caseworker_id="cw-ada"), CASEWORKER),
+        (AssignCaseworker(case_id=c, caseworker_id="cw-ada"), SERVICE),  # allocated, never self-named
         (
             RecordConcern(
                 case_id=c,
@@ -239,7 +249,7 @@ def case_history(ids: CaseIds, n: int) -> list[tuple[Command, Actor]]:
         ),
         (
             StartEnforcement(case_id=c, enforcement_manager_id="em-cal", reason="Three missed payments."),
-            ENFORCEMENT_MANAGER,
+            CASEWORKER,
         ),
         (
             HandOverEnforcement(case_id=c, to_manager_id="em-dan", reason="Workload rebalanced."),
@@ -258,7 +268,7 @@ def case_history(ids: CaseIds, n: int) -> list[tuple[Command, Actor]]:
             ChangeServiceType(case_id=c, to=ServiceType.DIRECT_PAY, reason="Both parents agreed to Direct Pay."),
             CASEWORKER,
         ),
-        (EndEnforcement(case_id=c, reason="Arrears cleared."), ENFORCEMENT_MANAGER),
+        (EndEnforcement(case_id=c, reason="Arrears cleared."), SECOND_ENFORCEMENT_MANAGER),
         (AssignCaseworker(case_id=c, caseworker_id="cw-bob", reason="Ada moved team."), CASEWORKER),
         (RecordEntryInError(case_id=c, corrected_version=10, correction="Wrong concern kind recorded."), CASEWORKER),
         (DecideReferral(case_id=c), CASEWORKER),
@@ -646,6 +656,7 @@ def protected_settings(settings: Settings) -> Settings:
 
 
 def prepare_cases(app: CaseJourney, n_cases: int, n_events: int) -> list[UUID]:
+    seed_roster(app, BENCH_ROSTER)
     ids = [CaseIds(uuid.uuid4()) for _ in range(n_cases)]
     histories = [case_history(i, n_events) for i in ids]
     # Step by step across cases (as a day's work would interleave), not case after case.

@@ -34,10 +34,11 @@ from domain.case.commands import (
     RecordConcern,
     StartEnforcement,
 )
-from domain.values import Actor, Role
+from domain.values import Actor, Role, StaffTeam
 from infrastructure.application import CaseJourney
 from infrastructure.http.auth import issue_token
 from infrastructure.settings import Settings
+from infrastructure.staff import seed_roster
 from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 SECRET = "bench-secret-bench-secret-bench-secret"
@@ -46,6 +47,11 @@ CW, SCW, EM = (
     Actor("scw-b", Role.SPECIALIST_CASEWORKER),
     Actor("em-b", Role.ENFORCEMENT_MANAGER),
 )
+#: The people the journey names, on the staff roster.
+ROSTER = {
+    StaffTeam.SPECIALIST_CASE_TEAM: [SCW.id],
+    StaffTeam.ENFORCEMENT: [EM.id, "em-c"],
+}
 OPEN = {"applicant_role": "receiving_parent", "service_type": "collect_and_pay"}
 OPEN |= {"receiving_parent_id": "pwc", "paying_parent_id": "nrp"}
 CONCERN = {
@@ -176,6 +182,7 @@ def main() -> None:
             http_journey(local.client, tokens, timed)  # type: ignore[arg-type]
 
         app = CaseJourney(settings)
+        seed_roster(app, ROSTER)
         try:
             for clients in (1, 8):
                 http = run(clients, args.seconds, over_http)

@@ -16,10 +16,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.values import Actor, Role
+from domain.values import Actor, Role, StaffTeam
 from infrastructure.application import CaseJourney
 from infrastructure.projection_runner import ReadModels
+from infrastructure.scenarios import seed_demo_roster
 from infrastructure.settings import Settings
+from infrastructure.staff import seed_roster
 
 POSTGRES_URL = os.environ.get("CASEJOURNEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -97,15 +99,32 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+#: Everyone the tests name, on the team of their role: a test about the roster itself says so.
+TEST_ROSTER: dict[StaffTeam, list[str]] = {
+    StaffTeam.MAINSTREAM: ["cw-ada", "cw-bob", "cw-hal", "cw-pop"],
+    StaffTeam.SPECIALIST_CASE_TEAM: ["scw-bea", "scw-cy", "scw-ivy", "scw-pop"],
+    StaffTeam.ENFORCEMENT: ["em-cal", "em-dan"],
+    StaffTeam.ACS_SENIOR_LEADERS: ["acssl-dee", "acssl-fay"],
+    StaffTeam.AUDIT: ["aud-eve"],
+}
+
+
+def seed_test_roster(app: CaseJourney) -> None:
+    """The tests' people and the sample journeys' people (``infrastructure/scenarios.py``)."""
+    seed_roster(app, TEST_ROSTER)
+    seed_demo_roster(app)
+
+
 @pytest.fixture
 def make_app(store_settings: Settings, clock: FakeClock) -> Iterator[Callable[..., CaseJourney]]:
-    """Builds applications on the current store; each is closed after the test."""
+    """Builds applications on the current store (its roster seeded); each is closed after the test."""
     apps: list[CaseJourney] = []
 
     def factory(**overrides: object) -> CaseJourney:
         settings = store_settings.model_copy(update=overrides) if overrides else store_settings
         app = CaseJourney(settings, clock=clock)
         apps.append(app)
+        seed_test_roster(app)
         return app
 
     yield factory

@@ -17,11 +17,23 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import CaseClosedError, RuleViolation
-from domain.events import JourneyEvent
+from domain.events import CommandOutcome, JourneyEvent, note_command
 from domain.rules.eligibility import EligibilityPolicy, ReferralFacts
 from domain.rules.expedited import is_missed
-from domain.rules.permissions import ALLOWED_AFTER_CLOSURE, check_permitted
+from domain.rules.need_to_know import CaseAccessFacts
+from domain.rules.permissions import (
+    ALLOWED_AFTER_CLOSURE,
+    MANAGER_ONLY,
+    SPECIALIST_TEAM_ONLY,
+    TEAM_DECISIONS,
+    check_enforcement_owner,
+    check_permitted,
+    check_specialist_team,
+    check_team_decision,
+)
 from domain.rules.removal import Doubt, RemovalFacts, doubts_about_safety
+from domain.staff.membership import require_member
+from domain.text import is_blank
 from domain.values import (
     DOMESTIC_ABUSE_KINDS,
     ActionContext,
@@ -32,10 +44,18 @@ from domain.values import (
     PathwayReason,
     ServiceType,
     SignpostTarget,
+    StaffTeam,
     Team,
 )
 
 TOPIC_PREFIX = "casejourney.case:"
+
+#: The reason recorded when accepting a Direct Pay case into the Specialist Case Team moves it.
+COLLECT_AND_PAY_ON_ACCEPTANCE = (
+    "A case with the Specialist Case Team is always Collect and Pay: the Child Support Collection (Domestic"
+    " Abuse) Act 2023 lets a victim move from Direct Pay without the other parent's consent, and Collect and"
+    " Pay keeps the parents out of direct contact."
+)
 
 
 @dataclass(slots=True)
@@ -63,22 +83,23 @@ class RemovalRequest:
     requested_by_actor_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class CommandOutcome:
-    """What one command appended: returned again, unchanged, when the command is retried."""
-
-    digest: str
-    first_version: int
-    last_version: int
-
-
 def _require(condition: bool, code: str, message: str) -> None:
     if not condition:
         raise RuleViolation(message, code=code)
 
 
 def _require_reason(reason: str, what: str) -> None:
-    _require(bool(reason and reason.strip()), "reason_required", f"{what} needs a reason.")
+    _require(not is_blank(reason or ""), "reason_required", f"{what} needs a reason.")
+
+
+def _not_oneself(ctx: ActionContext, person_id: str | None, as_what: str) -> None:
+    """A relationship to a case is given, never taken: nobody names themself."""
+    _require(
+        person_id != ctx.actor.id,
+        "self_assignment",
+        f"{ctx.actor.id} may not name themself as {as_what}: a relationship to a case is given by a team"
+        " leader, the allocation service or a colleague, never taken.",
+    )
 
 
 def _derived_id(ctx: ActionContext, kind: str, given: UUID | None) -> UUID:
@@ -97,7 +118,7 @@ class Case(Aggregate):
         def mutate(self, aggregate: Any) -> Any:
             case = super().mutate(aggregate)
             assert case is not None
-            case._note_command(self)
+            note_command(case.commands, self)
             return case
 
     class ApplicationReceived(Event, Aggregate.Created):
@@ -116,6 +137,7 @@ class Case(Aggregate):
             case.receiving_parent_id = self.receiving_parent_id
             case.paying_parent_id = self.paying_parent_id
             case.qualifying_children = self.qualifying_children
+            case.opened_at = self.occurred_at
 
     Created = ApplicationReceived
 
@@ -166,6 +188,7 @@ class Case(Aggregate):
             )
             if self.police_involved and ConcernKind(self.kind) in DOMESTIC_ABUSE_KINDS:
                 case.police_involvement_live = True
+            case.concern_change_versions.append(self.originator_version)
 
     class ConcernResolved(Event):
         TOPIC = TOPIC_PREFIX + "ConcernResolved"
@@ -174,6 +197,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.concerns[str(self.concern_id)].resolved = True
+            case.concern_change_versions.append(self.originator_version)
 
     class SignpostingGiven(Event):
         TOPIC = TOPIC_PREFIX + "SignpostingGiven"
@@ -185,6 +209,7 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             if self.resolved_concern and self.concern_id is not None:
                 case.concerns[str(self.concern_id)].resolved = True
+                case.concern_change_versions.append(self.originator_version)
 
     class SafetyRiskAssessed(Event):
         TOPIC = TOPIC_PREFIX + "SafetyRiskAssessed"
@@ -195,6 +220,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.latest_assessment = (self.concerns_unresolved, self.significant_threat)
+            case.latest_assessment_version = self.originator_version
 
     class PoliceInvolvementEnded(Event):
         TOPIC = TOPIC_PREFIX + "PoliceInvolvementEnded"
@@ -253,18 +279,35 @@ class Case(Aggregate):
             case.enforcement_manager_id = self.enforcement_manager_id
 
     class EnforcementManagerHandedOver(Event):
+        """Version 2 adds ``override_reason``: empty when the manager handed over, the recorded reason
+        when anyone else did (an override). Version 1 events read back with it empty."""
+
         TOPIC = TOPIC_PREFIX + "EnforcementManagerHandedOver"
+        class_version = 2
         from_manager_id: str
         to_manager_id: str
         reason: str
+        override_reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["override_reason"] = ""
 
         def apply(self, case: Case) -> None:
             case.enforcement_manager_id = self.to_manager_id
 
     class EnforcementEnded(Event):
+        """Version 2 adds ``override_reason`` (as for a handover)."""
+
         TOPIC = TOPIC_PREFIX + "EnforcementEnded"
+        class_version = 2
         enforcement_manager_id: str
         reason: str
+        override_reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["override_reason"] = ""
 
         def apply(self, case: Case) -> None:
             case.enforcement_manager_id = None
@@ -387,6 +430,7 @@ class Case(Aggregate):
         self.receiving_parent_id = ""
         self.paying_parent_id = ""
         self.qualifying_children = 0
+        self.opened_at: datetime | None = None
         self.team = Team.MAINSTREAM
         self.named_caseworker_id: str | None = None
         self.enforcement_manager_id: str | None = None
@@ -396,6 +440,9 @@ class Case(Aggregate):
         self.under_acs_for_domestic_abuse = False
         self.acs_domestic_abuse_party_ids: set[str] = set()
         self.latest_assessment: tuple[bool, bool] | None = None
+        self.latest_assessment_version: int | None = None
+        #: Versions of the events that changed the concerns (recorded, resolved): to tell a stale judgement.
+        self.concern_change_versions: list[int] = []
         self.referral_pending = False
         self.open_pathways: dict[str, Pathway] = {}
         self.open_escalations: dict[str, str | None] = {}
@@ -403,11 +450,6 @@ class Case(Aggregate):
         self.closed = False
         self.corrected_versions: dict[int, str] = {}
         self.commands: dict[UUID, CommandOutcome] = {}
-
-    def _note_command(self, event: Case.Event) -> None:
-        seen = self.commands.get(event.command_id)
-        first = seen.first_version if seen else event.originator_version
-        self.commands[event.command_id] = CommandOutcome(event.command_digest, first, event.originator_version)
 
     @property
     def in_enforcement(self) -> bool:
@@ -428,17 +470,57 @@ class Case(Aggregate):
     def party_ids(self) -> frozenset[str]:
         return frozenset({self.receiving_parent_id, self.paying_parent_id})
 
+    def access_facts(self) -> CaseAccessFacts:
+        """What decides who has a legitimate relationship to this case (``domain/rules/need_to_know``)."""
+        return CaseAccessFacts(
+            team=self.team,
+            named_caseworker_id=self.named_caseworker_id,
+            enforcement_manager_id=self.enforcement_manager_id,
+            escalation_holders=tuple(self.open_escalations.values()),
+            referral_pending=self.referral_pending,
+            removal_pending=self.removal_request is not None,
+            receiving_parent_id=self.receiving_parent_id,
+            paying_parent_id=self.paying_parent_id,
+            victim_survivor_party_ids=self.victim_survivor_party_ids(),
+        )
+
+    def concern_changes_since_assessment(self) -> list[int]:
+        """Versions that changed the concerns after the latest risk assessment: they make it stale."""
+        since = self.latest_assessment_version
+        if since is None:
+            return []
+        return [v for v in self.concern_change_versions if v > since]
+
     # ------------------------------------------------------------------ guards
 
     def _guard(self, ctx: ActionContext, action: str) -> dict[str, Any]:
-        """Permission and closure checks shared by every command; returns the event's common fields."""
+        """The checks every command shares (the matrix, closure, business time); returns the event's
+        common fields. The matrix's layers are in ``domain/rules/permissions.py``."""
         check_permitted(action, ctx.actor.role)
         if self.closed and action not in ALLOWED_AFTER_CLOSURE:
             raise CaseClosedError(
-                "This case is closed and accepts no further actions; only a correction of the record can be added.",
+                "This case is closed: it accepts a safeguarding concern, signposting and a correction of the"
+                " record, and nothing else.",
                 action=action,
             )
+        if self.opened_at is not None and ctx.occurred_at < self.opened_at:
+            raise RuleViolation(
+                f"occurred_at {ctx.occurred_at.isoformat()} is before the case was opened"
+                f" ({self.opened_at.isoformat()}): nothing happens on a case before it exists.",
+                code="occurred_before_case_opened",
+            )
+        if self.in_specialist_team and action in SPECIALIST_TEAM_ONLY:
+            check_specialist_team(action, ctx.actor, ctx.membership)
+        if action in TEAM_DECISIONS:
+            check_team_decision(action, ctx.actor, ctx.membership)
         return ctx.event_fields()
+
+    def _enforcement_owner(self, ctx: ActionContext, action: str, override_reason: str) -> str:
+        """Only the case's manager, or an override with a reason; returns the override reason to record."""
+        assert action in MANAGER_ONLY
+        _require(self.in_enforcement, "not_in_enforcement", "The case is not in enforcement.")
+        overriding = check_enforcement_owner(action, ctx.actor, self.enforcement_manager_id, override_reason)
+        return override_reason.strip() if overriding else ""
 
     def _record(self, event_class: type[Case.Event], ctx_fields: dict[str, Any], **fields: Any) -> None:
         self.trigger_event(event_class, **ctx_fields, **fields)
@@ -480,7 +562,16 @@ class Case(Aggregate):
         )
         return case
 
-    def assign_caseworker(self, ctx: ActionContext, *, caseworker_id: str, reason: str, digest: str = "") -> None:
+    def assign_caseworker(
+        self,
+        ctx: ActionContext,
+        *,
+        caseworker_id: str,
+        reason: str,
+        digest: str = "",
+    ) -> None:
+        # On a specialist case only the team itself changes who its named caseworker is (the matrix):
+        # continuity of the specialist named caseworker is part of the service.
         fields = self._guard(ctx, "assign_caseworker")
         _require(bool(caseworker_id), "caseworker_required", "A named caseworker needs an id.")
         _require(
@@ -488,14 +579,9 @@ class Case(Aggregate):
             "already_named_caseworker",
             f"{caseworker_id} is already the named caseworker.",
         )
-        if self.in_specialist_team:
-            # Continuity of the specialist named caseworker is part of the service: only the team
-            # itself may change who it is, and every change is visible with its reason.
-            _require(
-                ctx.actor.role == "specialist_caseworker",
-                "specialist_case_reassignment",
-                "Only the Specialist Case Team may change the named caseworker of a specialist case.",
-            )
+        _not_oneself(ctx, caseworker_id, "the named caseworker")
+        team = StaffTeam.SPECIALIST_CASE_TEAM if self.in_specialist_team else StaffTeam.MAINSTREAM
+        require_member(ctx.membership, caseworker_id, team, as_what="the named caseworker of this case")
         if self.named_caseworker_id is not None:
             _require_reason(reason, "A change of named caseworker")
         self._record(
@@ -567,7 +653,14 @@ class Case(Aggregate):
         _require(not concern.resolved, "concern_already_resolved", f"Concern {concern_id} is already resolved.")
         return concern
 
-    def resolve_concern(self, ctx: ActionContext, *, concern_id: UUID, reason: str, digest: str = "") -> None:
+    def resolve_concern(
+        self,
+        ctx: ActionContext,
+        *,
+        concern_id: UUID,
+        reason: str,
+        digest: str = "",
+    ) -> None:
         fields = self._guard(ctx, "resolve_concern")
         self._open_concern(concern_id)
         _require_reason(reason, "Resolving a concern")
@@ -584,6 +677,9 @@ class Case(Aggregate):
         digest: str = "",
     ) -> None:
         fields = self._guard(ctx, "give_signposting")
+        if resolved_concern and self.in_specialist_team:
+            # Signposting recorded as resolving a concern resolves it: the same rule as resolve_concern.
+            check_specialist_team("resolve_concern", ctx.actor, ctx.membership)
         if concern_id is not None:
             self._open_concern(concern_id)
         _require(
@@ -632,7 +728,13 @@ class Case(Aggregate):
         self._record(self.PoliceInvolvementEnded, fields, command_digest=digest, reason=reason)
 
     def record_acs_involvement(
-        self, ctx: ActionContext, *, party_id: str, for_domestic_abuse: bool, reason: str, digest: str = ""
+        self,
+        ctx: ActionContext,
+        *,
+        party_id: str,
+        for_domestic_abuse: bool,
+        reason: str,
+        digest: str = "",
     ) -> None:
         fields = self._guard(ctx, "record_acs_involvement")
         _require(party_id in self.party_ids(), "unknown_party", f"Party {party_id} is not a party to this case.")
@@ -658,6 +760,8 @@ class Case(Aggregate):
             disclosed_kinds=disclosed,
             safety_concern_unresolved=unresolved,
             significant_threat=threat,
+            judgement_recorded_in_version=self.latest_assessment_version,
+            concern_changes_since_judgement=tuple(self.concern_changes_since_assessment()),
         )
 
     def decide_referral(
@@ -673,6 +777,11 @@ class Case(Aggregate):
 
         A caseworker may also refer when the criteria are not met (``discretionary``, with a
         reason): more protection is always allowed; less than the policy gives never is.
+
+        The facts name the risk assessment the judgements come from and any later change to the
+        concerns (a stale judgement). A referral on a stale judgement stands (it errs toward
+        protection, and the record says so); a decision *not* to refer is never taken on one: a
+        fresh assessment is asked for first.
         """
         fields = self._guard(ctx, "decide_referral")
         _require(
@@ -681,7 +790,16 @@ class Case(Aggregate):
         _require(
             not self.referral_pending, "referral_pending", "A referral is already waiting for the team to accept it."
         )
-        decision = policy.evaluate(self.referral_facts())
+        facts = self.referral_facts()
+        decision = policy.evaluate(facts)
+        _require(
+            decision.eligible or discretionary or not facts.judgement_is_stale,
+            "fresh_assessment_required",
+            f"The latest safety risk assessment (event {facts.judgement_recorded_in_version}) was recorded before"
+            " the concerns changed (events "
+            + ", ".join(str(v) for v in facts.concern_changes_since_judgement)
+            + "): record a fresh assessment before deciding not to refer.",
+        )
         common = {"command_digest": digest, "policy_version": decision.policy_version, "facts": dict(decision.facts)}
         if decision.eligible or discretionary:
             if not decision.eligible:
@@ -704,10 +822,35 @@ class Case(Aggregate):
         )
         return False
 
-    def accept_referral(self, ctx: ActionContext, *, specialist_caseworker_id: str, digest: str = "") -> None:
+    def accept_referral(
+        self,
+        ctx: ActionContext,
+        *,
+        specialist_caseworker_id: str,
+        digest: str = "",
+    ) -> None:
+        """Takes the case into the Specialist Case Team with a specialist named caseworker (a current
+        member; the accepting specialist may name themself: the referral came from someone else).
+        A Direct Pay case moves to Collect and Pay in the same step: a specialist case is never
+        Direct Pay (``COLLECT_AND_PAY_ON_ACCEPTANCE``)."""
         fields = self._guard(ctx, "accept_referral")
         _require(self.referral_pending, "no_pending_referral", "There is no referral waiting to be accepted.")
         _require(bool(specialist_caseworker_id), "caseworker_required", "A specialist named caseworker needs an id.")
+        require_member(
+            ctx.membership,
+            specialist_caseworker_id,
+            StaffTeam.SPECIALIST_CASE_TEAM,
+            as_what="the specialist named caseworker",
+        )
+        if self.service_type is ServiceType.DIRECT_PAY:
+            self._record(
+                self.ServiceTypeChanged,
+                fields,
+                command_digest=digest,
+                from_service_type=str(ServiceType.DIRECT_PAY),
+                to_service_type=str(ServiceType.COLLECT_AND_PAY),
+                reason=COLLECT_AND_PAY_ON_ACCEPTANCE,
+            )
         self._record(
             self.AcceptedBySpecialistTeam,
             fields,
@@ -735,6 +878,8 @@ class Case(Aggregate):
         _require(
             bool(enforcement_manager_id), "enforcement_manager_required", "Enforcement needs an enforcement manager."
         )
+        _not_oneself(ctx, enforcement_manager_id, "the enforcement manager")
+        require_member(ctx.membership, enforcement_manager_id, StaffTeam.ENFORCEMENT, as_what="the enforcement manager")
         _require_reason(reason, "Starting enforcement")
         self._record(
             self.EnforcementStarted,
@@ -745,15 +890,25 @@ class Case(Aggregate):
             reason=reason,
         )
 
-    def hand_over_enforcement(self, ctx: ActionContext, *, to_manager_id: str, reason: str, digest: str = "") -> None:
+    def hand_over_enforcement(
+        self,
+        ctx: ActionContext,
+        *,
+        to_manager_id: str,
+        reason: str,
+        override_reason: str = "",
+        digest: str = "",
+    ) -> None:
         fields = self._guard(ctx, "hand_over_enforcement")
-        _require(self.in_enforcement, "not_in_enforcement", "The case is not in enforcement.")
+        override = self._enforcement_owner(ctx, "hand_over_enforcement", override_reason)
         _require(
             to_manager_id != self.enforcement_manager_id,
             "handover_to_same_manager",
             f"{to_manager_id} already manages the enforcement of this case.",
         )
         _require(bool(to_manager_id), "enforcement_manager_required", "A handover needs the new manager's id.")
+        _not_oneself(ctx, to_manager_id, "the enforcement manager")
+        require_member(ctx.membership, to_manager_id, StaffTeam.ENFORCEMENT, as_what="the new enforcement manager")
         _require_reason(reason, "A handover of enforcement")
         self._record(
             self.EnforcementManagerHandedOver,
@@ -762,11 +917,19 @@ class Case(Aggregate):
             from_manager_id=self.enforcement_manager_id,
             to_manager_id=to_manager_id,
             reason=reason,
+            override_reason=override,
         )
 
-    def end_enforcement(self, ctx: ActionContext, *, reason: str, digest: str = "") -> None:
+    def end_enforcement(
+        self,
+        ctx: ActionContext,
+        *,
+        reason: str,
+        override_reason: str = "",
+        digest: str = "",
+    ) -> None:
         fields = self._guard(ctx, "end_enforcement")
-        _require(self.in_enforcement, "not_in_enforcement", "The case is not in enforcement.")
+        override = self._enforcement_owner(ctx, "end_enforcement", override_reason)
         _require_reason(reason, "Ending enforcement")
         self._record(
             self.EnforcementEnded,
@@ -774,6 +937,7 @@ class Case(Aggregate):
             command_digest=digest,
             enforcement_manager_id=self.enforcement_manager_id,
             reason=reason,
+            override_reason=override,
         )
 
     def open_expedited_pathway(
@@ -808,21 +972,36 @@ class Case(Aggregate):
         assert pathway is not None
         return pathway
 
-    def close_expedited_pathway(self, ctx: ActionContext, *, pathway_id: UUID, reason: str, digest: str = "") -> None:
+    def close_expedited_pathway(
+        self,
+        ctx: ActionContext,
+        *,
+        pathway_id: UUID,
+        reason: str,
+        digest: str = "",
+    ) -> None:
         fields = self._guard(ctx, "close_expedited_pathway")
         self._open_pathway(pathway_id)
         _require_reason(reason, "Closing an expedited pathway")
         self._record(self.ExpeditedPathwayClosed, fields, command_digest=digest, pathway_id=pathway_id, reason=reason)
 
     def record_deadline_missed(
-        self, ctx: ActionContext, *, pathway_id: UUID, escalate_to: str | None, digest: str = ""
+        self,
+        ctx: ActionContext,
+        *,
+        pathway_id: UUID,
+        escalate_to: str | None,
+        digest: str = "",
     ) -> UUID:
         """Records a missed target and escalates to an ACS senior leader in the same step.
 
-        Escalation never depends on someone remembering: both events are appended together.
+        Escalation never depends on someone remembering: both events are appended together. With
+        no ``escalate_to``, it goes to the ACS senior leaders' route (whoever of them is on duty).
         """
         fields = self._guard(ctx, "record_deadline_missed")
         pathway = self._open_pathway(pathway_id)
+        if escalate_to is not None:
+            require_member(ctx.membership, escalate_to, StaffTeam.ACS_SENIOR_LEADERS, as_what="escalated to")
         _require(
             not pathway.deadline_missed, "deadline_already_missed", "This pathway's missed target is already recorded."
         )
@@ -859,6 +1038,9 @@ class Case(Aggregate):
     ) -> UUID:
         fields = self._guard(ctx, "raise_escalation")
         _require_reason(reason, "An escalation")
+        if to_actor_id is not None:
+            _not_oneself(ctx, to_actor_id, "the ACS senior leader holding the escalation")
+            require_member(ctx.membership, to_actor_id, StaffTeam.ACS_SENIOR_LEADERS, as_what="escalated to")
         if pathway_id is not None:
             self._open_pathway(pathway_id)
         eid = _derived_id(ctx, "escalation", escalation_id)
@@ -875,7 +1057,14 @@ class Case(Aggregate):
         )
         return eid
 
-    def resolve_escalation(self, ctx: ActionContext, *, escalation_id: UUID, resolution: str, digest: str = "") -> None:
+    def resolve_escalation(
+        self,
+        ctx: ActionContext,
+        *,
+        escalation_id: UUID,
+        resolution: str,
+        digest: str = "",
+    ) -> None:
         fields = self._guard(ctx, "resolve_escalation")
         _require(
             str(escalation_id) in self.open_escalations,
@@ -888,7 +1077,12 @@ class Case(Aggregate):
         )
 
     def raise_service_design_issue(
-        self, ctx: ActionContext, *, summary: str, escalation_id: UUID | None = None, digest: str = ""
+        self,
+        ctx: ActionContext,
+        *,
+        summary: str,
+        escalation_id: UUID | None = None,
+        digest: str = "",
     ) -> UUID:
         fields = self._guard(ctx, "raise_service_design_issue")
         _require_reason(summary, "A service-design issue")
@@ -975,7 +1169,8 @@ class Case(Aggregate):
     ) -> bool:
         """Approves the pending removal only when no doubt about safety is found; else refuses it.
 
-        A refusal is an event with every doubt found; the request is never silently dropped.
+        A refusal is an event with every doubt found; the request is never silently dropped. An
+        approval returns the case to a current member of mainstream caseworking.
         """
         fields = self._guard(ctx, "decide_removal")
         request = self.removal_request
@@ -1003,6 +1198,13 @@ class Case(Aggregate):
             "An approved removal returns the case to a named caseworker in mainstream caseworking: name them.",
         )
         assert returned_to_caseworker_id is not None
+        _not_oneself(ctx, returned_to_caseworker_id, "the named caseworker")
+        require_member(
+            ctx.membership,
+            returned_to_caseworker_id,
+            StaffTeam.MAINSTREAM,
+            as_what="the named caseworker the case returns to",
+        )
         self._record(
             self.RemovalApproved,
             fields,
@@ -1015,19 +1217,19 @@ class Case(Aggregate):
         return True
 
     def close(self, ctx: ActionContext, *, reason: str, digest: str = "") -> None:
+        # Closure is one of the only two ways out of the team: on a specialist case the team itself
+        # decides it (the matrix).
         fields = self._guard(ctx, "close_case")
-        if self.in_specialist_team:
-            # Closure is one of the only two ways out of the team: the team itself decides it.
-            _require(
-                ctx.actor.role == "specialist_caseworker",
-                "specialist_case_closure",
-                "Only the Specialist Case Team may close a specialist case.",
-            )
         _require_reason(reason, "Closing a case")
         self._record(self.CaseClosed, fields, command_digest=digest, reason=reason)
 
     def record_entry_in_error(
-        self, ctx: ActionContext, *, corrected_version: int, correction: str, digest: str = ""
+        self,
+        ctx: ActionContext,
+        *,
+        corrected_version: int,
+        correction: str,
+        digest: str = "",
     ) -> None:
         fields = self._guard(ctx, "record_entry_in_error")
         _require(

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from domain.case.aggregate import Case
 from domain.rules.eligibility import EligibilityPolicy
+from domain.text import id_problem, is_blank, text_problem
 from domain.values import (
     ActionContext,
     ApplicantRole,
@@ -30,9 +31,34 @@ from domain.values import (
 #: Namespace of case ids derived from the command that opened the case.
 CASE_ID_NAMESPACE = UUID("6f1f7a52-3c0e-4d7e-9a59-3b1f1c2d9e10")
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+def _an_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem:
+        raise ValueError(f"an id {problem}")
+    return value
+
+
+def _safe_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(f"the text {problem}: control and invisible characters are not accepted")
+    return value
+
+
+def _a_reason(value: str) -> str:
+    _safe_text(value)
+    if is_blank(value):
+        raise ValueError("a reason must say something: spaces, tabs or invisible characters alone are not one")
+    return value
+
+
+# The rules of text are in domain/text.py: no control or invisible characters, a reason says something.
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_an_id)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), AfterValidator(_safe_text)]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), AfterValidator(_a_reason)
+]
 
 
 class Command(BaseModel):
@@ -60,7 +86,14 @@ class Command(BaseModel):
 class CaseCommand(Command):
     case_id: UUID
 
-    def run(self, case: Case, ctx: ActionContext, *, policy: EligibilityPolicy | None = None) -> Any:
+    def run(
+        self,
+        case: Case,
+        ctx: ActionContext,
+        *,
+        policy: EligibilityPolicy | None = None,
+    ) -> Any:
+        """Calls the one aggregate method of this command."""
         raise NotImplementedError
 
 
@@ -150,7 +183,9 @@ class GiveSignposting(CaseCommand):
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
         return case.give_signposting(
-            ctx, digest=self.digest(), **_fields(self, "target", "resolved_concern", "concern_id", "note")
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "target", "resolved_concern", "concern_id", "note"),
         )
 
 
@@ -185,7 +220,9 @@ class RecordAcsInvolvement(CaseCommand):
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
         return case.record_acs_involvement(
-            ctx, digest=self.digest(), **_fields(self, "party_id", "for_domestic_abuse", "reason")
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "party_id", "for_domestic_abuse", "reason"),
         )
 
 
@@ -196,7 +233,14 @@ class DecideReferral(CaseCommand):
     discretionary: bool = False
     reason: Text = ""
 
-    def run(self, case: Case, ctx: ActionContext, *, policy: EligibilityPolicy | None = None, **_: Any) -> Any:
+    def run(
+        self,
+        case: Case,
+        ctx: ActionContext,
+        *,
+        policy: EligibilityPolicy | None = None,
+        **_: Any,
+    ) -> Any:
         assert policy is not None, "the application passes the policy in force"
         return case.decide_referral(
             ctx, policy=policy, digest=self.digest(), **_fields(self, "discretionary", "reason")
@@ -219,25 +263,37 @@ class StartEnforcement(CaseCommand):
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
         return case.start_enforcement(
-            ctx, digest=self.digest(), **_fields(self, "enforcement_manager_id", "step", "reason")
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "enforcement_manager_id", "step", "reason"),
         )
 
 
 class HandOverEnforcement(CaseCommand):
+    """By the case's enforcement manager; anyone else allowed makes an override, with ``override_reason``."""
+
     action: ClassVar[str] = "hand_over_enforcement"
     to_manager_id: Id
     reason: Reason
+    override_reason: Text = Field(default="", description="Why someone other than the manager hands over.")
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
-        return case.hand_over_enforcement(ctx, digest=self.digest(), **_fields(self, "to_manager_id", "reason"))
+        return case.hand_over_enforcement(
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "to_manager_id", "reason", "override_reason"),
+        )
 
 
 class EndEnforcement(CaseCommand):
+    """By the case's enforcement manager; anyone else allowed makes an override, with ``override_reason``."""
+
     action: ClassVar[str] = "end_enforcement"
     reason: Reason
+    override_reason: Text = Field(default="", description="Why someone other than the manager ends it.")
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
-        return case.end_enforcement(ctx, digest=self.digest(), reason=self.reason)
+        return case.end_enforcement(ctx, digest=self.digest(), reason=self.reason, override_reason=self.override_reason)
 
 
 class OpenExpeditedPathway(CaseCommand):
@@ -248,10 +304,20 @@ class OpenExpeditedPathway(CaseCommand):
     reason: Reason
     pathway_id: UUID | None = None
 
-    def run(self, case: Case, ctx: ActionContext, *, due_at: datetime | None = None, **_: Any) -> Any:
+    def run(
+        self,
+        case: Case,
+        ctx: ActionContext,
+        *,
+        due_at: datetime | None = None,
+        **_: Any,
+    ) -> Any:
         assert due_at is not None, "the application computes the due time from the configured target"
         return case.open_expedited_pathway(
-            ctx, due_at=due_at, digest=self.digest(), **_fields(self, "pathway_reason", "reason", "pathway_id")
+            ctx,
+            due_at=due_at,
+            digest=self.digest(),
+            **_fields(self, "pathway_reason", "reason", "pathway_id"),
         )
 
 
@@ -267,7 +333,7 @@ class CloseExpeditedPathway(CaseCommand):
 class RecordDeadlineMissed(CaseCommand):
     action: ClassVar[str] = "record_deadline_missed"
     pathway_id: UUID
-    escalate_to: Id | None = None
+    escalate_to: Id | None = Field(default=None, description="An ACS senior leader; none: their route.")
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
         return case.record_deadline_missed(ctx, digest=self.digest(), **_fields(self, "pathway_id", "escalate_to"))
@@ -276,13 +342,15 @@ class RecordDeadlineMissed(CaseCommand):
 class RaiseEscalation(CaseCommand):
     action: ClassVar[str] = "raise_escalation"
     reason: Reason
-    to_actor_id: Id | None = None
+    to_actor_id: Id | None = Field(default=None, description="An ACS senior leader; none: their route.")
     pathway_id: UUID | None = None
     escalation_id: UUID | None = None
 
     def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
         return case.raise_escalation(
-            ctx, digest=self.digest(), **_fields(self, "reason", "to_actor_id", "pathway_id", "escalation_id")
+            ctx,
+            digest=self.digest(),
+            **_fields(self, "reason", "to_actor_id", "pathway_id", "escalation_id"),
         )
 
 

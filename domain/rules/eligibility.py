@@ -37,6 +37,9 @@ class ReferralFacts:
     """What a referral decision is judged on: recorded facts and recorded judgements.
 
     ``None`` for a judgement means the caseworker has not recorded it (which never counts as met).
+    The two judgements come from the latest safety risk assessment; where it was recorded and which
+    later events changed the concerns say whether it still describes the case (a stale judgement is
+    named, never silently taken as today's: ``judgement_is_stale``).
     """
 
     service_type: ServiceType
@@ -45,11 +48,18 @@ class ReferralFacts:
     disclosed_kinds: frozenset[ConcernKind]
     safety_concern_unresolved: bool | None
     significant_threat: bool | None
+    judgement_recorded_in_version: int | None = None
+    concern_changes_since_judgement: tuple[int, ...] = ()
+
+    @property
+    def judgement_is_stale(self) -> bool:
+        return bool(self.concern_changes_since_judgement)
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
         record["service_type"] = str(self.service_type)
         record["disclosed_kinds"] = sorted(str(k) for k in self.disclosed_kinds)
+        record["concern_changes_since_judgement"] = list(self.concern_changes_since_judgement)
         return record
 
 

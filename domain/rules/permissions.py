@@ -1,9 +1,24 @@
 """Who may do what: the one authorization matrix of the case journey.
 
-The aggregate checks it on every command and the HTTP layer reads the same table, so a route
-can never allow what the domain forbids. Who decides a removal is not published (DOMAIN.md,
-"Unknowns"): here a specialist caseworker or an ACS senior leader may, and this table is the one
-place to change it.
+The aggregates check it on every command and the HTTP layer reads the same tables, so a route
+can never allow what the domain forbids. Four layers, each a table here:
+
+1. ``PERMISSIONS`` (and the customer and roster tables): the roles that may take an action at all.
+2. ``SPECIALIST_TEAM_ONLY``: on a case with the Specialist Case Team, the actions that lower a
+   protection or move the case are taken only by the team itself, a specialist caseworker who is a
+   current member on the staff roster. They are the very facts the removal doubt rule reads (an
+   unresolved concern, live police involvement, the latest risk assessment, a correction), and the
+   continuity of the specialist named caseworker. Seed 1: cases "remain with the Specialist Case
+   team until closure" unless removal is safe beyond doubt; nobody outside the team may hollow
+   that out one fact at a time.
+3. ``TEAM_DECISIONS``: the team's own decisions (accepting a referral, asking for and deciding a
+   removal) are made only by a current member of the actor's team.
+4. ``MANAGER_ONLY``: enforcement belongs to its one manager (seed 1: "a single person managing the
+   enforcement action"): a handover or an end only by the case's current enforcement manager, or
+   as an override with a recorded reason by a role in ``ENFORCEMENT_OVERRIDE_ROLES``.
+
+Who decides a removal is not published (DOMAIN.md, "Unknowns"): here a specialist caseworker or an
+ACS senior leader may, and this table is the one place to change it.
 """
 
 from __future__ import annotations
@@ -11,20 +26,25 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from domain.errors import NotPermitted
-from domain.values import Role
+from domain.staff.membership import require_member
+from domain.text import is_blank
+from domain.values import TEAM_OF_ROLE, Actor, Membership, Role, StaffTeam
 
 CW = Role.CASEWORKER
 SCW = Role.SPECIALIST_CASEWORKER
 EM = Role.ENFORCEMENT_MANAGER
 ACSSL = Role.ACS_SENIOR_LEADER
 SVC = Role.BACKEND_SERVICE
+TL = Role.TEAM_LEADER
 
 _PEOPLE_IN_CONTACT = frozenset({CW, SCW, EM, ACSSL, SVC})
 
 PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
     {
         "receive_application": frozenset({CW, SCW, SVC}),
-        "assign_caseworker": frozenset({CW, SCW, SVC}),
+        # Never the person named (a rule of the aggregate): allocation by a team leader, the
+        # allocation service or a colleague handing over.
+        "assign_caseworker": frozenset({CW, SCW, SVC, TL}),
         "change_service_type": frozenset({CW, SCW, SVC}),
         # Anyone in contact with a customer can hear a disclosure: every one of them may record it.
         "record_concern": _PEOPLE_IN_CONTACT,
@@ -36,8 +56,8 @@ PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
         "decide_referral": frozenset({CW, SCW}),
         "accept_referral": frozenset({SCW}),
         "start_enforcement": frozenset({CW, SCW, EM}),
-        "hand_over_enforcement": frozenset({CW, SCW, EM}),
-        "end_enforcement": frozenset({EM}),
+        "hand_over_enforcement": frozenset({EM, TL}),
+        "end_enforcement": frozenset({EM, TL}),
         "open_expedited_pathway": frozenset({CW, SCW, EM, ACSSL}),
         "close_expedited_pathway": frozenset({CW, SCW, ACSSL}),
         "record_deadline_missed": frozenset({SVC}),
@@ -50,6 +70,27 @@ PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
         "record_entry_in_error": frozenset({CW, SCW, ACSSL}),
     }
 )
+
+#: On a case with the Specialist Case Team: only a specialist caseworker who is a current member of
+#: the team. ``resolve_concern`` also covers signposting recorded as resolving a concern.
+SPECIALIST_TEAM_ONLY: frozenset[str] = frozenset(
+    {
+        "assign_caseworker",
+        "change_service_type",
+        "resolve_concern",
+        "assess_safety_risk",
+        "end_police_involvement",
+        "record_entry_in_error",
+        "close_case",
+    }
+)
+
+#: Decisions of the actor's own team: the actor must be a current member of their role's team.
+TEAM_DECISIONS: frozenset[str] = frozenset({"accept_referral", "request_removal", "decide_removal"})
+
+#: Only the case's current enforcement manager, or an override with a reason by these roles.
+MANAGER_ONLY: frozenset[str] = frozenset({"hand_over_enforcement", "end_enforcement"})
+ENFORCEMENT_OVERRIDE_ROLES: frozenset[Role] = frozenset({TL})
 
 #: Customers' personal data (domain/customer): recorded by those in contact with the customer;
 #: erased only by the retention process (a backend service), which records who ran it and why.
@@ -64,12 +105,31 @@ CUSTOMER_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
     }
 )
 
-#: Commands a closed case still accepts: a correction of the record, by an authorised role.
-ALLOWED_AFTER_CLOSURE = frozenset({"record_entry_in_error"})
+#: The staff roster (domain/staff): kept by team leaders. Break-glass alerts (domain/access):
+#: reviewed by an ACS senior leader or an auditor.
+STAFF_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
+    {
+        "manage_roster": frozenset({TL}),
+        "review_break_glass": frozenset({ACSSL, Role.AUDITOR}),
+    }
+)
+
+#: Commands a closed case still accepts. A safety disclosure is never turned away (seed 2: the
+#: support "at any and every stage of the case journey"; arrears survive closure): a concern and
+#: signposting are recorded on the closed case, and the concern marks the person for every later
+#: case. A correction of the record, too. Referral, enforcement, removal and team moves stay refused.
+ALLOWED_AFTER_CLOSURE = frozenset({"record_entry_in_error", "record_concern", "give_signposting"})
+
+
+def allowed_roles(action: str) -> frozenset[Role]:
+    for table in (PERMISSIONS, CUSTOMER_PERMISSIONS, STAFF_PERMISSIONS):
+        if action in table:
+            return table[action]
+    raise KeyError(action)
 
 
 def check_permitted(action: str, role: Role) -> None:
-    allowed = PERMISSIONS[action] if action in PERMISSIONS else CUSTOMER_PERMISSIONS[action]
+    allowed = allowed_roles(action)
     if role not in allowed:
         raise NotPermitted(
             f"A {role} may not {action.replace('_', ' ')}; allowed roles: "
@@ -78,3 +138,49 @@ def check_permitted(action: str, role: Role) -> None:
             action=action,
             role=str(role),
         )
+
+
+def check_specialist_team(action: str, actor: Actor, membership: Membership) -> None:
+    """On a Specialist Case Team case: ``action`` (in ``SPECIALIST_TEAM_ONLY``) only by the team."""
+    if actor.role is not SCW:
+        raise NotPermitted(
+            f"On a case with the Specialist Case Team, only the team may {action.replace('_', ' ')}:"
+            f" a {actor.role} may not.",
+            code="specialist_team_only",
+            action=action,
+            role=str(actor.role),
+        )
+    require_member(
+        membership, actor.id, StaffTeam.SPECIALIST_CASE_TEAM, as_what=f"the one to {action.replace('_', ' ')}"
+    )
+
+
+def check_team_decision(action: str, actor: Actor, membership: Membership) -> None:
+    """A team's own decision (``TEAM_DECISIONS``): the actor must be a current member of their team."""
+    team = TEAM_OF_ROLE[actor.role]
+    require_member(membership, actor.id, team, as_what=f"the one to {action.replace('_', ' ')}")
+
+
+def check_enforcement_owner(action: str, actor: Actor, manager_id: str | None, override_reason: str) -> bool:
+    """``action`` (in ``MANAGER_ONLY``) by the current manager, or an override; True if it is an override."""
+    if actor.role is EM and actor.id == manager_id:
+        return False
+    if actor.role not in ENFORCEMENT_OVERRIDE_ROLES:
+        raise NotPermitted(
+            f"Enforcement on this case is managed by {manager_id}: only they may"
+            f" {action.replace('_', ' ')}, or a "
+            + " or ".join(sorted(str(r) for r in ENFORCEMENT_OVERRIDE_ROLES))
+            + " as a recorded override with a reason.",
+            code="not_the_enforcement_manager",
+            action=action,
+            role=str(actor.role),
+        )
+    if is_blank(override_reason):
+        raise NotPermitted(
+            f"Enforcement on this case is managed by {manager_id}: an override by anyone else needs"
+            " an override_reason, which is recorded.",
+            code="override_reason_required",
+            action=action,
+            role=str(actor.role),
+        )
+    return True

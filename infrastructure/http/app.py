@@ -13,12 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from infrastructure.access_log import AccessLog
 from infrastructure.application import CaseJourney, utc_now
+from infrastructure.case_reads import CaseReads, CustomerDirectory
 from infrastructure.http import problems
-from infrastructure.http.access_log import AccessLog
 from infrastructure.http.auth import Authenticator
+from infrastructure.http.limits import BodySizeLimit
 from infrastructure.http.queries import CaseQueries, LogQueries
-from infrastructure.http.views import CustomerDirectory, PartyDirectory
 from infrastructure.settings import Settings
 
 DESCRIPTION = """\
@@ -31,7 +32,13 @@ Commands and queries of the child maintenance case journey, safety first.
 * **Concurrency**: case reads carry an `ETag` (the case version); send it back in `If-Match` on a
   command and a stale version is answered `409 version_conflict` with the current version.
 * **Errors**: RFC 9457 `application/problem+json` with a stable `code`.
-* **Need to know**: reading a safeguarding history needs a stated `purpose`, and is recorded.
+* **Need to know**: a safeguarding history, and a person's contact details, go only to a reader with a
+  legitimate relationship to the case (its named caseworker, the team reviewing it, its enforcement
+  manager, the ACS senior leader holding an escalation, an auditor), judged on the case and the staff
+  roster as they stand now. Every such read is recorded first. A caseworker without a relationship may
+  send `Break-Glass-Reason`: the read is allowed, recorded and raised as an alert that an ACS senior
+  leader or an auditor reviews (`/alerts/break-glass`). A history read needs a stated `purpose`.
+* **Limits**: request bodies over `http_max_body_bytes` (64 KiB by default) are refused with 413, unread.
 """
 
 
@@ -42,7 +49,7 @@ class Services:
     access_log: AccessLog
     queries: CaseQueries
     authenticator: Authenticator
-    party_directory: PartyDirectory
+    reads: CaseReads
     clock: Callable[[], datetime]
     max_projection_lag: int | None = None
     owned: list[Any] = field(default_factory=list)
@@ -58,7 +65,6 @@ def create_app(
     app: CaseJourney | None = None,
     clock: Callable[[], datetime] | None = None,
     queries: Callable[[CaseJourney], CaseQueries] | None = None,
-    party_directory: PartyDirectory | None = None,
     max_projection_lag: int | None = None,
 ) -> FastAPI:
     """The ASGI application. Pass ``app`` to share a case application (it is then not closed here)."""
@@ -70,14 +76,15 @@ def create_app(
         owned.append(app)
     access_log = AccessLog(settings)
     owned.append(access_log)
+    clock = clock or app.clock
     services = Services(
         settings=settings,
         app=app,
         access_log=access_log,
         queries=(queries or LogQueries)(app),
         authenticator=Authenticator(settings),
-        party_directory=party_directory or CustomerDirectory(app),
-        clock=clock or app.clock,
+        reads=CaseReads(app, access_log, CustomerDirectory(app), clock),
+        clock=clock,
         max_projection_lag=max_projection_lag,
         owned=owned,
     )
@@ -89,10 +96,13 @@ def create_app(
             {"name": "commands", "description": "One POST per command of the case journey."},
             {"name": "cases", "description": "A case's state, team assignment and safeguarding history."},
             {"name": "work", "description": "Caseloads and the expedited queue."},
+            {"name": "staff", "description": "The staff roster: who is a member of which team."},
+            {"name": "alerts", "description": "Break-glass reads, for review."},
             {"name": "health", "description": "Liveness and readiness."},
         ],
     )
     api.state.services = services
     problems.install(api)
     routes.install(api)
+    api.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     return api

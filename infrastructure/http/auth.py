@@ -21,6 +21,7 @@ from pathlib import Path
 import jwt
 
 from domain.values import Actor, Role
+from infrastructure.files import write_private
 from infrastructure.http.problems import Problem
 from infrastructure.settings import Settings
 
@@ -47,8 +48,7 @@ def jwt_secret(settings: Settings, *, create: bool = True) -> str:
         if not create:
             raise NoSecretConfigured(f"no JWT secret configured and no development secret at {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
+        write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

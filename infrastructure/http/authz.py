@@ -1,25 +1,22 @@
-"""Who may call which route: the one matrix of the HTTP API.
+"""Which roles may call which route: the first gate of the HTTP API, before any work is done.
 
-Commands: the domain's own matrix, ``domain.rules.permissions.PERMISSIONS``, read here (not
-copied), so a route can never allow what the domain forbids; the route checks it first to answer
-403 before any work, and the aggregate checks it again.
+Commands: the domain's own matrix (``domain.rules.permissions``), read here (not copied), so a route
+can never allow what the domain forbids; the route checks the role first to answer 403 before any
+work, and the aggregate checks everything again (the role, the roster, the relationship).
 
-Reads: ``READ_PERMISSIONS`` below. Need to know (DOMAIN.md, "Protection of the person"):
-
-- a safeguarding history is read by the specialist caseworkers, ACS senior leaders and auditors,
-  and by a mainstream caseworker only while they are the case's named caseworker (a legitimate
-  relationship, as NHS records require); enforcement managers and backend services never read it;
-- every read of a safeguarding history is recorded with its stated purpose (``access_log.py``);
-  only auditors read those records;
-- a protected party's contact details are shown only to the roles in ``PARTY_DETAIL_ROLES``.
+Reads: ``READ_PERMISSIONS`` below, by role only. Need to know goes further and is the domain's
+(``domain/rules/need_to_know.py``), applied by ``infrastructure/case_reads.py``: a safeguarding
+history, and a person's contact details, go only to a reader with a legitimate relationship to the
+case (or by break-glass, recorded and reviewed), and every such read is recorded first. An
+operator sees the service's health in detail and nothing of any case or person.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from domain.rules.permissions import PERMISSIONS
-from domain.values import Actor, Role
+from domain.rules.permissions import allowed_roles as command_roles
+from domain.values import Role
 
 CW = Role.CASEWORKER
 SCW = Role.SPECIALIST_CASEWORKER
@@ -27,51 +24,46 @@ EM = Role.ENFORCEMENT_MANAGER
 ACSSL = Role.ACS_SENIOR_LEADER
 AUD = Role.AUDITOR
 SVC = Role.BACKEND_SERVICE
-ALL_ROLES = frozenset(Role)
+TL = Role.TEAM_LEADER
+OPS = Role.OPERATOR
+
+#: Everyone who works with cases (the operator does not).
+CASE_ROLES = frozenset({CW, SCW, EM, ACSSL, AUD, SVC, TL})
 
 READ_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
     {
-        "get_case": ALL_ROLES,
-        "get_team_assignment": ALL_ROLES,
-        # Caseworker: only as the case's named caseworker (checked in ``may_read_history``).
+        "get_case": CASE_ROLES,
+        "get_team_assignment": CASE_ROLES,
+        # Then only with a legitimate relationship to the case (or break-glass): the domain decides.
         "get_safeguarding_history": frozenset({CW, SCW, ACSSL, AUD}),
         "get_safeguarding_history_reads": frozenset({AUD}),
         # The whole journey as a page to keep (infrastructure/html_pages.py): auditors only.
         "get_case_timeline": frozenset({AUD}),
-        "get_caseloads": frozenset({CW, SCW, EM, ACSSL, AUD}),
+        "get_caseloads": frozenset({CW, SCW, EM, ACSSL, AUD, TL}),
         # The backend service is the one that records missed targets: it must see what is due.
         "get_expedited_queue": frozenset({CW, SCW, ACSSL, AUD, SVC}),
+        # Break-glass alerts: raised for, and reviewed by, ACS senior leaders and auditors.
+        "get_break_glass_alerts": frozenset({ACSSL, AUD}),
+        # Who is on which team (no personal data): those who keep it, escalate to it, audit it.
+        "get_staff_roster": frozenset({TL, ACSSL, AUD}),
+        # The stores, their head and each read model's lag, in detail.
+        "get_readiness_details": frozenset({OPS}),
     }
 )
 
-#: Roles that may see a party's contact details, by how the party stands in the case. A party
-#: affected by a domestic abuse concern is "protected" whatever side they are on.
-PARTY_DETAIL_ROLES: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
-    {
-        "protected": frozenset({CW, SCW, ACSSL}),
-        "receiving_parent": frozenset({CW, SCW, ACSSL}),
-        "paying_parent": frozenset({CW, SCW, EM, ACSSL}),
-    }
+
+#: Routes named for a command whose permission is another action's (both roster changes are one).
+ROUTE_ACTIONS: MappingProxyType[str, str] = MappingProxyType(
+    {"join_team": "manage_roster", "leave_team": "manage_roster"}
 )
 
 
 def allowed_roles(route: str) -> frozenset[Role]:
-    """Roles allowed on a route: a command's action or a read's name."""
-    if route in PERMISSIONS:
-        return PERMISSIONS[route]
-    return READ_PERMISSIONS[route]
+    """Roles allowed on a route: a command's action (or the roster's) or a read's name."""
+    if route in READ_PERMISSIONS:
+        return READ_PERMISSIONS[route]
+    return command_roles(ROUTE_ACTIONS.get(route, route))
 
 
 def is_allowed(route: str, role: Role) -> bool:
     return role in allowed_roles(route)
-
-
-def may_read_history(actor: Actor, named_caseworker_id: str | None) -> bool:
-    """The relationship check on top of the role matrix for a safeguarding history."""
-    if actor.role is CW:
-        return named_caseworker_id == actor.id
-    return actor.role in READ_PERMISSIONS["get_safeguarding_history"]
-
-
-def may_see_party_details(role: Role, standing: str) -> bool:
-    return role in PARTY_DETAIL_ROLES[standing]

@@ -54,7 +54,7 @@ def register(cli: typer.Typer) -> None:
             ticker.start()
             out.print(
                 f"  deadline clock every {deadline_clock:g}s (missed targets escalated to"
-                f" {settings.deadline_escalation_actor})"
+                f" {settings.deadline_escalation_actor or 'the ACS senior leaders route'})"
             )
         try:
             uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)

@@ -35,7 +35,16 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:casejourney:problem:"
 
 #: Rule codes that are about the input rather than the case's state: answered 422, not 409.
-INPUT_RULE_CODES = frozenset({"occurred_at_in_future", "reason_required"})
+INPUT_RULE_CODES = frozenset(
+    {
+        "occurred_at_in_future",
+        "occurred_at_too_early",
+        "occurred_at_backdated_too_far",
+        "occurred_at_naive",
+        "occurred_before_case_opened",
+        "reason_required",
+    }
+)
 
 
 class Problem(Exception):

@@ -9,7 +9,7 @@ models made at run time, and FastAPI must see them as objects.)
 
 import re
 from typing import Annotated, Any
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid5
 
 import psycopg
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
@@ -17,15 +17,18 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from domain.case.commands import COMMANDS_BY_ACTION, CaseCommand, Command, OpenCase
-from domain.values import Actor
-from infrastructure.application import CommandResult
+from domain.access.aggregate import ReviewOutcome
+from domain.case.commands import COMMANDS_BY_ACTION, CaseCommand, Command, OpenCase, Reason
+from domain.staff.commands import JoinTeam, LeaveTeam
+from domain.text import meaningful
+from domain.values import Actor, StaffTeam
+from infrastructure.application import CommandResult, RosterResult
 from infrastructure.html_pages import CSP, case_timeline_html
 from infrastructure.http import authz
 from infrastructure.http.app import Services
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
-from infrastructure.http.views import case_state
 from infrastructure.settings import Settings
+from infrastructure.staff import roster_changes, roster_rows
 from projections.describe import what, why
 
 #: Namespace of command ids made from an Idempotency-Key that is not itself a UUID.
@@ -274,12 +277,34 @@ def _case_command_route(api: FastAPI, command_class: type[CaseCommand]) -> None:
 # ---------------------------------------------------------------------- reads
 
 
-Purpose = Annotated[
-    str,
-    Query(
-        min_length=3,
+def purpose(
+    purpose: Annotated[
+        str, Query(max_length=500, description="Why you are reading it (recorded with your id, for the auditors).")
+    ],
+) -> str:
+    """The stated purpose, stripped: it must say something (3 visible characters, nothing invisible)."""
+    if not meaningful(purpose):
+        raise Problem(
+            422,
+            "purpose_required",
+            "Invalid input",
+            "purpose must say why you are reading it: 3 visible characters or more, no control or invisible"
+            " characters (spaces, tabs or a zero-width space are not a purpose).",
+        )
+    return purpose.strip()
+
+
+Purpose = Annotated[str, Depends(purpose)]
+
+BreakGlassReason = Annotated[
+    str | None,
+    Header(
+        alias="Break-Glass-Reason",
         max_length=500,
-        description="Why you are reading it (recorded with your id, for the auditors).",
+        description=(
+            "Only for a caseworker, specialist caseworker or ACS senior leader with no relationship to the case:"
+            " why you must read it now. The read is allowed, recorded and raised as an alert for review."
+        ),
     ),
 ]
 
@@ -300,13 +325,25 @@ def _reads(api: FastAPI) -> None:
             int | None, Query(ge=1, le=10**9, description="The case as it stood at this version.")
         ] = None,
         if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+        break_glass: BreakGlassReason = None,
     ) -> Response:
         svc = services(request)
-        case = svc.app.get_case(case_id, version=version)
-        tag = etag(case.version)
-        if if_none_match is not None and tag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]:
-            return Response(status_code=304, headers={"ETag": tag})
-        return JSONResponse(case_state(case, actor.role, svc.party_directory), headers={"ETag": tag})
+        seen = {t.strip().removeprefix("W/") for t in if_none_match.split(",")} if if_none_match else set()
+        matched: list[str] = []
+
+        def already_seen(shown: int) -> bool:
+            matched.extend({etag(shown)} & seen)
+            return bool(matched)
+
+        try:
+            view = svc.reads.case_view(
+                actor, case_id, version=version, break_glass_reason=break_glass, unless=already_seen
+            )
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        if view is None:
+            return Response(status_code=304, headers={"ETag": matched[0]})
+        return JSONResponse(view, headers={"ETag": etag(view["version"]), "Cache-Control": "no-store"})
 
     @api.get(
         "/cases/{case_id}/team-assignment",
@@ -336,48 +373,43 @@ def _reads(api: FastAPI) -> None:
         operation_id="get_safeguarding_history",
         summary="A case's safeguarding history (need to know; every read is recorded)",
         description=(
-            "Specialist caseworkers, ACS senior leaders and auditors; a caseworker only as the case's named"
-            " caseworker. `purpose` is required and recorded with who read and when, before the history is"
-            " returned. `as_of` gives the history as the service had recorded it at that time."
+            "Only with a legitimate relationship to the case, judged now: its named caseworker, the Specialist"
+            " Case Team reviewing a pending referral or removal, the ACS senior leader holding an open"
+            " escalation (or reviewing a removal), an auditor; or by break-glass (`Break-Glass-Reason`),"
+            " recorded and raised as an alert. `purpose` is required and recorded with who read, on which"
+            " basis and when, before the history is returned. `as_of` gives the history as the service had"
+            " recorded it at that time."
         ),
         tags=["cases"],
         responses=_RESPONSES,
     )
     def get_safeguarding_history(
         request: Request,
+        response: Response,
         case_id: CaseId,
         purpose: Purpose,
         actor: Annotated[Actor, require("get_safeguarding_history")],
         as_of: Annotated[AwareDatetime | None, Query(description="Recorded time (ISO 8601 with offset).")] = None,
+        break_glass: BreakGlassReason = None,
     ) -> Any:
         svc = services(request)
-        case = svc.app.get_case(case_id)
-        if not authz.may_read_history(actor, case.named_caseworker_id):
-            raise Problem(
-                403,
-                "no_legitimate_relationship",
-                "Not permitted",
-                "A caseworker reads a safeguarding history only as the case's named caseworker.",
-            )
-        at = svc.clock()
         try:
-            sequence = svc.access_log.record(
-                case_id, actor, purpose=purpose.strip(), as_of=as_of, at=at, request_id=str(uuid4())
-            )
+            read = svc.reads.allow_history(actor, case_id, purpose=purpose, as_of=as_of, break_glass_reason=break_glass)
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
         entries = svc.queries.safeguarding_history(case_id, as_of)
+        response.headers["Cache-Control"] = "no-store"
         return {
             "case_id": str(case_id),
             "as_of": as_of.isoformat() if as_of else None,
-            "read_recorded": {"sequence": sequence, "at": at.isoformat(), "by": actor.id, "purpose": purpose.strip()},
+            "read_recorded": read.as_dict(actor, purpose),
             "entries": entries,
         }
 
     @api.get(
         "/cases/{case_id}/safeguarding-history/reads",
         operation_id="get_safeguarding_history_reads",
-        summary="Who read this case's safeguarding history, when and why (auditors)",
+        summary="Who read this case's safeguarding history or contact details, when, on which basis, why (auditors)",
         tags=["cases"],
         responses=_RESPONSES,
     )
@@ -408,12 +440,11 @@ def _reads(api: FastAPI) -> None:
     ) -> HTMLResponse:
         svc = services(request)
         events = svc.app.case_events(case_id)
-        at = svc.clock()
         try:
-            svc.access_log.record(case_id, actor, purpose=purpose.strip(), as_of=None, at=at, request_id=str(uuid4()))
+            read = svc.reads.allow_history(actor, case_id, purpose=purpose)
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
-        page = case_timeline_html(case_id, events, generated_at=at, generated_for=f"{actor.id} ({purpose.strip()})")
+        page = case_timeline_html(case_id, events, generated_at=read.at, generated_for=f"{actor.id} ({purpose})")
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
 
     @api.get(
@@ -452,8 +483,12 @@ def _reads(api: FastAPI) -> None:
         tags=["health"],
         responses={503: {"description": "Not ready (problem+json)."}},
     )
-    def readyz(request: Request) -> Any:
+    def readyz(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Any:
+        """Public: only whether the service is ready. With an operator's token: the stores, the head and lags."""
         svc = services(request)
+        detailed = credentials is not None and authz.is_allowed(
+            "get_readiness_details", current_actor(request, credentials).role
+        )
         try:
             probe_store(svc.settings)
             head = svc.app.recorder.max_notification_id() or 0
@@ -462,16 +497,12 @@ def _reads(api: FastAPI) -> None:
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
         too_far = {n: v for n, v in lag.items() if svc.max_projection_lag is not None and v > svc.max_projection_lag}
-        body: dict[str, Any] = {
-            "status": "ready" if not too_far else "lagging",
-            "store": svc.settings.describe_store(),
-            "head": head,
-        }
-        body["projection_lag"] = lag
+        body: dict[str, Any] = {"status": "ready" if not too_far else "lagging"}
+        if detailed:
+            body |= {"store": svc.settings.describe_store(), "head": head, "projection_lag": lag}
         if too_far:
-            raise Problem(
-                503, "projection_lag", "Read models behind", f"Read models too far behind: {too_far}.", **body
-            )
+            detail = f"Read models too far behind: {too_far}." if detailed else "Read models too far behind."
+            raise Problem(503, "projection_lag", "Read models behind", detail, **body)
         return body
 
 
@@ -482,6 +513,104 @@ def probe_store(settings: Settings) -> None:
             conn.execute("SELECT 1")
 
 
+# ---------------------------------------------------------------------- staff roster and alerts
+
+
+class RosterChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    team: StaffTeam
+    reason: Reason
+    command_id: UUID | None = None
+    occurred_at: AwareDatetime | None = None
+
+
+class AlertReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: ReviewOutcome = Field(description="Whether the break-glass read was justified.")
+    note: Reason
+
+
+StaffId = Annotated[str, Path(description="The staff member's id.", max_length=100)]
+
+
+def _staff(api: FastAPI) -> None:
+    def change(command_class: type[JoinTeam] | type[LeaveTeam]) -> Any:
+        def handle(
+            request: Request,
+            staff_id: StaffId,
+            body: RosterChange,
+            actor: Annotated[Actor, require("manage_roster")],
+            idempotency_key: IdempotencyKey = None,
+        ) -> RosterResult:
+            data: dict[str, Any] = body.model_dump(exclude_unset=True) | {"staff_id": staff_id}
+            _merge_headers(data, actor, idempotency_key, None)
+            return services(request).app.manage_roster(command_class.model_validate(data), actor)
+
+        return handle
+
+    for command_class, verb, summary in (
+        (JoinTeam, "join", "A person joins a team (team leaders; the reason is recorded)"),
+        (LeaveTeam, "leave", "A person leaves a team: from now on no rule treats them as a member"),
+    ):
+        api.add_api_route(
+            f"/staff/{{staff_id}}/{verb}",
+            change(command_class),
+            methods=["POST"],
+            name=command_class.action,
+            operation_id=command_class.action,
+            summary=summary,
+            tags=["staff"],
+            response_model=RosterResult,
+            responses=_RESPONSES,
+        )
+
+    @api.get(
+        "/staff",
+        operation_id="get_staff_roster",
+        summary="Who is a current member of which team, since when and on whose word",
+        tags=["staff"],
+        responses=_RESPONSES,
+    )
+    def get_staff_roster(
+        request: Request,
+        actor: Annotated[Actor, require("get_staff_roster")],
+        team: Annotated[StaffTeam | None, Query(description="Only this team.")] = None,
+    ) -> Any:
+        app = services(request).app
+        return {"members": roster_rows(app, team), "changes": roster_changes(app)}
+
+    @api.get(
+        "/alerts/break-glass",
+        operation_id="get_break_glass_alerts",
+        summary="Break-glass reads: who read what without a relationship, why, and their review",
+        tags=["alerts"],
+        responses=_RESPONSES,
+    )
+    def get_break_glass_alerts(
+        request: Request,
+        actor: Annotated[Actor, require("get_break_glass_alerts")],
+        open_only: Annotated[bool, Query(alias="open", description="Only those not yet reviewed.")] = False,
+    ) -> Any:
+        return {"alerts": [a.as_dict() for a in services(request).access_log.alerts(open_only=open_only)]}
+
+    @api.post(
+        "/alerts/break-glass/{alert_id}/review",
+        operation_id="review_break_glass",
+        summary="Review a break-glass read (an ACS senior leader or an auditor, never the reader)",
+        tags=["alerts"],
+        responses=_RESPONSES,
+    )
+    def review_break_glass(
+        request: Request,
+        alert_id: Annotated[UUID, Path(description="The alert.")],
+        body: AlertReview,
+        actor: Annotated[Actor, require("review_break_glass")],
+    ) -> Any:
+        svc = services(request)
+        alert = svc.access_log.review_alert(alert_id, actor, outcome=body.outcome, note=body.note, at=svc.clock())
+        return alert.as_dict()
+
+
 def install(api: FastAPI) -> None:
     _open_case_route(api)
     for action, command_class in COMMANDS_BY_ACTION.items():
@@ -489,3 +618,4 @@ def install(api: FastAPI) -> None:
             assert issubclass(command_class, CaseCommand)
             _case_command_route(api, command_class)
     _reads(api)
+    _staff(api)

@@ -14,7 +14,7 @@ from domain.values import Actor, Role
 from infrastructure.http import create_app
 from infrastructure.http.auth import issue_token
 from infrastructure.settings import Settings
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, seed_test_roster
 
 SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 
@@ -25,7 +25,9 @@ EM2 = Actor("em-dan", Role.ENFORCEMENT_MANAGER)
 ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
 AUD = Actor("aud-eve", Role.AUDITOR)
 SVC = Actor("svc-intake", Role.BACKEND_SERVICE)
-ONE_OF_EACH_ROLE = {CW.role: CW, SCW.role: SCW, EM.role: EM, ACSSL.role: ACSSL, AUD.role: AUD, SVC.role: SVC}
+TL = Actor("tl-hana", Role.TEAM_LEADER)
+OPS = Actor("op-omar", Role.OPERATOR)
+ONE_OF_EACH_ROLE = {a.role: a for a in (CW, SCW, EM, ACSSL, AUD, SVC, TL, OPS)}
 
 
 @dataclass
@@ -75,6 +77,7 @@ def http_settings(settings: Settings, **overrides: Any) -> Settings:
 def api(store_settings: Settings, clock: FakeClock) -> Iterator[Api]:
     settings = http_settings(store_settings)
     asgi = create_app(settings, clock=clock)
+    seed_test_roster(asgi.state.services.app)
     with TestClient(asgi) as client:
         yield Api(client, settings, clock)
     asgi.state.services.close()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from domain.values import Role
 from infrastructure.http import authz
-from tests.e2e.conftest import AUD, CW, ONE_OF_EACH_ROLE, SCW, Api
+from tests.e2e.conftest import AUD, CW, ONE_OF_EACH_ROLE, SCW, TL, Api
 
 
 def test_auditors_get_the_timeline_page_and_their_read_is_recorded(api: Api) -> None:
     case_id = api.open_case()
-    api.command(case_id, "assign_caseworker", {"caseworker_id": CW.id}, CW)
+    api.command(case_id, "assign_caseworker", {"caseworker_id": CW.id}, TL)
     api.command(
         case_id,
         "record_concern",

@@ -152,6 +152,7 @@ def test_export_writes_the_page_and_records_the_read(
     assert done.exit_code == 0, done.output
     page = out.read_text()
     assert "RemovalRefused" in page and "open_escalation" in page and "aud-eve (complaint review)" in page
+    assert out.stat().st_mode & 0o777 == 0o600  # readable by its owner only, whatever the umask
     reads = log_reads(store_settings, case_id)
     assert [(r.actor_id, r.actor_role, r.purpose) for r in reads] == [("aud-eve", "auditor", "complaint review")]
 
@@ -162,7 +163,7 @@ def test_export_writes_the_page_and_records_the_read(
 
 
 def log_reads(settings: Settings, case_id: UUID) -> list[Any]:
-    from infrastructure.http.access_log import AccessLog
+    from infrastructure.access_log import AccessLog
 
     log = AccessLog(settings)
     try:

@@ -19,8 +19,9 @@ from domain.case.commands import (
     RecordAcsInvolvement,
     RecordConcern,
 )
-from domain.values import Actor, Role
+from domain.values import Actor, Role, StaffTeam
 from infrastructure.application import CaseJourney
+from infrastructure.staff import seed_roster
 
 CW = Actor("cw-pop", Role.CASEWORKER)
 SCW = Actor("scw-pop", Role.SPECIALIST_CASEWORKER)
@@ -53,6 +54,7 @@ class Built:
 
 
 def build_population(app: CaseJourney, per_profile: int) -> list[Built]:
+    seed_roster(app, {StaffTeam.MAINSTREAM: [CW.id], StaffTeam.SPECIALIST_CASE_TEAM: [SCW.id]})
     built: list[Built] = []
     index = 0
     for profile in PROFILES:

@@ -99,7 +99,7 @@ def test_a_stale_cache_never_refuses_or_overwrites(make_app: Callable[..., CaseJ
     first.execute(concern(case_id), CASEWORKER)  # first now caches version 2
     second.execute(concern(case_id), CASEWORKER)  # the store moves to version 3 behind first's back
     # Expected version 3 is right for the store, though first's cache says 2: accepted.
-    result = first.execute(AssignCaseworker(case_id=case_id, caseworker_id="cw-x", expected_version=3), CASEWORKER)
+    result = first.execute(AssignCaseworker(case_id=case_id, caseworker_id="cw-bob", expected_version=3), CASEWORKER)
     assert result.version == 4
     second.execute(concern(case_id), CASEWORKER)  # version 5, first's cache is stale again
     assert first.execute(concern(case_id), CASEWORKER).version == 6  # no expected version: decided on fresh state

@@ -143,10 +143,21 @@ def test_recorded_facts_rebuild_exactly_and_v1_itself_changes_nothing(
         "under_acs_for_domestic_abuse": False,
         "police_involved_for_domestic_abuse": True,
         "disclosed_kinds": ["coercive_control"],
-        "safety_concern_unresolved": None,
-        "significant_threat": None,
+        "safety_concern_unresolved": True,
+        "significant_threat": True,
+        "judgement_recorded_in_version": 4,
+        "concern_changes_since_judgement": [6],
     }
     assert facts_from_record(record).as_record() == record
+    # A decision recorded before the judgement's provenance was: the same facts, with none named.
+    older = {
+        k: v for k, v in record.items() if k not in ("judgement_recorded_in_version", "concern_changes_since_judgement")
+    }
+    assert facts_from_record(older).as_record() == {
+        **older,
+        "judgement_recorded_in_version": None,
+        "concern_changes_since_judgement": [],
+    }
 
 
 def test_the_impact_command_reports_the_same_as_json_and_csv(

@@ -20,7 +20,7 @@ from infrastructure.application import CaseJourney
 from infrastructure.projection_runner import ReadModels
 from infrastructure.readmodels import safeguarding_history_of, team_assignment_of
 from infrastructure.replay import replay_case
-from infrastructure.scenarios import ACSSL, CASEWORKER, SPECIALIST, Journey
+from infrastructure.scenarios import ACSSL, CASEWORKER, SPECIALIST, TEAM_LEADER, Journey
 from tests.conftest import FakeClock
 
 RECORDED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the test clock's start: event v1 is recorded then
@@ -33,7 +33,7 @@ def journey(app: CaseJourney, clock: FakeClock) -> Journey:
     j = Journey(app=app, number=99, title="replay", at=OCCURRED)
     steps = [
         lambda: j.open(CASEWORKER),
-        lambda: j.do(CASEWORKER, AssignCaseworker, caseworker_id=CASEWORKER.id),
+        lambda: j.do(TEAM_LEADER, AssignCaseworker, caseworker_id=CASEWORKER.id),
         lambda: j.do(
             CASEWORKER,
             RecordConcern,

@@ -89,8 +89,9 @@ def test_removal_is_approved_when_no_doubt_remains_and_history_stays_complete(ap
 
 def test_enforcement_has_one_manager_and_the_named_caseworker_stays(app: CaseJourney) -> None:
     journey, events = story(app, 7)
-    [refusal] = journey.refusals
-    assert refusal.code == "enforcement_manager_already_assigned"
+    second_manager, former_manager_ends_it = journey.refusals
+    assert second_manager.code == "enforcement_manager_already_assigned"
+    assert former_manager_ends_it.code == "not_the_enforcement_manager"
     [handover] = of_type(events, "EnforcementManagerHandedOver")
     assert (handover.from_manager_id, handover.to_manager_id) == ("em-dev", "em-erin")
     assert handover.reason

@@ -22,10 +22,12 @@ from domain.values import (
     ConcernKind,
     ConcernSource,
     EnforcementStep,
+    Memberships,
     PathwayReason,
     Role,
     ServiceType,
     SignpostTarget,
+    StaffTeam,
     Team,
 )
 
@@ -39,6 +41,8 @@ ENFORCEMENT_MANAGER = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
 ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
 SERVICE = Actor("svc-intake", Role.BACKEND_SERVICE)
 AUDITOR = Actor("aud-eve", Role.AUDITOR)
+TEAM_LEADER = Actor("tl-hana", Role.TEAM_LEADER)
+OPERATOR = Actor("op-omar", Role.OPERATOR)
 
 #: One actor per role, for tables that go through every role.
 ACTOR_FOR_ROLE: dict[Role, Actor] = {
@@ -48,6 +52,8 @@ ACTOR_FOR_ROLE: dict[Role, Actor] = {
     Role.ACS_SENIOR_LEADER: ACSSL,
     Role.AUDITOR: AUDITOR,
     Role.BACKEND_SERVICE: SERVICE,
+    Role.TEAM_LEADER: TEAM_LEADER,
+    Role.OPERATOR: OPERATOR,
 }
 
 RECEIVING_PARENT = "party-fay"  # the person with care; the victim-survivor in these stories
@@ -57,10 +63,32 @@ STRANGER = "party-not-on-this-case"
 MAINSTREAM_CASEWORKER_ID = CASEWORKER.id
 SPECIALIST_CASEWORKER_ID = SPECIALIST.id
 RETURNING_CASEWORKER_ID = "cw-hal"
+SECOND_ENFORCEMENT_MANAGER_ID = "em-dan"
+
+#: The staff roster of these stories: every person a story names is a current member of their team.
+ROSTER = Memberships(
+    {
+        **{
+            staff_id: frozenset({StaffTeam.MAINSTREAM})
+            for staff_id in (CASEWORKER.id, RETURNING_CASEWORKER_ID, "cw-kim", "cw-new")
+        },
+        SPECIALIST.id: frozenset({StaffTeam.SPECIALIST_CASE_TEAM}),
+        REVIEWER.id: frozenset({StaffTeam.SPECIALIST_CASE_TEAM}),
+        **{
+            staff_id: frozenset({StaffTeam.ENFORCEMENT})
+            for staff_id in (ENFORCEMENT_MANAGER.id, SECOND_ENFORCEMENT_MANAGER_ID, "em-jo", "em-new")
+        },
+        ACSSL.id: frozenset({StaffTeam.ACS_SENIOR_LEADERS}),
+        AUDITOR.id: frozenset({StaffTeam.AUDIT}),
+    }
+)
 
 
-def context(actor: Actor, at: datetime, *, recorded_at: datetime | None = None) -> ActionContext:
-    """A command's context at an explicit business time (recorded at the same moment by default)."""
+def context(
+    actor: Actor, at: datetime, *, recorded_at: datetime | None = None, membership: Memberships = ROSTER
+) -> ActionContext:
+    """A command's context at an explicit business time (recorded at the same moment by default),
+    decided on the stories' roster unless told otherwise."""
     command_id = uuid4()
     return ActionContext(
         actor=actor,
@@ -68,6 +96,7 @@ def context(actor: Actor, at: datetime, *, recorded_at: datetime | None = None) 
         recorded_at=recorded_at or at,
         command_id=command_id,
         correlation_id=command_id,
+        membership=membership,
     )
 
 
@@ -92,10 +121,12 @@ class Story:
     history: list[Case.Event] = field(default_factory=list)
     concern_id: UUID | None = None
 
-    def ctx(self, actor: Actor, *, after: timedelta = timedelta(minutes=1)) -> ActionContext:
+    def ctx(
+        self, actor: Actor, *, after: timedelta = timedelta(minutes=1), membership: Memberships = ROSTER
+    ) -> ActionContext:
         """The context of the next command: ``after`` later than the previous one."""
         self.now += after
-        return context(actor, self.now)
+        return context(actor, self.now, membership=membership)
 
     def new_events(self) -> list[Case.Event]:
         """Events appended since the last call (the "then" of a given/when/then)."""
@@ -176,7 +207,7 @@ class Story:
 
     def start_enforcement(self, *, manager_id: str = ENFORCEMENT_MANAGER.id) -> None:
         self.case.start_enforcement(
-            self.ctx(ENFORCEMENT_MANAGER),
+            self.ctx(CASEWORKER if not self.case.in_specialist_team else SPECIALIST),
             enforcement_manager_id=manager_id,
             step=EnforcementStep.DEDUCTION_FROM_EARNINGS,
             reason="three payments missed",
@@ -211,7 +242,7 @@ def application(
 def mainstream_case(*, at: datetime = T0, service_type: ServiceType = ServiceType.COLLECT_AND_PAY) -> Story:
     """An application with its named caseworker in mainstream caseworking."""
     story = application(at=at, service_type=service_type)
-    story.case.assign_caseworker(story.ctx(CASEWORKER), caseworker_id=MAINSTREAM_CASEWORKER_ID, reason="")
+    story.case.assign_caseworker(story.ctx(TEAM_LEADER), caseworker_id=MAINSTREAM_CASEWORKER_ID, reason="")
     story.new_events()
     return story
 

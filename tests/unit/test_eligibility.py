@@ -226,6 +226,8 @@ def test_a_decision_records_the_policy_version_and_the_facts_it_was_judged_on() 
         "disclosed_kinds": ["coercive_control", "threatened_violence"],
         "safety_concern_unresolved": True,
         "significant_threat": True,
+        "judgement_recorded_in_version": None,
+        "concern_changes_since_judgement": [],
     }
     assert dict(decision.facts) == judged.as_record()
 

@@ -1,0 +1,235 @@
+"""The access log: every read of a safeguarding history or of contact details, recorded before it is returned.
+
+Stored as events, like everything else that matters here (``domain/access``): one ``CaseReads``
+stream per case and one ``BreakGlassAlerts`` stream for the service. Why events rather than a
+table: they are append-only by construction (the library never updates or deletes a stored
+event), they share the store's durability and configuration, and an auditor reads them the way
+they read a case. Why a separate application: the access log must not enter the case log, whose
+notifications the projections follow; on PostgreSQL it is the table ``accesslog_events`` in the case
+store's schema, on SQLite a file beside the case store (the SQLite recorder names every
+application's table ``stored_events``).
+
+A read is recorded first and what was read returned after; if the record cannot be written the
+caller gets a 503 and nothing else, so there is never a read without its trace. A break-glass read
+and its alert are saved in one transaction: never one without the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
+from domain.values import Actor
+from infrastructure.settings import Settings
+
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    case_id: UUID
+    sequence: int
+    at: datetime
+    actor_id: str
+    actor_role: str
+    what: str  # "safeguarding_history" or "contact_details"
+    basis: str
+    purpose: str
+    party_id: str | None
+    as_of: datetime | None
+    request_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": str(self.case_id),
+            "sequence": self.sequence,
+            "at": self.at.isoformat(),
+            "actor": {"id": self.actor_id, "role": self.actor_role},
+            "what": self.what,
+            "basis": self.basis,
+            "purpose": self.purpose,
+            "party_id": self.party_id,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRead:
+    """One party's contact details about to be returned: who stands how, on which basis."""
+
+    party_id: str
+    standing: str
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakGlass:
+    """The reason a reader gave to break the glass, and what they read with it."""
+
+    reason: str
+    read: str  # "safeguarding_history" or "contact_details"
+
+
+def access_log_env(settings: Settings) -> dict[str, str]:
+    env = settings.eventsourcing_env()
+    if settings.store == "sqlite":
+        path = settings.sqlite_path
+        env["SQLITE_DBNAME"] = str(path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}"))
+    return env
+
+
+class AccessLog(Application[UUID]):
+    """The access log application: record before returning; ``reads`` and ``alerts`` for reviewers."""
+
+    name = "accesslog"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(env=access_log_env(settings))
+
+    def _get(self, aggregate_id: UUID, new: Any) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return new()
+
+    def _save(
+        self, change: Any, *, case_id: UUID, break_glass: BreakGlass | None, actor: Actor, at: datetime, request_id: str
+    ) -> CaseReads:
+        """Applies ``change`` to the case's reads (and raises the alert) and saves them in one transaction;
+        concurrent readers meet at the version key and try again."""
+        for _ in range(MAX_ATTEMPTS):
+            reads: CaseReads = self._get(reads_id(case_id), lambda: CaseReads(case_id))
+            change(reads)
+            touched: list[Any] = [reads]
+            if break_glass is not None:
+                alerts: BreakGlassAlerts = self._get(ALERTS_ID, BreakGlassAlerts)
+                alerts.raise_alert(
+                    actor,
+                    alert_id=uuid5(ALERTS_ID, request_id),
+                    case_id=case_id,
+                    reason=break_glass.reason,
+                    read=break_glass.read,
+                    at=at,
+                    request_id=request_id,
+                )
+                touched.append(alerts)
+            try:
+                self.save(*touched)
+            except IntegrityError:
+                continue
+            return reads
+        raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
+
+    def record_history_read(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        basis: str,
+        purpose: str,
+        as_of: datetime | None,
+        at: datetime,
+        request_id: str,
+        break_glass: BreakGlass | None = None,
+    ) -> int:
+        """Appends one read of the history (and its alert, if by break-glass); returns its sequence."""
+        reads = self._save(
+            lambda r: r.history_read(actor, basis=basis, purpose=purpose, as_of=as_of, at=at, request_id=request_id),
+            case_id=case_id,
+            break_glass=break_glass,
+            actor=actor,
+            at=at,
+            request_id=request_id,
+        )
+        return reads.count
+
+    def record_contact_reads(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        parties: Sequence[ContactRead],
+        *,
+        at: datetime,
+        request_id: str,
+        break_glass: BreakGlass | None = None,
+    ) -> None:
+        """Appends one read per party whose contact details are about to be returned."""
+
+        def change(reads: CaseReads) -> None:
+            for party in parties:
+                reads.contact_details_read(
+                    actor,
+                    party_id=party.party_id,
+                    standing=party.standing,
+                    basis=party.basis,
+                    at=at,
+                    request_id=request_id,
+                )
+
+        self._save(change, case_id=case_id, break_glass=break_glass, actor=actor, at=at, request_id=request_id)
+
+    def reads(self, case_id: UUID) -> list[Read]:
+        out: list[Read] = []
+        for event in self.events.get(reads_id(case_id)):
+            if isinstance(event, CaseReads.HistoryRead):
+                out.append(
+                    Read(
+                        event.case_id,
+                        len(out) + 1,
+                        event.timestamp,
+                        event.actor_id,
+                        event.actor_role,
+                        "safeguarding_history",
+                        event.basis,
+                        event.purpose,
+                        None,
+                        event.as_of,
+                        event.request_id,
+                    )
+                )
+            elif isinstance(event, CaseReads.ContactDetailsRead):
+                out.append(
+                    Read(
+                        event.case_id,
+                        len(out) + 1,
+                        event.timestamp,
+                        event.actor_id,
+                        event.actor_role,
+                        "contact_details",
+                        event.basis,
+                        "",
+                        event.party_id,
+                        None,
+                        event.request_id,
+                    )
+                )
+        return out
+
+    def alerts(self, *, open_only: bool = False) -> list[Alert]:
+        try:
+            alerts: BreakGlassAlerts = self.repository.get(ALERTS_ID)
+        except AggregateNotFoundError:
+            return []
+        listed = alerts.open_alerts() if open_only else list(alerts.alerts.values())
+        return sorted(listed, key=lambda a: a.raised_at)
+
+    def review_alert(
+        self, alert_id: UUID, reviewer: Actor, *, outcome: ReviewOutcome, note: str, at: datetime
+    ) -> Alert:
+        for _ in range(MAX_ATTEMPTS):
+            alerts: BreakGlassAlerts = self._get(ALERTS_ID, BreakGlassAlerts)
+            alerts.review(reviewer, alert_id=alert_id, outcome=outcome, note=note, at=at)
+            try:
+                self.save(alerts)
+            except IntegrityError:
+                continue
+            return alerts.alerts[str(alert_id)]
+        raise IntegrityError("could not record the review: too many concurrent reviewers")
