@@ -18,11 +18,11 @@ import typer
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from domain.case.commands import CASE_ID_NAMESPACE
 from domain.errors import DomainError
 from infrastructure.application import CaseJourney
+from infrastructure.cli_text import SafeTable, safe
 from infrastructure.http.cli import register as register_http_commands
 from infrastructure.scenarios import SCENARIOS, STORY_NAMESPACE, demo_start, run_scenario, seed_demo_roster
 from infrastructure.settings import Settings
@@ -40,7 +40,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {safe(message)}")
     raise typer.Exit(code)
 
 
@@ -78,7 +78,7 @@ def demo_case_id(number: int) -> UUID:
 def demo(ctx: typer.Context) -> None:
     """Write the sample journeys (every story of SCENARIOS.md) to the store and summarise them."""
     app = open_app(ctx)
-    table = Table(title=f"Sample journeys in {ctx.obj.describe_store()}")
+    table = SafeTable(title=f"Sample journeys in {ctx.obj.describe_store()}")
     for column in ("#", "story", "case id", "events", "team now", "named caseworker", "last event"):
         table.add_column(column, no_wrap=column in {"story", "case id"})
     refusals: list[str] = []
@@ -103,7 +103,7 @@ def demo(ctx: typer.Context) -> None:
                 case.named_caseworker_id or "-",
                 what(app.case_events(journey.case_id)[-1]),
             )
-            refusals += [f"story {scenario.number}: [bold]{r.code}[/] - {r.message}" for r in journey.refusals]
+            refusals += [f"story {scenario.number}: [bold]{r.code}[/] - {safe(r.message)}" for r in journey.refusals]
     console.print(table)
     if joined:
         console.print(
@@ -145,7 +145,7 @@ def history(
         return
     if output != "text":
         fail("--format must be text or json", 2)
-    table = Table(title=f"History of case {case_id}", show_lines=True)
+    table = SafeTable(title=f"History of case {case_id}", show_lines=True)
     for column in ("v", "occurred", "recorded", "actor", "what", "why"):
         table.add_column(column, overflow="fold")
     for event in events:
@@ -161,7 +161,8 @@ def history(
     for party, marks in markers.items():
         for kind, where in marks.items():
             console.print(
-                f"[bold red]Safety marker[/] on {party}: {kind}, set on case {where['case_id']} at {where['set_at']}"
+                f"[bold red]Safety marker[/] on {safe(party)}: {safe(kind)}, set on case {safe(where['case_id'])}"
+                f" at {safe(where['set_at'])}"
                 " (it follows the person into every case until a recorded override lifts it)"
             )
 
@@ -202,6 +203,11 @@ from infrastructure.cli_reports import register as register_report_commands  # n
 
 register_report_commands(cli)
 
+# The staff roster and break-glass alerts (staff, alerts): infrastructure/cli_staff.py.
+from infrastructure.cli_staff import register as register_staff_commands  # noqa: E402
+
+register_staff_commands(cli)
+
 # Benchmark (bench): infrastructure/cli_bench.py.
 from infrastructure.cli_bench import register as register_bench_commands  # noqa: E402
 
@@ -212,15 +218,15 @@ def main() -> None:
     try:
         cli()
     except MapperDeserialisationError as exc:
-        err.print(f"[bold red]error:[/] a stored event cannot be read: {exc}")
+        err.print(f"[bold red]error:[/] a stored event cannot be read: {safe(exc)}")
         sys.exit(4)
     except (PersistenceError, OSError) as exc:
-        err.print(f"[bold red]error:[/] the event store failed: {exc}")
+        err.print(f"[bold red]error:[/] the event store failed: {safe(exc)}")
         sys.exit(3)
     except Exception as exc:
         if os.environ.get("CASEJOURNEY_DEBUG"):
             raise
-        err.print(f"[bold red]internal error[/] ({type(exc).__name__}): {exc}")
+        err.print(f"[bold red]internal error[/] ({type(exc).__name__}): {safe(exc)}")
         err.print("This is a bug; run again with CASEJOURNEY_DEBUG=1 to see where it happened.")
         sys.exit(70)
 

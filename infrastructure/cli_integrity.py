@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from domain.customer.commands import EraseCustomer
 from domain.errors import DomainError
 from domain.values import Actor, Role
+from infrastructure.cli_text import safe
 from infrastructure.crypto import Keyring, new_signing_key
 from infrastructure.digests import Digest, DigestError, check_signature, sign
 from infrastructure.files import write_private
@@ -69,7 +70,7 @@ def register(cli: typer.Typer) -> None:
                         raise typer.Exit(1)
         if not result.ok:
             assert result.first_break is not None
-            err.print(f"[bold red]BROKEN[/] after {result.checked} good events: {result.first_break.describe()}")
+            err.print(f"[bold red]BROKEN[/] after {result.checked} good events: {safe(result.first_break.describe())}")
             raise typer.Exit(1)
         scope = f"case {case}" if case else "the log"
         console.print(
@@ -95,7 +96,7 @@ def register(cli: typer.Typer) -> None:
             result = verify_log(app.recorder.chain_rows())  # type: ignore[attr-defined]
             if not result.ok:
                 assert result.first_break is not None
-                fail(f"refusing to sign a broken log: {result.first_break.describe()}")
+                fail(f"refusing to sign a broken log: {safe(result.first_break.describe())}")
             signed = sign(
                 app.name,
                 result.head_position,

@@ -19,9 +19,9 @@ from uuid import UUID
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from domain.errors import DomainError
+from infrastructure.cli_text import SafeTable, safe
 from infrastructure.projection_runner import (
     DEFAULT_BATCH,
     LeaseHeld,
@@ -99,7 +99,7 @@ def status(ctx: typer.Context) -> None:
     """Each projection's position in the log, its lag, and whether it is running, stopped or stale."""
     with _models(ctx) as models:
         rows = models.status()
-    table = Table(title=f"Projections in {ctx.obj.describe_store()}")
+    table = SafeTable(title=f"Projections in {ctx.obj.describe_store()}")
     for column in ("projection", "position", "head", "lag", "runner", "schema", "updated", "problem"):
         table.add_column(column, overflow="fold")
     for s in rows:
@@ -239,16 +239,16 @@ def replay(
     console.print(
         f"[bold]Case {case_id}[/] as it stood {result.moment}: version {result.version} of {result.total_versions}"
     )
-    state = Table(title="Case state (replayed from the event log)", show_header=False)
+    state = SafeTable(title="Case state (replayed from the event log)", show_header=False)
     for key, value in result.state.items():
         state.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
     console.print(state)
     if result.assignment:
-        assignment = Table(title="Team assignment", show_header=False)
+        assignment = SafeTable(title="Team assignment", show_header=False)
         for key, value in result.assignment.items():
             assignment.add_row(key, str(value))
         console.print(assignment)
-    history = Table(title="Safeguarding history", show_lines=True)
+    history = SafeTable(title="Safeguarding history", show_lines=True)
     for column in ("v", "occurred", "recorded", "who", "what", "why"):
         history.add_column(column, overflow="fold")
     for row in result.history:
@@ -263,4 +263,4 @@ def replay(
         )
     console.print(history)
     for check in result.checks:
-        console.print(f"check: {check}")
+        console.print(f"check: {safe(check)}")

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import typer
-from rich.table import Table
 
 from domain.errors import DomainError
 from domain.text import meaningful
 from domain.values import Actor, Role
+from infrastructure.cli_text import SafeTable, safe
 from infrastructure.files import write_private
 from infrastructure.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
 
@@ -70,7 +70,7 @@ def register(cli: typer.Typer) -> None:
         """Every policy version, its effective date, services and criteria; the one in force now marked."""
         registry = _registry(ctx)
         in_force = registry.in_force(datetime.now(UTC)).version
-        table = Table(title=f"Eligibility policies ({ctx.obj.policy_dir or SHIPPED_POLICY_DIR})")
+        table = SafeTable(title=f"Eligibility policies ({ctx.obj.policy_dir or SHIPPED_POLICY_DIR})")
         for column in ("version", "effective from", "services", "criteria", "in force"):
             table.add_column(column)
         for policy in registry._policies:
@@ -105,14 +105,14 @@ def register(cli: typer.Typer) -> None:
             f" for {', '.join(sorted(policy.services))}. A referral is due when ANY criterion is met:"
         )
         for criterion in policy.criteria:
-            console.print(f"- [bold]{criterion.code}[/]: {criterion.description}")
+            console.print(f"- [bold]{safe(criterion.code)}[/]: {safe(criterion.description)}")
             for condition in criterion.all_of:
                 test = (
                     f"fact {condition.fact} is true"
                     if condition.fact
                     else ("a disclosure of any of: " + ", ".join(sorted(condition.disclosure_of_any)))
                 )
-                console.print(f"    all of: {condition.code} ({test})")
+                console.print(f"    all of: {safe(condition.code)} ({safe(test)})")
 
     @policies_cli.command("explain")
     def policies_explain(ctx: typer.Context, case_id: Annotated[UUID, typer.Argument(help="The case.")]) -> None:
@@ -134,10 +134,12 @@ def register(cli: typer.Typer) -> None:
             else:
                 parts = "; ".join(f"{k}: {', '.join(v)} not met" for k, v in d.unmet.items())
                 line = f"not referred: {parts} (policy {d.policy_version})"
-            console.print(f"v{e.originator_version} {e.occurred_at:%Y-%m-%d %H:%M} by {e.actor_id}: [bold]{line}[/]")
+            console.print(
+                f"v{e.originator_version} {e.occurred_at:%Y-%m-%d %H:%M} by {safe(e.actor_id)}: [bold]{safe(line)}[/]"
+            )
             if d.reason:
-                console.print(f"    reason: {d.reason}")
-            console.print(f"    facts: {json.dumps(d.facts, sort_keys=True)}")
+                console.print(f"    reason: {safe(d.reason)}")
+            console.print(f"    facts: {safe(json.dumps(d.facts, sort_keys=True))}")
 
     # ------------------------------------------------------------------ impact
 
@@ -197,7 +199,7 @@ def register(cli: typer.Typer) -> None:
             f" {result.events_read} events read in {took:.2f}s): [bold]{counts['newly_eligible']}[/] newly eligible,"
             f" [bold]{counts['no_longer_eligible']}[/] no longer eligible, {counts['unchanged']} unchanged."
         )
-        changes = Table(title="Cases whose outcome would change")
+        changes = SafeTable(title="Cases whose outcome would change")
         for column in ("case", "decided", "change", "recorded", "criteria behind it", "sources", "service", "team"):
             changes.add_column(column, overflow="fold")
         for d in result.changes[:200]:
@@ -221,7 +223,7 @@ def register(cli: typer.Typer) -> None:
             ("service type", "by_service_type"),
             ("team", "by_team"),
         ):
-            table = Table(title=f"By {title}")
+            table = SafeTable(title=f"By {title}")
             rows = data[key]
             measures = list(next(iter(rows.values()))) if rows else []
             table.add_column(title)
@@ -268,7 +270,7 @@ def register(cli: typer.Typer) -> None:
         if output == "csv":
             _write_csv(result.rows(), sys.stdout, ["section", "key", "measure", "value"])
             return
-        table = Table(title="Intake and outcome report", show_lines=False)
+        table = SafeTable(title="Intake and outcome report", show_lines=False)
         for column in ("section", "key", "measure", "value"):
             table.add_column(column, overflow="fold")
         section = None

@@ -3,17 +3,19 @@
 Self-contained: one file, inline CSS, charts as inline SVG drawn here; no script, no font, no
 image or link to fetch. A Content-Security-Policy of ``default-src 'none'`` says so to the browser
 too, so even a mistake here could not make the page reach out. Everything that comes from the
-record (notes, reasons, ids) is escaped with ``html.escape``: a note is free text typed by a person.
+record (notes, reasons, ids) is escaped (``escape``: ``html.escape`` after ``domain.text.neutralise``): a
+note is free text typed by a person.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from html import escape
+from html import escape as _html_escape
 from typing import Any
 
 from domain.case.aggregate import Case
+from domain.text import neutralise
 from projections.describe import what, why
 from projections.safeguarding_history import SAFETY_RELEVANT
 
@@ -31,6 +33,12 @@ padding:0 6px;border-radius:3px;background:#1d70b8;color:#fff;font-size:12px;mar
 .tag.warn{background:#d4351c} .tag.ok{background:#00703c} .small{font-size:12px;color:#505a5f}
 pre{white-space:pre-wrap;margin:0;font:12px/1.35 ui-monospace,monospace}
 """
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, with control and invisible characters shown as escapes (domain/text.py): a note
+    with a right-to-left override must not read backwards on an auditor's page."""
+    return _html_escape(neutralise(text))
 
 
 def _page(title: str, body: str) -> str:

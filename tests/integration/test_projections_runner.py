@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
@@ -12,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select, update
 
 from domain.case.aggregate import Case
-from domain.case.commands import OpenCase, RecordConcern
+from domain.case.commands import OpenCase, OpenExpeditedPathway, RecordConcern
 from infrastructure.application import CaseJourney
 from infrastructure.projection_runner import (
     LeaseHeld,
@@ -24,7 +25,7 @@ from infrastructure.projection_runner import (
 )
 from infrastructure.readmodels import PROJECTIONS, safeguarding_history_of, team_assignment_of, tracking
 from projections.safeguarding_history import SAFETY_RELEVANT
-from tests.conftest import CASEWORKER
+from tests.conftest import CASEWORKER, FakeClock
 from tests.integration.projection_helpers import dump_all, run_all_stories
 
 
@@ -215,3 +216,51 @@ def test_a_rebuild_swaps_in_while_the_live_runner_keeps_writing(app: CaseJourney
     assert models.wait_for(models.head(), timeout=10)
     for name in PROJECTIONS:
         assert models.verify(name).differences == 0
+
+
+def test_every_business_time_the_service_accepts_can_be_projected_and_rebuilt(
+    make_app: Callable[..., CaseJourney], clock: FakeClock
+) -> None:
+    """No accepted event may stop the read models: events at the very edges of the business-time
+    bounds (the service's first day, in the most eastern offset; the clock-skew limit into the
+    future), with the longest note of the widest characters, go through the live runner and a
+    rebuild, and the two agree."""
+    app = make_app(business_time_max_backdate_days=20_000)
+    models = ReadModels(app)
+    try:
+        earliest = datetime(1993, 4, 5, 14, 0, tzinfo=timezone(timedelta(hours=14)))  # 1993-04-05T00:00Z
+        latest = clock.now + timedelta(seconds=app.settings.clock_skew_tolerance_seconds)
+        for when in (earliest, latest):
+            case_id = app.execute(
+                OpenCase(
+                    applicant_role="receiving_parent",
+                    service_type="collect_and_pay",
+                    receiving_parent_id=f"pwc-edge-{when.year}",
+                    paying_parent_id=f"nrp-edge-{when.year}",
+                    occurred_at=when,
+                ),
+                CASEWORKER,
+            ).case_id
+            app.execute(
+                RecordConcern(
+                    case_id=case_id,
+                    kind="coercive_control",
+                    source="customer_disclosure",
+                    affected_party_id=f"pwc-edge-{when.year}",
+                    note="\U0001f6a8 Ŵ \u0645 " * 500,
+                    occurred_at=when,
+                ),
+                CASEWORKER,
+            )
+            app.execute(
+                OpenExpeditedPathway(
+                    case_id=case_id, pathway_reason="safeguarding", reason="at risk", occurred_at=when
+                ),
+                CASEWORKER,
+            )
+        models.catch_up()
+        assert set(models.positions().values()) == {models.head()}
+        for name in PROJECTIONS:
+            assert models.verify(name).differences == 0, name  # a fresh rebuild equals what the runner built
+    finally:
+        models.close()
