@@ -31,6 +31,12 @@ class RuleViolation(DomainError):
     code = "rule_violation"
 
 
+def require(condition: bool, code: str, message: str) -> None:
+    """Raises ``RuleViolation(message, code=code)`` unless ``condition`` holds."""
+    if not condition:
+        raise RuleViolation(message, code=code)
+
+
 class CaseClosedError(RuleViolation):
     """Raised when any command but a correction is sent to a closed case."""
 

@@ -2,15 +2,16 @@
 
 The actor (id and role), the business time beside the recorded time (the library's
 ``timestamp``), and the ids of the command that caused it: filled from ``ActionContext.event_fields``.
-An aggregate that makes commands idempotent keeps, per command id, what the command appended
-(``CommandOutcome``, noted by ``note_command`` as each event is applied), so a retry finds itself.
+An aggregate that makes its commands idempotent keeps, per command id, what the command appended
+and who sent it (``CommandOutcome``): its events are ``IdempotentEvent``s, each noting its command
+as it is applied, so a retry finds itself in the aggregate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -38,9 +39,15 @@ class CommandOutcome:
     actor_role: str
 
 
-def note_command(commands: dict[UUID, CommandOutcome], event: JourneyEvent) -> None:
-    seen = commands.get(event.command_id)
-    first = seen.first_version if seen else event.originator_version
-    commands[event.command_id] = CommandOutcome(
-        event.command_digest, first, event.originator_version, event.actor_id, event.actor_role
-    )
+class IdempotentEvent(JourneyEvent):
+    """An event of an aggregate with a ``commands`` dict (case, roster): applying it notes its command."""
+
+    def mutate(self, aggregate: Any) -> Any:
+        mutated = super().mutate(aggregate)
+        assert mutated is not None
+        seen = mutated.commands.get(self.command_id)
+        first = seen.first_version if seen else self.originator_version
+        mutated.commands[self.command_id] = CommandOutcome(
+            self.command_digest, first, self.originator_version, self.actor_id, self.actor_role
+        )
+        return mutated

@@ -195,8 +195,8 @@ class CaseJourney(Application[UUID]):
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
             for attempt in range(MAX_ATTEMPTS):
                 fresh = attempt > 0
-                # Each attempt asks the roster afresh (if a rule asks): a retry decides on the store as it is.
-                ctx = replace(context, membership=_LiveMembership(self))
+                # A retry asks the roster afresh (if a rule asks): it decides on the store as it is now.
+                ctx = replace(context, membership=_LiveMembership(self)) if fresh else context
                 if isinstance(command, OpenCase) and not fresh and time_refusal is None:
                     case = command.create(ctx)  # optimistic: a retry meets the stored case below
                 else:
@@ -279,6 +279,7 @@ class CaseJourney(Application[UUID]):
             command_id=command.command_id,
             correlation_id=command.correlation_id or command.command_id,
             causation_id=command.causation_id,
+            membership=_LiveMembership(self),
         )
 
     def _time_refusal(self, ctx: ActionContext) -> RuleViolation | None:

@@ -103,6 +103,8 @@ def why(event: Case.Event) -> str:
             return str(e.correction)
         case "ConcernRecorded" | "SignpostingGiven":
             return str(e.note)
+        case "EnforcementManagerHandedOver" | "EnforcementEnded" if e.override_reason:
+            return f"{e.reason}; an override by {e.actor_id}, not the manager: {e.override_reason}"
     return str(getattr(e, "reason", "") or "")
 
 

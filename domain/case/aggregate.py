@@ -17,7 +17,8 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import CaseClosedError, RuleViolation
-from domain.events import CommandOutcome, JourneyEvent, note_command
+from domain.errors import require as _require
+from domain.events import CommandOutcome, IdempotentEvent
 from domain.rules.eligibility import EligibilityPolicy, ReferralFacts
 from domain.rules.expedited import is_missed
 from domain.rules.need_to_know import CaseAccessFacts
@@ -83,11 +84,6 @@ class RemovalRequest:
     requested_by_actor_id: str
 
 
-def _require(condition: bool, code: str, message: str) -> None:
-    if not condition:
-        raise RuleViolation(message, code=code)
-
-
 def _require_reason(reason: str, what: str) -> None:
     _require(not is_blank(reason or ""), "reason_required", f"{what} needs a reason.")
 
@@ -112,14 +108,9 @@ class Case(Aggregate):
 
     # ------------------------------------------------------------------ events
 
-    class Event(JourneyEvent):
-        """Base of every case event: who, when (business time) and the command's ids (JourneyEvent)."""
-
-        def mutate(self, aggregate: Any) -> Any:
-            case = super().mutate(aggregate)
-            assert case is not None
-            note_command(case.commands, self)
-            return case
+    class Event(IdempotentEvent):
+        """Base of every case event: who, when (business time) and the command's ids (JourneyEvent);
+        applying one notes its command, so a retry finds itself (IdempotentEvent)."""
 
     class ApplicationReceived(Event, Aggregate.Created):
         TOPIC = TOPIC_PREFIX + "ApplicationReceived"
@@ -562,14 +553,7 @@ class Case(Aggregate):
         )
         return case
 
-    def assign_caseworker(
-        self,
-        ctx: ActionContext,
-        *,
-        caseworker_id: str,
-        reason: str,
-        digest: str = "",
-    ) -> None:
+    def assign_caseworker(self, ctx: ActionContext, *, caseworker_id: str, reason: str, digest: str = "") -> None:
         # On a specialist case only the team itself changes who its named caseworker is (the matrix):
         # continuity of the specialist named caseworker is part of the service.
         fields = self._guard(ctx, "assign_caseworker")
@@ -653,14 +637,7 @@ class Case(Aggregate):
         _require(not concern.resolved, "concern_already_resolved", f"Concern {concern_id} is already resolved.")
         return concern
 
-    def resolve_concern(
-        self,
-        ctx: ActionContext,
-        *,
-        concern_id: UUID,
-        reason: str,
-        digest: str = "",
-    ) -> None:
+    def resolve_concern(self, ctx: ActionContext, *, concern_id: UUID, reason: str, digest: str = "") -> None:
         fields = self._guard(ctx, "resolve_concern")
         self._open_concern(concern_id)
         _require_reason(reason, "Resolving a concern")
@@ -728,13 +705,7 @@ class Case(Aggregate):
         self._record(self.PoliceInvolvementEnded, fields, command_digest=digest, reason=reason)
 
     def record_acs_involvement(
-        self,
-        ctx: ActionContext,
-        *,
-        party_id: str,
-        for_domestic_abuse: bool,
-        reason: str,
-        digest: str = "",
+        self, ctx: ActionContext, *, party_id: str, for_domestic_abuse: bool, reason: str, digest: str = ""
     ) -> None:
         fields = self._guard(ctx, "record_acs_involvement")
         _require(party_id in self.party_ids(), "unknown_party", f"Party {party_id} is not a party to this case.")
@@ -822,13 +793,7 @@ class Case(Aggregate):
         )
         return False
 
-    def accept_referral(
-        self,
-        ctx: ActionContext,
-        *,
-        specialist_caseworker_id: str,
-        digest: str = "",
-    ) -> None:
+    def accept_referral(self, ctx: ActionContext, *, specialist_caseworker_id: str, digest: str = "") -> None:
         """Takes the case into the Specialist Case Team with a specialist named caseworker (a current
         member; the accepting specialist may name themself: the referral came from someone else).
         A Direct Pay case moves to Collect and Pay in the same step: a specialist case is never
@@ -860,13 +825,7 @@ class Case(Aggregate):
         )
 
     def start_enforcement(
-        self,
-        ctx: ActionContext,
-        *,
-        enforcement_manager_id: str,
-        step: EnforcementStep,
-        reason: str,
-        digest: str = "",
+        self, ctx: ActionContext, *, enforcement_manager_id: str, step: EnforcementStep, reason: str, digest: str = ""
     ) -> None:
         fields = self._guard(ctx, "start_enforcement")
         _require(
@@ -891,13 +850,7 @@ class Case(Aggregate):
         )
 
     def hand_over_enforcement(
-        self,
-        ctx: ActionContext,
-        *,
-        to_manager_id: str,
-        reason: str,
-        override_reason: str = "",
-        digest: str = "",
+        self, ctx: ActionContext, *, to_manager_id: str, reason: str, override_reason: str = "", digest: str = ""
     ) -> None:
         fields = self._guard(ctx, "hand_over_enforcement")
         override = self._enforcement_owner(ctx, "hand_over_enforcement", override_reason)
@@ -920,14 +873,7 @@ class Case(Aggregate):
             override_reason=override,
         )
 
-    def end_enforcement(
-        self,
-        ctx: ActionContext,
-        *,
-        reason: str,
-        override_reason: str = "",
-        digest: str = "",
-    ) -> None:
+    def end_enforcement(self, ctx: ActionContext, *, reason: str, override_reason: str = "", digest: str = "") -> None:
         fields = self._guard(ctx, "end_enforcement")
         override = self._enforcement_owner(ctx, "end_enforcement", override_reason)
         _require_reason(reason, "Ending enforcement")
@@ -972,26 +918,14 @@ class Case(Aggregate):
         assert pathway is not None
         return pathway
 
-    def close_expedited_pathway(
-        self,
-        ctx: ActionContext,
-        *,
-        pathway_id: UUID,
-        reason: str,
-        digest: str = "",
-    ) -> None:
+    def close_expedited_pathway(self, ctx: ActionContext, *, pathway_id: UUID, reason: str, digest: str = "") -> None:
         fields = self._guard(ctx, "close_expedited_pathway")
         self._open_pathway(pathway_id)
         _require_reason(reason, "Closing an expedited pathway")
         self._record(self.ExpeditedPathwayClosed, fields, command_digest=digest, pathway_id=pathway_id, reason=reason)
 
     def record_deadline_missed(
-        self,
-        ctx: ActionContext,
-        *,
-        pathway_id: UUID,
-        escalate_to: str | None,
-        digest: str = "",
+        self, ctx: ActionContext, *, pathway_id: UUID, escalate_to: str | None, digest: str = ""
     ) -> UUID:
         """Records a missed target and escalates to an ACS senior leader in the same step.
 
@@ -1057,14 +991,7 @@ class Case(Aggregate):
         )
         return eid
 
-    def resolve_escalation(
-        self,
-        ctx: ActionContext,
-        *,
-        escalation_id: UUID,
-        resolution: str,
-        digest: str = "",
-    ) -> None:
+    def resolve_escalation(self, ctx: ActionContext, *, escalation_id: UUID, resolution: str, digest: str = "") -> None:
         fields = self._guard(ctx, "resolve_escalation")
         _require(
             str(escalation_id) in self.open_escalations,
@@ -1077,12 +1004,7 @@ class Case(Aggregate):
         )
 
     def raise_service_design_issue(
-        self,
-        ctx: ActionContext,
-        *,
-        summary: str,
-        escalation_id: UUID | None = None,
-        digest: str = "",
+        self, ctx: ActionContext, *, summary: str, escalation_id: UUID | None = None, digest: str = ""
     ) -> UUID:
         fields = self._guard(ctx, "raise_service_design_issue")
         _require_reason(summary, "A service-design issue")
@@ -1224,12 +1146,7 @@ class Case(Aggregate):
         self._record(self.CaseClosed, fields, command_digest=digest, reason=reason)
 
     def record_entry_in_error(
-        self,
-        ctx: ActionContext,
-        *,
-        corrected_version: int,
-        correction: str,
-        digest: str = "",
+        self, ctx: ActionContext, *, corrected_version: int, correction: str, digest: str = ""
     ) -> None:
         fields = self._guard(ctx, "record_entry_in_error")
         _require(

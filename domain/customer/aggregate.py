@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import RuleViolation
 from domain.events import JourneyEvent
-from domain.rules.permissions import check_permitted
+from domain.rules.permissions import check_permitted, check_team_decision
 from domain.values import ActionContext, SafetyMarker
 
 TOPIC_PREFIX = "casejourney.customer:"
@@ -165,6 +165,9 @@ class Customer(Aggregate):
         self, ctx: ActionContext, *, marker: SafetyMarker, after_position: int, reason: str, digest: str = ""
     ) -> None:
         check_permitted("lift_safety_marker", ctx.actor.role)
+        # Lifting a marker lowers a person's protection in every case of theirs: only a current
+        # member of the Specialist Case Team or of the ACS senior leaders, on the roster now.
+        check_team_decision("lift_safety_marker", ctx.actor, ctx.membership)
         if str(marker) not in self.markers:
             raise RuleViolation(f"{self.party_id} has no {marker} marker.", code="no_such_marker")
         if not reason.strip():

@@ -85,7 +85,8 @@ SPECIALIST_TEAM_ONLY: frozenset[str] = frozenset(
     }
 )
 
-#: Decisions of the actor's own team: the actor must be a current member of their role's team.
+#: Decisions of the actor's own team: the actor must be a current member of their role's team. A
+#: person's safety marker is lifted the same way (``Customer.lift_safety_marker``).
 TEAM_DECISIONS: frozenset[str] = frozenset({"accept_referral", "request_removal", "decide_removal"})
 
 #: Only the case's current enforcement manager, or an override with a reason by these roles.

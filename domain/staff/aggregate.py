@@ -9,13 +9,12 @@ is given, never taken). Commands are idempotent by command id, as on a case.
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import RuleViolation
-from domain.events import CommandOutcome, JourneyEvent, note_command
+from domain.errors import require as _require
+from domain.events import CommandOutcome, IdempotentEvent
 from domain.rules.permissions import check_permitted
 from domain.staff.membership import TEAM_NAMES
 from domain.text import is_blank
@@ -25,20 +24,11 @@ TOPIC_PREFIX = "casejourney.staff:"
 ROSTER_ID = uuid5(UUID("5d0c7e1a-9b3f-4a26-8e4d-2f6b1a7c9e30"), "staff-roster")
 
 
-def _require(condition: bool, code: str, message: str) -> None:
-    if not condition:
-        raise RuleViolation(message, code=code)
-
-
 class StaffRoster(Aggregate):
     TOPIC = TOPIC_PREFIX + "StaffRoster"
 
-    class Event(JourneyEvent):
-        def mutate(self, aggregate: Any) -> Any:
-            roster = super().mutate(aggregate)
-            assert roster is not None
-            note_command(roster.commands, self)
-            return roster
+    class Event(IdempotentEvent):
+        """Base of every roster event: who, when, the command's ids; a retried command finds itself."""
 
     class Opened(Event, Aggregate.Created):
         TOPIC = TOPIC_PREFIX + "Opened"

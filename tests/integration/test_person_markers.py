@@ -10,7 +10,9 @@ import pytest
 
 from domain.case.commands import CloseCase, OpenCase, RecordConcern
 from domain.customer.commands import LiftSafetyMarker
-from domain.errors import NotPermitted, RuleViolation
+from domain.errors import NotATeamMember, NotPermitted, RuleViolation
+from domain.staff.commands import LeaveTeam
+from domain.values import Actor, Role, StaffTeam
 from infrastructure.application import CaseJourney
 from tests.conftest import ACSSL, CASEWORKER, SPECIALIST
 
@@ -87,6 +89,19 @@ def test_only_the_team_or_an_acs_senior_leader_lifts_a_marker_and_it_is_recorded
     assert customer is not None
     [lifted] = [e for e in app.events.get(customer.id) if type(e).__name__ == "SafetyMarkerLifted"]
     assert lifted.actor_id == ACSSL.id and lifted.reason.startswith("Reviewed")  # type: ignore[attr-defined]
+
+
+def test_a_marker_is_never_lifted_by_someone_no_longer_on_the_team(app: CaseJourney) -> None:
+    case_id = open_case(app)
+    app.execute(concern(case_id, "physical_violence"), CASEWORKER)
+    app.manage_roster(
+        LeaveTeam(staff_id=ACSSL.id, team=StaffTeam.ACS_SENIOR_LEADERS, reason="Retired."),
+        Actor("tl-hana", Role.TEAM_LEADER),
+    )
+    lift = LiftSafetyMarker(party_id="pwc-m", marker="domestic_abuse", reason="Reviewed with her: no risk since 2024.")
+    with pytest.raises(NotATeamMember):
+        app.lift_safety_marker(lift, ACSSL)
+    assert "domestic_abuse" in app.safety_markers("pwc-m")
 
 
 def test_a_lift_holds_against_old_concerns_but_a_new_concern_marks_her_again(

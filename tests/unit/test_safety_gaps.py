@@ -32,6 +32,7 @@ from domain.values import (
     StaffTeam,
     Team,
 )
+from projections.describe import why
 from tests.unit import given
 from tests.unit.given import (
     CASEWORKER,
@@ -319,6 +320,8 @@ def test_7_a_team_leader_overrides_only_with_a_reason_and_the_reason_is_recorded
     [handover] = story.new_events()
     assert isinstance(handover, Case.EnforcementManagerHandedOver)
     assert handover.override_reason.startswith("em-cal is off")
+    # Every history and timeline says it was an override, by whom, and why.
+    assert why(handover) == "sick leave; an override by tl-hana, not the manager: " + handover.override_reason
     assert story.case.enforcement_manager_id == SECOND_ENFORCEMENT_MANAGER_ID
 
 
