@@ -16,7 +16,11 @@ and its alert are saved in one transaction: never one without the other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,39 +97,70 @@ class AccessLog(Application[UUID]):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(env=access_log_env(settings))
+        # Readers of one case in this process take turns (so they never race for its next version);
+        # other processes meet them at the version key and try again after a short random pause.
+        self._case_locks = [threading.Lock() for _ in range(64)]
+        self._alerts_lock = threading.Lock()
 
-    def _get(self, aggregate_id: UUID, new: Any) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return new()
+    def _head(self, aggregate_id: UUID) -> int:
+        """The last version of a stream (0 if it has none): one indexed read, not the stream."""
+        last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return last[0].originator_version if last else 0
 
-    def _save(
-        self, change: Any, *, case_id: UUID, break_glass: BreakGlass | None, actor: Actor, at: datetime, request_id: str
-    ) -> CaseReads:
-        """Applies ``change`` to the case's reads (and raises the alert) and saves them in one transaction;
-        concurrent readers meet at the version key and try again."""
-        for _ in range(MAX_ATTEMPTS):
-            reads: CaseReads = self._get(reads_id(case_id), lambda: CaseReads(case_id))
-            change(reads)
-            touched: list[Any] = [reads]
+    def _append(
+        self,
+        case_id: UUID,
+        reads: Callable[[int], list[Any]],
+        *,
+        break_glass: BreakGlass | None,
+        actor: Actor,
+        at: datetime,
+        request_id: str,
+    ) -> int:
+        """Appends ``reads(first_version)`` to the case's reads (and the alert, if by break-glass) in one
+        transaction, at the head of each stream. Returns the last version of the case's reads."""
+        with contextlib.ExitStack() as turns:
+            turns.enter_context(self._case_locks[hash(case_id) % len(self._case_locks)])
             if break_glass is not None:
-                alerts: BreakGlassAlerts = self._get(ALERTS_ID, BreakGlassAlerts)
-                alerts.raise_alert(
-                    actor,
-                    alert_id=uuid5(ALERTS_ID, request_id),
-                    case_id=case_id,
-                    reason=break_glass.reason,
-                    read=break_glass.read,
-                    at=at,
-                    request_id=request_id,
+                turns.enter_context(self._alerts_lock)  # always after the case's: no deadlock
+            return self._append_now(case_id, reads, break_glass=break_glass, actor=actor, at=at, request_id=request_id)
+
+    def _append_now(
+        self,
+        case_id: UUID,
+        reads: Callable[[int], list[Any]],
+        *,
+        break_glass: BreakGlass | None,
+        actor: Actor,
+        at: datetime,
+        request_id: str,
+    ) -> int:
+        for attempt in range(MAX_ATTEMPTS):
+            head = self._head(reads_id(case_id))
+            events = ([] if head else [CaseReads.started(case_id, at)]) + reads(max(head, 1) + 1)
+            if break_glass is not None:
+                alerts_head = self._head(ALERTS_ID)
+                if not alerts_head:
+                    events.append(BreakGlassAlerts.started(at))
+                events.append(
+                    BreakGlassAlerts.raised(
+                        max(alerts_head, 1) + 1,
+                        actor,
+                        alert_id=uuid5(ALERTS_ID, request_id),
+                        case_id=case_id,
+                        reason=break_glass.reason,
+                        read=break_glass.read,
+                        at=at,
+                        request_id=request_id,
+                    )
                 )
-                touched.append(alerts)
             try:
-                self.save(*touched)
+                self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
             except IntegrityError:
+                time.sleep(random.uniform(0, 0.001 * 2**attempt))  # another process appended first
                 continue
-            return reads
+            last: int = max(e.originator_version for e in events if e.originator_id == reads_id(case_id))
+            return last
         raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
 
     def record_history_read(
@@ -141,15 +176,19 @@ class AccessLog(Application[UUID]):
         break_glass: BreakGlass | None = None,
     ) -> int:
         """Appends one read of the history (and its alert, if by break-glass); returns its sequence."""
-        reads = self._save(
-            lambda r: r.history_read(actor, basis=basis, purpose=purpose, as_of=as_of, at=at, request_id=request_id),
-            case_id=case_id,
+        last = self._append(
+            case_id,
+            lambda version: [
+                CaseReads.history_read(
+                    case_id, version, actor, basis=basis, purpose=purpose, as_of=as_of, at=at, request_id=request_id
+                )
+            ],
             break_glass=break_glass,
             actor=actor,
             at=at,
             request_id=request_id,
         )
-        return reads.count
+        return last - 1  # the stream's first event opens it; every later one is a read
 
     def record_contact_reads(
         self,
@@ -162,10 +201,12 @@ class AccessLog(Application[UUID]):
         break_glass: BreakGlass | None = None,
     ) -> None:
         """Appends one read per party whose contact details are about to be returned."""
-
-        def change(reads: CaseReads) -> None:
-            for party in parties:
-                reads.contact_details_read(
+        self._append(
+            case_id,
+            lambda version: [
+                CaseReads.contact_details_read(
+                    case_id,
+                    version + i,
                     actor,
                     party_id=party.party_id,
                     standing=party.standing,
@@ -173,8 +214,13 @@ class AccessLog(Application[UUID]):
                     at=at,
                     request_id=request_id,
                 )
-
-        self._save(change, case_id=case_id, break_glass=break_glass, actor=actor, at=at, request_id=request_id)
+                for i, party in enumerate(parties)
+            ],
+            break_glass=break_glass,
+            actor=actor,
+            at=at,
+            request_id=request_id,
+        )
 
     def reads(self, case_id: UUID) -> list[Read]:
         out: list[Read] = []
@@ -224,8 +270,12 @@ class AccessLog(Application[UUID]):
     def review_alert(
         self, alert_id: UUID, reviewer: Actor, *, outcome: ReviewOutcome, note: str, at: datetime
     ) -> Alert:
+        """A review decides on the alerts' state (reviewed before? by whom?): it reads the stream."""
         for _ in range(MAX_ATTEMPTS):
-            alerts: BreakGlassAlerts = self._get(ALERTS_ID, BreakGlassAlerts)
+            try:
+                alerts: BreakGlassAlerts = self.repository.get(ALERTS_ID)
+            except AggregateNotFoundError:
+                alerts = BreakGlassAlerts()
             alerts.review(reviewer, alert_id=alert_id, outcome=outcome, note=note, at=at)
             try:
                 self.save(alerts)

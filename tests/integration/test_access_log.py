@@ -1,0 +1,128 @@
+"""The access log on both stores: every read recorded however many read at once, old reads still read.
+
+Given readers of one case at the same moment (threads of one process, and a second process's
+access log on the same store), when each records a read, then every read is there exactly once, in
+a gapless order; a stored read from before relationships were recorded reads back as allowed by
+role.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.access.aggregate import CaseReads, reads_id
+from domain.values import Actor, Role
+from infrastructure.access_log import AccessLog, BreakGlass, ContactRead
+from infrastructure.settings import Settings
+
+READER = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_many_readers_of_one_case_at_once_are_all_recorded_in_a_gapless_order(store_settings: Settings) -> None:
+    logs = [AccessLog(store_settings), AccessLog(store_settings)]  # two processes' worth of writers
+    case_id = uuid4()
+    errors: list[BaseException] = []
+
+    def read(log: AccessLog, n: int) -> None:
+        try:
+            for i in range(n):
+                log.record_contact_reads(
+                    case_id,
+                    READER,
+                    [
+                        ContactRead("pwc-1", "protected", "named_caseworker"),
+                        ContactRead("nrp-1", "paying_parent", "named_caseworker"),
+                    ],
+                    at=AT,
+                    request_id=f"{threading.get_ident()}-{i}",
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(logs[t % 2], 15)) for t in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        reads = logs[0].reads(case_id)
+        assert len(reads) == 8 * 15 * 2
+        assert [r.sequence for r in reads] == list(range(1, 241))
+        stored = logs[0].recorder.select_events(reads_id(case_id))
+        assert [e.originator_version for e in stored] == list(range(1, 242))  # opened, then every read
+        # A read's parties are recorded together: both or neither.
+        by_request: dict[str, int] = {}
+        for r in reads:
+            by_request[r.request_id] = by_request.get(r.request_id, 0) + 1
+        assert set(by_request.values()) == {2}
+    finally:
+        for log in logs:
+            log.close()
+
+
+def test_a_break_glass_read_and_its_alert_are_one_transaction(store_settings: Settings) -> None:
+    log = AccessLog(store_settings)
+    try:
+        case_id = uuid4()
+        sequence = log.record_history_read(
+            case_id,
+            Actor("cw-ada", Role.CASEWORKER),
+            basis="break_glass",
+            purpose="urgent call",
+            as_of=None,
+            at=AT,
+            request_id="r-1",
+            break_glass=BreakGlass("She rang in distress.", "safeguarding_history"),
+        )
+        [alert] = log.alerts(open_only=True)
+        assert sequence == 1 and (alert.case_id, alert.actor_id, alert.read) == (
+            str(case_id),
+            "cw-ada",
+            "safeguarding_history",
+        )
+        assert [(r.what, r.basis) for r in log.reads(case_id)] == [("safeguarding_history", "break_glass")]
+    finally:
+        log.close()
+
+
+def test_a_read_stored_before_relationships_reads_back_as_allowed_by_role(store_settings: Settings) -> None:
+    log = AccessLog(store_settings)
+    try:
+        case_id = uuid4()
+        opened = log.mapper.to_stored_event(CaseReads.started(case_id, AT))
+        v1_read = {  # HistoryRead as the first access log stored it: no basis, no class_version
+            "timestamp": {"_type_": "datetime_iso", "_data_": AT.isoformat()},
+            "case_id": {"_type_": "uuid_hex", "_data_": case_id.hex},
+            "actor_id": "aud-eve",
+            "actor_role": "auditor",
+            "purpose": "complaint review",
+            "as_of": None,
+            "request_id": "old-1",
+        }
+        log.recorder.insert_events(
+            [opened, StoredEvent(reads_id(case_id), 2, CaseReads.HistoryRead.TOPIC, json.dumps(v1_read).encode())]
+        )
+
+        [read] = log.reads(case_id)
+
+        assert (read.actor_id, read.purpose, read.basis, read.what) == (
+            "aud-eve",
+            "complaint review",
+            "role",
+            "safeguarding_history",
+        )
+        assert (
+            log.record_history_read(
+                case_id, READER, basis="named_caseworker", purpose="review", as_of=None, at=AT, request_id="new-1"
+            )
+            == 2
+        )
+    finally:
+        log.close()
