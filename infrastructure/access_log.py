@@ -123,45 +123,33 @@ class AccessLog(Application[UUID]):
             turns.enter_context(self._case_locks[hash(case_id) % len(self._case_locks)])
             if break_glass is not None:
                 turns.enter_context(self._alerts_lock)  # always after the case's: no deadlock
-            return self._append_now(case_id, reads, break_glass=break_glass, actor=actor, at=at, request_id=request_id)
-
-    def _append_now(
-        self,
-        case_id: UUID,
-        reads: Callable[[int], list[Any]],
-        *,
-        break_glass: BreakGlass | None,
-        actor: Actor,
-        at: datetime,
-        request_id: str,
-    ) -> int:
-        for attempt in range(MAX_ATTEMPTS):
-            head = self._head(reads_id(case_id))
-            events = ([] if head else [CaseReads.started(case_id, at)]) + reads(max(head, 1) + 1)
-            if break_glass is not None:
-                alerts_head = self._head(ALERTS_ID)
-                if not alerts_head:
-                    events.append(BreakGlassAlerts.started(at))
-                events.append(
-                    BreakGlassAlerts.raised(
-                        max(alerts_head, 1) + 1,
-                        actor,
-                        alert_id=uuid5(ALERTS_ID, request_id),
-                        case_id=case_id,
-                        reason=break_glass.reason,
-                        read=break_glass.read,
-                        at=at,
-                        request_id=request_id,
+            for attempt in range(MAX_ATTEMPTS):
+                head = self._head(reads_id(case_id))
+                events = ([] if head else [CaseReads.started(case_id, at)]) + reads(max(head, 1) + 1)
+                if break_glass is not None:
+                    alerts_head = self._head(ALERTS_ID)
+                    if not alerts_head:
+                        events.append(BreakGlassAlerts.started(at))
+                    events.append(
+                        BreakGlassAlerts.raised(
+                            max(alerts_head, 1) + 1,
+                            actor,
+                            alert_id=uuid5(ALERTS_ID, request_id),
+                            case_id=case_id,
+                            reason=break_glass.reason,
+                            read=break_glass.read,
+                            at=at,
+                            request_id=request_id,
+                        )
                     )
-                )
-            try:
-                self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.001 * 2**attempt))  # another process appended first
-                continue
-            last: int = max(e.originator_version for e in events if e.originator_id == reads_id(case_id))
-            return last
-        raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
+                try:
+                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+                except IntegrityError:
+                    time.sleep(random.uniform(0, 0.001 * 2**attempt))  # another process appended first
+                    continue
+                last: int = max(e.originator_version for e in events if e.originator_id == reads_id(case_id))
+                return last
+            raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
 
     def record_history_read(
         self,
