@@ -213,38 +213,24 @@ class AccessLog(Application[UUID]):
     def reads(self, case_id: UUID) -> list[Read]:
         out: list[Read] = []
         for event in self.events.get(reads_id(case_id)):
-            if isinstance(event, CaseReads.HistoryRead):
-                out.append(
-                    Read(
-                        event.case_id,
-                        len(out) + 1,
-                        event.timestamp,
-                        event.actor_id,
-                        event.actor_role,
-                        "safeguarding_history",
-                        event.basis,
-                        event.purpose,
-                        None,
-                        event.as_of,
-                        event.request_id,
-                    )
+            if not isinstance(event, CaseReads.HistoryRead | CaseReads.ContactDetailsRead):
+                continue  # the stream's opening event
+            history = isinstance(event, CaseReads.HistoryRead)
+            out.append(
+                Read(
+                    case_id=event.case_id,
+                    sequence=len(out) + 1,
+                    at=event.timestamp,
+                    actor_id=event.actor_id,
+                    actor_role=event.actor_role,
+                    what="safeguarding_history" if history else "contact_details",
+                    basis=event.basis,
+                    purpose=getattr(event, "purpose", ""),
+                    party_id=getattr(event, "party_id", None),
+                    as_of=getattr(event, "as_of", None),
+                    request_id=event.request_id,
                 )
-            elif isinstance(event, CaseReads.ContactDetailsRead):
-                out.append(
-                    Read(
-                        event.case_id,
-                        len(out) + 1,
-                        event.timestamp,
-                        event.actor_id,
-                        event.actor_role,
-                        "contact_details",
-                        event.basis,
-                        "",
-                        event.party_id,
-                        None,
-                        event.request_id,
-                    )
-                )
+            )
         return out
 
     def alerts(self, *, open_only: bool = False) -> list[Alert]:
