@@ -10,102 +10,102 @@ from typing import Any
 from domain.case.aggregate import Case
 
 
-def _ids(value: Any) -> str:
+def _ids(value: str | None) -> str:
     return str(value) if value is not None else "-"
 
 
 def what(event: Case.Event) -> str:
-    e: Any = event
-    match type(event).__name__:
-        case "ApplicationReceived":
-            waived = ", fee waived (domestic abuse)" if e.fee_waived_for_domestic_abuse else ""
+    match event:
+        case Case.ApplicationReceived():
+            waived = ", fee waived (domestic abuse)" if event.fee_waived_for_domestic_abuse else ""
             return (
-                f"application received from the {e.applicant_role.replace('_', ' ')}, {e.service_type}"
-                f"{waived}; receiving parent {e.receiving_parent_id}, paying parent {e.paying_parent_id}"
+                f"application received from the {event.applicant_role.replace('_', ' ')}, {event.service_type}"
+                f"{waived}; receiving parent {event.receiving_parent_id}, paying parent {event.paying_parent_id}"
             )
-        case "CaseworkerAssigned":
-            before = f" (was {e.previous_caseworker_id})" if e.previous_caseworker_id else ""
-            return f"named caseworker {e.caseworker_id}{before}"
-        case "ServiceTypeChanged":
-            return f"service type {e.from_service_type} -> {e.to_service_type}"
-        case "ConcernRecorded":
-            police = ", police involved" if e.police_involved else ""
-            return f"concern recorded: {e.kind} ({e.source}) affecting {e.affected_party_id}{police}"
-        case "ConcernResolved":
-            return f"concern {e.concern_id} resolved"
-        case "SignpostingGiven":
-            resolved = "resolved the concern" if e.resolved_concern else "did not resolve the concern"
-            return f"signposted to {e.target}; {resolved}"
-        case "SafetyRiskAssessed":
+        case Case.CaseworkerAssigned():
+            before = f" (was {event.previous_caseworker_id})" if event.previous_caseworker_id else ""
+            return f"named caseworker {event.caseworker_id}{before}"
+        case Case.ServiceTypeChanged():
+            return f"service type {event.from_service_type} -> {event.to_service_type}"
+        case Case.ConcernRecorded():
+            police = ", police involved" if event.police_involved else ""
+            return f"concern recorded: {event.kind} ({event.source}) affecting {event.affected_party_id}{police}"
+        case Case.ConcernResolved():
+            return f"concern {event.concern_id} resolved"
+        case Case.SignpostingGiven():
+            resolved = "resolved the concern" if event.resolved_concern else "did not resolve the concern"
+            return f"signposted to {event.target}; {resolved}"
+        case Case.SafetyRiskAssessed():
             return (
-                f"safety risk assessed: concerns {'unresolved' if e.concerns_unresolved else 'resolved'},"
-                f" {'significant' if e.significant_threat else 'no significant'} threat"
+                f"safety risk assessed: concerns {'unresolved' if event.concerns_unresolved else 'resolved'},"
+                f" {'significant' if event.significant_threat else 'no significant'} threat"
             )
-        case "PoliceInvolvementEnded":
+        case Case.PoliceInvolvementEnded():
             return "police involvement ended"
-        case "AcsInvolvementRecorded":
-            return "Advanced Customer Support involved" + (" for domestic abuse" if e.for_domestic_abuse else "")
-        case "ReferredToSpecialistTeam":
-            how = "discretionary referral" if e.discretionary else "referred"
-            return f"{how} to the Specialist Case Team (policy {e.policy_version})"
-        case "ReferralNotMade":
-            return f"referral not made (policy {e.policy_version})"
-        case "AcceptedBySpecialistTeam":
-            return f"accepted by the Specialist Case Team; specialist named caseworker {e.specialist_caseworker_id}"
-        case "EnforcementStarted":
-            return f"enforcement started ({e.step}); enforcement manager {e.enforcement_manager_id}"
-        case "EnforcementManagerHandedOver":
-            return f"enforcement handed over from {e.from_manager_id} to {e.to_manager_id}"
-        case "EnforcementEnded":
-            return f"enforcement ended (manager was {e.enforcement_manager_id})"
-        case "ExpeditedPathwayOpened":
-            return f"expedited pathway opened for {e.pathway_reason}, due {e.due_at.isoformat()}"
-        case "ExpeditedPathwayClosed":
-            return f"expedited pathway {e.pathway_id} closed"
-        case "ExpeditedDeadlineMissed":
-            return f"target time missed for pathway {e.pathway_id} (due {e.due_at.isoformat()})"
-        case "EscalationRaised":
-            return f"escalated to an ACS senior leader ({_ids(e.to_actor_id)})"
-        case "EscalationResolved":
-            return f"escalation {e.escalation_id} resolved"
-        case "ServiceDesignIssueRaised":
-            return f"service-design issue raised: {e.summary}"
-        case "RemovalRequested":
-            return f"removal from the Specialist Case Team requested, advised by {e.advised_by_party_id}"
-        case "RemovalApproved":
-            return f"removal approved; named caseworker {e.returned_to_caseworker_id} in mainstream caseworking"
-        case "RemovalRefused":
+        case Case.AcsInvolvementRecorded():
+            return "Advanced Customer Support involved" + (" for domestic abuse" if event.for_domestic_abuse else "")
+        case Case.ReferredToSpecialistTeam():
+            how = "discretionary referral" if event.discretionary else "referred"
+            return f"{how} to the Specialist Case Team (policy {event.policy_version})"
+        case Case.ReferralNotMade():
+            return f"referral not made (policy {event.policy_version})"
+        case Case.AcceptedBySpecialistTeam():
+            return f"accepted by the Specialist Case Team; specialist named caseworker {event.specialist_caseworker_id}"
+        case Case.EnforcementStarted():
+            return f"enforcement started ({event.step}); enforcement manager {event.enforcement_manager_id}"
+        case Case.EnforcementManagerHandedOver():
+            return f"enforcement handed over from {event.from_manager_id} to {event.to_manager_id}"
+        case Case.EnforcementEnded():
+            return f"enforcement ended (manager was {event.enforcement_manager_id})"
+        case Case.ExpeditedPathwayOpened():
+            return f"expedited pathway opened for {event.pathway_reason}, due {event.due_at.isoformat()}"
+        case Case.ExpeditedPathwayClosed():
+            return f"expedited pathway {event.pathway_id} closed"
+        case Case.ExpeditedDeadlineMissed():
+            return f"target time missed for pathway {event.pathway_id} (due {event.due_at.isoformat()})"
+        case Case.EscalationRaised():
+            return f"escalated to an ACS senior leader ({_ids(event.to_actor_id)})"
+        case Case.EscalationResolved():
+            return f"escalation {event.escalation_id} resolved"
+        case Case.ServiceDesignIssueRaised():
+            return f"service-design issue raised: {event.summary}"
+        case Case.RemovalRequested():
+            return f"removal from the Specialist Case Team requested, advised by {event.advised_by_party_id}"
+        case Case.RemovalApproved():
+            return f"removal approved; named caseworker {event.returned_to_caseworker_id} in mainstream caseworking"
+        case Case.RemovalRefused():
             return "removal refused; the case stays with the Specialist Case Team"
-        case "CaseClosed":
+        case Case.CaseClosed():
             return "case closed"
-        case "EntryRecordedInError":
-            return f"event {e.corrected_version} recorded in error"
+        case Case.EntryRecordedInError():
+            return f"event {event.corrected_version} recorded in error"
     return type(event).__name__
 
 
 def why(event: Case.Event) -> str:
-    e: Any = event
-    match type(event).__name__:
-        case "ReferredToSpecialistTeam":
-            criteria = ", ".join(e.criteria_met) or "none (discretionary)"
-            return f"criteria met: {criteria} (policy {e.policy_version})" + (f"; {e.reason}" if e.reason else "")
-        case "ReferralNotMade":
-            unmet = "; ".join(f"{k}: {', '.join(v)}" for k, v in e.unmet.items())
-            return f"not met: {unmet} (policy {e.policy_version})" + (f"; {e.reason}" if e.reason else "")
-        case "RemovalRefused":
-            reasons = "; ".join(d["explanation"] for d in e.doubts)
+    match event:
+        case Case.ReferredToSpecialistTeam():
+            criteria = ", ".join(event.criteria_met) or "none (discretionary)"
+            return f"criteria met: {criteria} (policy {event.policy_version})" + (
+                f"; {event.reason}" if event.reason else ""
+            )
+        case Case.ReferralNotMade():
+            unmet = "; ".join(f"{k}: {', '.join(v)}" for k, v in event.unmet.items())
+            return f"not met: {unmet} (policy {event.policy_version})" + (f"; {event.reason}" if event.reason else "")
+        case Case.RemovalRefused():
+            reasons = "; ".join(d["explanation"] for d in event.doubts)
             return f"doubt about safety: {reasons}"
-        case "RemovalApproved":
-            return "no doubt found on any check" + (f"; {e.reviewer_note}" if e.reviewer_note else "")
-        case "EscalationResolved":
-            return str(e.resolution)
-        case "EntryRecordedInError":
-            return str(e.correction)
-        case "ConcernRecorded" | "SignpostingGiven":
-            return str(e.note)
-        case "EnforcementManagerHandedOver" | "EnforcementEnded" if e.override_reason:
-            return f"{e.reason}; an override by {e.actor_id}, not the manager: {e.override_reason}"
-    return str(getattr(e, "reason", "") or "")
+        case Case.RemovalApproved():
+            return "no doubt found on any check" + (f"; {event.reviewer_note}" if event.reviewer_note else "")
+        case Case.EscalationResolved():
+            return str(event.resolution)
+        case Case.EntryRecordedInError():
+            return str(event.correction)
+        case Case.ConcernRecorded() | Case.SignpostingGiven():
+            return str(event.note)
+        case Case.EnforcementManagerHandedOver() | Case.EnforcementEnded() if event.override_reason:
+            return f"{event.reason}; an override by {event.actor_id}, not the manager: {event.override_reason}"
+    return str(getattr(event, "reason", "") or "")
 
 
 def as_record(event: Case.Event) -> dict[str, Any]:

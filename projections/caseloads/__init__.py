@@ -65,25 +65,24 @@ class Membership:
 
 def evolve(current: Membership | None, event: Case.Event) -> Membership | None:
     """The membership after ``event`` (``None`` for events that are not about membership)."""
-    e: Any = event
-    match type(event).__name__:
-        case "ApplicationReceived":
+    match event:
+        case Case.ApplicationReceived():
             return Membership(str(event.originator_id), str(Team.MAINSTREAM), UNASSIGNED, None)
         case _ if current is None:
             raise ValueError(f"case {event.originator_id}: {type(event).__name__} before its application")
-        case "CaseworkerAssigned":
-            return replace(current, caseworker_id=e.caseworker_id)
-        case "AcceptedBySpecialistTeam":
-            return replace(current, team=str(Team.SPECIALIST_CASE_TEAM), caseworker_id=e.specialist_caseworker_id)
-        case "RemovalApproved":
-            return replace(current, team=str(Team.MAINSTREAM), caseworker_id=e.returned_to_caseworker_id)
-        case "EnforcementStarted":
-            return replace(current, enforcement_manager_id=e.enforcement_manager_id)
-        case "EnforcementManagerHandedOver":
-            return replace(current, enforcement_manager_id=e.to_manager_id)
-        case "EnforcementEnded":
+        case Case.CaseworkerAssigned():
+            return replace(current, caseworker_id=event.caseworker_id)
+        case Case.AcceptedBySpecialistTeam():
+            return replace(current, team=str(Team.SPECIALIST_CASE_TEAM), caseworker_id=event.specialist_caseworker_id)
+        case Case.RemovalApproved():
+            return replace(current, team=str(Team.MAINSTREAM), caseworker_id=event.returned_to_caseworker_id)
+        case Case.EnforcementStarted():
+            return replace(current, enforcement_manager_id=event.enforcement_manager_id)
+        case Case.EnforcementManagerHandedOver():
+            return replace(current, enforcement_manager_id=event.to_manager_id)
+        case Case.EnforcementEnded():
             return replace(current, enforcement_manager_id=None)
-        case "CaseClosed":
+        case Case.CaseClosed():
             return replace(current, closed=True)
     return current
 

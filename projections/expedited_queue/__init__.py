@@ -68,29 +68,28 @@ Change = tuple[list[QueueEntry], list[tuple[str, str]]]
 
 def change_for(open_entries: dict[str, QueueEntry], event: Case.Event) -> Change:
     """What ``event`` does to the queue, given the case's entries now in it (by pathway id)."""
-    e: Any = event
     case_id = str(event.originator_id)
-    match type(event).__name__:
-        case "ExpeditedPathwayOpened":
+    match event:
+        case Case.ExpeditedPathwayOpened():
             entry = QueueEntry(
-                case_id, str(e.pathway_id), e.pathway_reason, event.occurred_at, e.due_at, event.actor_id
+                case_id, str(event.pathway_id), event.pathway_reason, event.occurred_at, event.due_at, event.actor_id
             )
             return [entry], []
-        case "ExpeditedPathwayClosed":
-            return [], [(case_id, str(e.pathway_id))]
-        case "ExpeditedDeadlineMissed":
-            current = open_entries.get(str(e.pathway_id))
+        case Case.ExpeditedPathwayClosed():
+            return [], [(case_id, str(event.pathway_id))]
+        case Case.ExpeditedDeadlineMissed():
+            current = open_entries.get(str(event.pathway_id))
             if current is None:
                 return [], []
             return [replace(current, deadline_missed=True, missed_recorded_at=event.timestamp)], []
-        case "EscalationRaised" if e.pathway_id is not None:
-            current = open_entries.get(str(e.pathway_id))
+        case Case.EscalationRaised() if event.pathway_id is not None:
+            current = open_entries.get(str(event.pathway_id))
             if current is None:
                 return [], []
-            return [replace(current, escalation_id=str(e.escalation_id), escalation_open=True)], []
-        case "EscalationResolved":
-            hits = [q for q in open_entries.values() if q.escalation_id == str(e.escalation_id)]
+            return [replace(current, escalation_id=str(event.escalation_id), escalation_open=True)], []
+        case Case.EscalationResolved():
+            hits = [q for q in open_entries.values() if q.escalation_id == str(event.escalation_id)]
             return [replace(q, escalation_open=False) for q in hits], []
-        case "CaseClosed":
+        case Case.CaseClosed():
             return [], [(case_id, pid) for pid in open_entries]
     return [], []

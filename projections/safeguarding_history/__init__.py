@@ -83,7 +83,7 @@ def _fields_of(cls: type) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
     return found
 
 
-def _reasons(e: Any) -> dict[str, Any]:
+def _reasons(e: Case.Event) -> dict[str, Any]:
     """The recorded grounds of a decision, field by field (never re-computed)."""
     reasons: dict[str, Any] = {}
     for name, how in _fields_of(type(e))[0]:
@@ -101,11 +101,10 @@ def row_for(event: Case.Event) -> dict[str, Any] | None:
     name = type(event).__name__
     if name not in SAFETY_RELEVANT:
         return None
-    e: Any = event
-    links = {k: str(v) for k in _fields_of(type(event))[1] if (v := getattr(e, k, None)) is not None}
-    if name == "EntryRecordedInError":
-        links["corrected_version"] = str(e.corrected_version)
-    criteria = getattr(e, "criteria_met", None)
+    links = {k: str(v) for k in _fields_of(type(event))[1] if (v := getattr(event, k, None)) is not None}
+    if isinstance(event, Case.EntryRecordedInError):
+        links["corrected_version"] = str(event.corrected_version)
+    criteria = getattr(event, "criteria_met", None)
     return {
         "case_id": str(event.originator_id),
         "case_version": event.originator_version,
@@ -116,9 +115,9 @@ def row_for(event: Case.Event) -> dict[str, Any] | None:
         "actor_role": event.actor_role,
         "what": what(event),
         "why": why(event),
-        "reasons": _reasons(e),
+        "reasons": _reasons(event),
         "criteria_met": ",".join(criteria) if criteria else None,
-        "policy_version": getattr(e, "policy_version", None),
+        "policy_version": getattr(event, "policy_version", None),
         "linked_ids": links,
         "correlation_id": str(event.correlation_id),
         "command_id": str(event.command_id),

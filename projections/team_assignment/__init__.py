@@ -108,7 +108,6 @@ def fold(current: Assignment | None, events: Sequence[Case.Event]) -> Assignment
 
 def _apply(row: Assignment | None, event: Case.Event) -> Assignment:
     """Applies one event to a row this module owns (a copy), in place."""
-    e: Any = event
     at: datetime = event.occurred_at
     if isinstance(event, Case.ApplicationReceived):
         row = Assignment(case_id=str(event.originator_id), team=str(Team.MAINSTREAM), team_since=at)
@@ -119,47 +118,48 @@ def _apply(row: Assignment | None, event: Case.Event) -> Assignment:
         )
     row.case_version = event.originator_version
     row.recorded_at = event.timestamp
-    match type(event).__name__:
-        case "CaseworkerAssigned":
-            row.named_caseworker_id, row.caseworker_since = e.caseworker_id, at
-        case "AcceptedBySpecialistTeam":
+    match event:
+        case Case.CaseworkerAssigned():
+            row.named_caseworker_id, row.caseworker_since = event.caseworker_id, at
+        case Case.AcceptedBySpecialistTeam():
             row.team, row.team_since = str(Team.SPECIALIST_CASE_TEAM), at
-            if row.named_caseworker_id != e.specialist_caseworker_id:
-                row.named_caseworker_id, row.caseworker_since = e.specialist_caseworker_id, at
-        case "RemovalApproved":
+            if row.named_caseworker_id != event.specialist_caseworker_id:
+                row.named_caseworker_id, row.caseworker_since = event.specialist_caseworker_id, at
+        case Case.RemovalApproved():
             row.team, row.team_since = str(Team.MAINSTREAM), at
             row.removal_requested, row.removal_requested_since = False, None
-            if row.named_caseworker_id != e.returned_to_caseworker_id:
-                row.named_caseworker_id, row.caseworker_since = e.returned_to_caseworker_id, at
-        case "RemovalRequested":
+            if row.named_caseworker_id != event.returned_to_caseworker_id:
+                row.named_caseworker_id, row.caseworker_since = event.returned_to_caseworker_id, at
+        case Case.RemovalRequested():
             row.removal_requested, row.removal_requested_since = True, at
-        case "RemovalRefused":
+        case Case.RemovalRefused():
             row.removal_requested, row.removal_requested_since = False, None
-        case "EnforcementStarted" | "EnforcementManagerHandedOver":
-            manager = e.enforcement_manager_id if hasattr(e, "enforcement_manager_id") else e.to_manager_id
-            row.enforcement_manager_id, row.enforcement_since = manager, at
-        case "EnforcementEnded":
+        case Case.EnforcementStarted():
+            row.enforcement_manager_id, row.enforcement_since = event.enforcement_manager_id, at
+        case Case.EnforcementManagerHandedOver():
+            row.enforcement_manager_id, row.enforcement_since = event.to_manager_id, at
+        case Case.EnforcementEnded():
             row.enforcement_manager_id, row.enforcement_since = None, None
-        case "ExpeditedPathwayOpened":
+        case Case.ExpeditedPathwayOpened():
             if not row.open_pathways:
                 row.expedited_since = at
-            row.open_pathways[str(e.pathway_id)] = e.pathway_reason
-        case "ExpeditedPathwayClosed":
-            row.open_pathways.pop(str(e.pathway_id), None)
+            row.open_pathways[str(event.pathway_id)] = event.pathway_reason
+        case Case.ExpeditedPathwayClosed():
+            row.open_pathways.pop(str(event.pathway_id), None)
             if not row.open_pathways:
                 row.expedited_since = None
-        case "EscalationRaised":
+        case Case.EscalationRaised():
             if not row.open_escalations:
                 row.escalation_since = at
-            row.open_escalations.append(str(e.escalation_id))
-        case "EscalationResolved":
-            if str(e.escalation_id) in row.open_escalations:
-                row.open_escalations.remove(str(e.escalation_id))
+            row.open_escalations.append(str(event.escalation_id))
+        case Case.EscalationResolved():
+            if str(event.escalation_id) in row.open_escalations:
+                row.open_escalations.remove(str(event.escalation_id))
             if not row.open_escalations:
                 row.escalation_since = None
-        case "AcsInvolvementRecorded":
+        case Case.AcsInvolvementRecorded():
             if not row.acs_involved:
                 row.acs_involved, row.acs_since = True, at
-        case "CaseClosed":
+        case Case.CaseClosed():
             row.closed, row.closed_at = True, at
     return row
