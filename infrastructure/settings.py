@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.rules.business_time import SERVICE_BEGAN, BusinessTimeBounds
 from domain.values import PathwayReason
-from infrastructure.crypto import Keyring
+from infrastructure.eventstore.crypto import Keyring
 
 #: The seeds set no target times (DOMAIN.md): these defaults are a choice, written down here.
 DEFAULT_PATHWAY_TARGET_HOURS: dict[PathwayReason, float] = {
@@ -129,22 +129,15 @@ class Settings(BaseSettings):
             "password": self.postgres_password,
         }
 
-    def eventsourcing_env(self) -> dict[str, str]:
-        """The string keys the ``eventsourcing`` library is configured with."""
-        env = self._store_env()
-        if self.cipher_keys is not None:
-            env["CIPHER_TOPIC"] = "infrastructure.crypto:KeyringCipher"
-            env["CIPHER_KEY"] = self.cipher_keys.get_secret_value()
-        return env
-
-    def _store_env(self) -> dict[str, str]:
+    def store_env(self) -> dict[str, str]:
+        """Where the store is, as the ``eventsourcing`` library's keys; which recorder and cipher run on it is
+        said in code, by ``infrastructure.eventstore.environment``."""
         if self.store == "sqlite":
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
-                "APPLICATION_RECORDER_TOPIC": "infrastructure.store:ChainedSQLiteRecorder",
                 "CREATE_TABLE": "y",
             }
         pg = self.postgres_params()
@@ -158,7 +151,6 @@ class Settings(BaseSettings):
             "POSTGRES_SCHEMA": self.postgres_schema,
             "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
             "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout),
-            "APPLICATION_RECORDER_TOPIC": "infrastructure.store:LockedAppendRecorder",
             "CREATE_TABLE": "y",
         }
 

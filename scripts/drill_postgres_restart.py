@@ -42,10 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eventsourcing.persistence import PersistenceError
 
-from infrastructure.application import CaseJourney
-from infrastructure.integrity import verify_log
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.integrity import verify_log
 from infrastructure.settings import Settings
-from scripts.bench_commands import CASEWORKER, prepare_cases, timed_command
+from scripts.bench.commands import CASEWORKER, prepare_cases, timed_command
 from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 DEFAULT_URL = os.environ.get("CASEJOURNEY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from infrastructure.cli import main
+from infrastructure.cli.main import main
 
 if __name__ == "__main__":
     sys.argv = ["casejourney", "projections", "rebuild", *sys.argv[1:]]

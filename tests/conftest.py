@@ -17,11 +17,11 @@ import psycopg
 import pytest
 
 from domain.values import Actor, Role, StaffTeam
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ReadModels
-from infrastructure.scenarios import seed_demo_roster
+from infrastructure.access.roster import seed_roster
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.samples.scenarios import seed_demo_roster
 from infrastructure.settings import Settings
-from infrastructure.staff import seed_roster
 
 POSTGRES_URL = os.environ.get("CASEJOURNEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -110,7 +110,7 @@ TEST_ROSTER: dict[StaffTeam, list[str]] = {
 
 
 def seed_test_roster(app: CaseJourney) -> None:
-    """The tests' people and the sample journeys' people (``infrastructure/scenarios.py``)."""
+    """The tests' people and the sample journeys' people (``infrastructure/samples/scenarios.py``)."""
     seed_roster(app, TEST_ROSTER)
     seed_demo_roster(app)
 

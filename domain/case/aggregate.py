@@ -16,6 +16,8 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.case import actions
+from domain.case.actions import Action
 from domain.errors import CaseClosedError, RuleViolation
 from domain.errors import require as _require
 from domain.events import CommandOutcome, IdempotentEvent
@@ -23,10 +25,6 @@ from domain.rules.eligibility import EligibilityPolicy, ReferralFacts
 from domain.rules.expedited import is_missed
 from domain.rules.need_to_know import CaseAccessFacts
 from domain.rules.permissions import (
-    ALLOWED_AFTER_CLOSURE,
-    MANAGER_ONLY,
-    SPECIALIST_TEAM_ONLY,
-    TEAM_DECISIONS,
     check_enforcement_owner,
     check_permitted,
     check_specialist_team,
@@ -484,11 +482,11 @@ class Case(Aggregate):
 
     # ------------------------------------------------------------------ guards
 
-    def _guard(self, ctx: ActionContext, action: str) -> dict[str, Any]:
+    def _guard(self, ctx: ActionContext, action: Action) -> dict[str, Any]:
         """The checks every command shares (the matrix, closure, business time); returns the event's
         common fields. The matrix's layers are in ``domain/rules/permissions.py``."""
         check_permitted(action, ctx.actor.role)
-        if self.closed and action not in ALLOWED_AFTER_CLOSURE:
+        if self.closed and not action.after_closure:
             raise CaseClosedError(
                 "This case is closed: it accepts a safeguarding concern, signposting and a correction of the"
                 " record, and nothing else.",
@@ -500,15 +498,15 @@ class Case(Aggregate):
                 f" ({self.opened_at.isoformat()}): nothing happens on a case before it exists.",
                 code="occurred_before_case_opened",
             )
-        if self.in_specialist_team and action in SPECIALIST_TEAM_ONLY:
+        if self.in_specialist_team and action.specialist_team_only:
             check_specialist_team(action, ctx.actor, ctx.membership)
-        if action in TEAM_DECISIONS:
+        if action.team_decision:
             check_team_decision(action, ctx.actor, ctx.membership)
         return ctx.event_fields()
 
-    def _enforcement_owner(self, ctx: ActionContext, action: str, override_reason: str) -> str:
+    def _enforcement_owner(self, ctx: ActionContext, action: Action, override_reason: str) -> str:
         """Only the case's manager, or an override with a reason; returns the override reason to record."""
-        assert action in MANAGER_ONLY
+        assert action.manager_only
         _require(self.in_enforcement, "not_in_enforcement", "The case is not in enforcement.")
         overriding = check_enforcement_owner(action, ctx.actor, self.enforcement_manager_id, override_reason)
         return override_reason.strip() if overriding else ""
@@ -532,7 +530,7 @@ class Case(Aggregate):
         qualifying_children: int,
         digest: str = "",
     ) -> Case:
-        check_permitted("receive_application", ctx.actor.role)
+        check_permitted(actions.RECEIVE_APPLICATION, ctx.actor.role)
         _require(
             receiving_parent_id != paying_parent_id,
             "same_party_twice",
@@ -556,7 +554,7 @@ class Case(Aggregate):
     def assign_caseworker(self, ctx: ActionContext, *, caseworker_id: str, reason: str, digest: str = "") -> None:
         # On a specialist case only the team itself changes who its named caseworker is (the matrix):
         # continuity of the specialist named caseworker is part of the service.
-        fields = self._guard(ctx, "assign_caseworker")
+        fields = self._guard(ctx, actions.ASSIGN_CASEWORKER)
         _require(bool(caseworker_id), "caseworker_required", "A named caseworker needs an id.")
         _require(
             caseworker_id != self.named_caseworker_id,
@@ -579,7 +577,7 @@ class Case(Aggregate):
         )
 
     def change_service_type(self, ctx: ActionContext, *, to: ServiceType, reason: str, digest: str = "") -> None:
-        fields = self._guard(ctx, "change_service_type")
+        fields = self._guard(ctx, actions.CHANGE_SERVICE_TYPE)
         _require(to != self.service_type, "service_type_unchanged", f"The case is already {to}.")
         _require(
             not (self.in_specialist_team and to == ServiceType.DIRECT_PAY),
@@ -609,7 +607,7 @@ class Case(Aggregate):
         concern_id: UUID | None = None,
         digest: str = "",
     ) -> UUID:
-        fields = self._guard(ctx, "record_concern")
+        fields = self._guard(ctx, actions.RECORD_CONCERN)
         _require(
             affected_party_id in self.party_ids(),
             "unknown_party",
@@ -638,7 +636,7 @@ class Case(Aggregate):
         return concern
 
     def resolve_concern(self, ctx: ActionContext, *, concern_id: UUID, reason: str, digest: str = "") -> None:
-        fields = self._guard(ctx, "resolve_concern")
+        fields = self._guard(ctx, actions.RESOLVE_CONCERN)
         self._open_concern(concern_id)
         _require_reason(reason, "Resolving a concern")
         self._record(self.ConcernResolved, fields, command_digest=digest, concern_id=concern_id, reason=reason)
@@ -653,7 +651,7 @@ class Case(Aggregate):
         note: str = "",
         digest: str = "",
     ) -> None:
-        fields = self._guard(ctx, "give_signposting")
+        fields = self._guard(ctx, actions.GIVE_SIGNPOSTING)
         if resolved_concern and self.in_specialist_team:
             # Signposting recorded as resolving a concern resolves it: the same rule as resolve_concern.
             check_specialist_team("resolve_concern", ctx.actor, ctx.membership)
@@ -684,7 +682,7 @@ class Case(Aggregate):
         concern_id: UUID | None = None,
         digest: str = "",
     ) -> None:
-        fields = self._guard(ctx, "assess_safety_risk")
+        fields = self._guard(ctx, actions.ASSESS_SAFETY_RISK)
         if concern_id is not None:
             _require(str(concern_id) in self.concerns, "unknown_concern", f"No concern {concern_id} on this case.")
         _require_reason(reason, "A safety risk assessment")
@@ -699,7 +697,7 @@ class Case(Aggregate):
         )
 
     def end_police_involvement(self, ctx: ActionContext, *, reason: str, digest: str = "") -> None:
-        fields = self._guard(ctx, "end_police_involvement")
+        fields = self._guard(ctx, actions.END_POLICE_INVOLVEMENT)
         _require(self.police_involvement_live, "no_police_involvement", "No police involvement is recorded as live.")
         _require_reason(reason, "Ending police involvement")
         self._record(self.PoliceInvolvementEnded, fields, command_digest=digest, reason=reason)
@@ -707,7 +705,7 @@ class Case(Aggregate):
     def record_acs_involvement(
         self, ctx: ActionContext, *, party_id: str, for_domestic_abuse: bool, reason: str, digest: str = ""
     ) -> None:
-        fields = self._guard(ctx, "record_acs_involvement")
+        fields = self._guard(ctx, actions.RECORD_ACS_INVOLVEMENT)
         _require(party_id in self.party_ids(), "unknown_party", f"Party {party_id} is not a party to this case.")
         _require_reason(reason, "Advanced Customer Support involvement")
         self._record(
@@ -754,7 +752,7 @@ class Case(Aggregate):
         protection, and the record says so); a decision *not* to refer is never taken on one: a
         fresh assessment is asked for first.
         """
-        fields = self._guard(ctx, "decide_referral")
+        fields = self._guard(ctx, actions.DECIDE_REFERRAL)
         _require(
             not self.in_specialist_team, "already_specialist", "The case is already with the Specialist Case Team."
         )
@@ -798,7 +796,7 @@ class Case(Aggregate):
         member; the accepting specialist may name themself: the referral came from someone else).
         A Direct Pay case moves to Collect and Pay in the same step: a specialist case is never
         Direct Pay (``COLLECT_AND_PAY_ON_ACCEPTANCE``)."""
-        fields = self._guard(ctx, "accept_referral")
+        fields = self._guard(ctx, actions.ACCEPT_REFERRAL)
         _require(self.referral_pending, "no_pending_referral", "There is no referral waiting to be accepted.")
         _require(bool(specialist_caseworker_id), "caseworker_required", "A specialist named caseworker needs an id.")
         require_member(
@@ -827,7 +825,7 @@ class Case(Aggregate):
     def start_enforcement(
         self, ctx: ActionContext, *, enforcement_manager_id: str, step: EnforcementStep, reason: str, digest: str = ""
     ) -> None:
-        fields = self._guard(ctx, "start_enforcement")
+        fields = self._guard(ctx, actions.START_ENFORCEMENT)
         _require(
             not self.in_enforcement,
             "enforcement_manager_already_assigned",
@@ -852,8 +850,8 @@ class Case(Aggregate):
     def hand_over_enforcement(
         self, ctx: ActionContext, *, to_manager_id: str, reason: str, override_reason: str = "", digest: str = ""
     ) -> None:
-        fields = self._guard(ctx, "hand_over_enforcement")
-        override = self._enforcement_owner(ctx, "hand_over_enforcement", override_reason)
+        fields = self._guard(ctx, actions.HAND_OVER_ENFORCEMENT)
+        override = self._enforcement_owner(ctx, actions.HAND_OVER_ENFORCEMENT, override_reason)
         _require(
             to_manager_id != self.enforcement_manager_id,
             "handover_to_same_manager",
@@ -874,8 +872,8 @@ class Case(Aggregate):
         )
 
     def end_enforcement(self, ctx: ActionContext, *, reason: str, override_reason: str = "", digest: str = "") -> None:
-        fields = self._guard(ctx, "end_enforcement")
-        override = self._enforcement_owner(ctx, "end_enforcement", override_reason)
+        fields = self._guard(ctx, actions.END_ENFORCEMENT)
+        override = self._enforcement_owner(ctx, actions.END_ENFORCEMENT, override_reason)
         _require_reason(reason, "Ending enforcement")
         self._record(
             self.EnforcementEnded,
@@ -896,7 +894,7 @@ class Case(Aggregate):
         pathway_id: UUID | None = None,
         digest: str = "",
     ) -> UUID:
-        fields = self._guard(ctx, "open_expedited_pathway")
+        fields = self._guard(ctx, actions.OPEN_EXPEDITED_PATHWAY)
         pid = _derived_id(ctx, "pathway", pathway_id)
         _require(str(pid) not in self.open_pathways, "duplicate_pathway", f"Pathway {pid} is already open.")
         _require(due_at > ctx.occurred_at, "due_in_past", "An expedited pathway's due time must be after it opens.")
@@ -919,7 +917,7 @@ class Case(Aggregate):
         return pathway
 
     def close_expedited_pathway(self, ctx: ActionContext, *, pathway_id: UUID, reason: str, digest: str = "") -> None:
-        fields = self._guard(ctx, "close_expedited_pathway")
+        fields = self._guard(ctx, actions.CLOSE_EXPEDITED_PATHWAY)
         self._open_pathway(pathway_id)
         _require_reason(reason, "Closing an expedited pathway")
         self._record(self.ExpeditedPathwayClosed, fields, command_digest=digest, pathway_id=pathway_id, reason=reason)
@@ -932,7 +930,7 @@ class Case(Aggregate):
         Escalation never depends on someone remembering: both events are appended together. With
         no ``escalate_to``, it goes to the ACS senior leaders' route (whoever of them is on duty).
         """
-        fields = self._guard(ctx, "record_deadline_missed")
+        fields = self._guard(ctx, actions.RECORD_DEADLINE_MISSED)
         pathway = self._open_pathway(pathway_id)
         if escalate_to is not None:
             require_member(ctx.membership, escalate_to, StaffTeam.ACS_SENIOR_LEADERS, as_what="escalated to")
@@ -970,7 +968,7 @@ class Case(Aggregate):
         escalation_id: UUID | None = None,
         digest: str = "",
     ) -> UUID:
-        fields = self._guard(ctx, "raise_escalation")
+        fields = self._guard(ctx, actions.RAISE_ESCALATION)
         _require_reason(reason, "An escalation")
         if to_actor_id is not None:
             _not_oneself(ctx, to_actor_id, "the ACS senior leader holding the escalation")
@@ -992,7 +990,7 @@ class Case(Aggregate):
         return eid
 
     def resolve_escalation(self, ctx: ActionContext, *, escalation_id: UUID, resolution: str, digest: str = "") -> None:
-        fields = self._guard(ctx, "resolve_escalation")
+        fields = self._guard(ctx, actions.RESOLVE_ESCALATION)
         _require(
             str(escalation_id) in self.open_escalations,
             "unknown_escalation",
@@ -1006,7 +1004,7 @@ class Case(Aggregate):
     def raise_service_design_issue(
         self, ctx: ActionContext, *, summary: str, escalation_id: UUID | None = None, digest: str = ""
     ) -> UUID:
-        fields = self._guard(ctx, "raise_service_design_issue")
+        fields = self._guard(ctx, actions.RAISE_SERVICE_DESIGN_ISSUE)
         _require_reason(summary, "A service-design issue")
         issue_id = _derived_id(ctx, "service_design_issue", None)
         self._record(
@@ -1028,7 +1026,7 @@ class Case(Aggregate):
         reason: str = "",
         digest: str = "",
     ) -> UUID:
-        fields = self._guard(ctx, "request_removal")
+        fields = self._guard(ctx, actions.REQUEST_REMOVAL)
         _require(
             self.in_specialist_team,
             "not_in_specialist_team",
@@ -1094,7 +1092,7 @@ class Case(Aggregate):
         A refusal is an event with every doubt found; the request is never silently dropped. An
         approval returns the case to a current member of mainstream caseworking.
         """
-        fields = self._guard(ctx, "decide_removal")
+        fields = self._guard(ctx, actions.DECIDE_REMOVAL)
         request = self.removal_request
         _require(request is not None, "no_pending_removal_request", "There is no removal request to decide.")
         assert request is not None
@@ -1141,14 +1139,14 @@ class Case(Aggregate):
     def close(self, ctx: ActionContext, *, reason: str, digest: str = "") -> None:
         # Closure is one of the only two ways out of the team: on a specialist case the team itself
         # decides it (the matrix).
-        fields = self._guard(ctx, "close_case")
+        fields = self._guard(ctx, actions.CLOSE_CASE)
         _require_reason(reason, "Closing a case")
         self._record(self.CaseClosed, fields, command_digest=digest, reason=reason)
 
     def record_entry_in_error(
         self, ctx: ActionContext, *, corrected_version: int, correction: str, digest: str = ""
     ) -> None:
-        fields = self._guard(ctx, "record_entry_in_error")
+        fields = self._guard(ctx, actions.RECORD_ENTRY_IN_ERROR)
         _require(
             1 <= corrected_version <= self.version,
             "unknown_version",

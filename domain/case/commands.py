@@ -8,12 +8,15 @@ aggregate method that guards, decides and records.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
+from domain.case import actions
+from domain.case.actions import Action
 from domain.case.aggregate import Case
 from domain.rules.eligibility import EligibilityPolicy
 from domain.text import id_problem, is_blank, text_problem
@@ -61,12 +64,28 @@ Reason = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class CommandEnv:
+    """What the application supplies to a command beside the case and the context, named (never hidden).
+
+    ``policy``: the referral policy in force at the command's business time (``DecideReferral``);
+    ``due_at``: a pathway's target time from the configured targets (``OpenExpeditedPathway``).
+    """
+
+    policy: EligibilityPolicy | None = None
+    due_at: datetime | None = None
+
+
+#: The environment of a command that needs nothing from the application.
+NO_ENV = CommandEnv()
+
+
 class Command(BaseModel):
     """Fields every command has: its id (idempotency key), causal ids and business time."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    action: ClassVar[str]
+    action: ClassVar[str]  #: the name of its ``Action`` (``domain/case/actions.py``) for case commands
     command_id: UUID = Field(default_factory=uuid4, description="Idempotency key: the same id twice appends once.")
     correlation_id: UUID | None = Field(default=None, description="Defaults to the command id.")
     causation_id: UUID | None = None
@@ -84,23 +103,18 @@ class Command(BaseModel):
 
 
 class CaseCommand(Command):
+    action: ClassVar[Action]  #: declared once, in ``domain/case/actions.py``
     case_id: UUID
 
-    def run(
-        self,
-        case: Case,
-        ctx: ActionContext,
-        *,
-        policy: EligibilityPolicy | None = None,
-    ) -> Any:
-        """Calls the one aggregate method of this command."""
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
+        """Calls the one aggregate method of this command, with what the application supplies (``env``)."""
         raise NotImplementedError
 
 
 class OpenCase(Command):
     """An application received: the case is created."""
 
-    action: ClassVar[str] = "receive_application"
+    action: ClassVar[Action] = actions.RECEIVE_APPLICATION
     case_id: UUID | None = Field(default=None, description="Defaults to an id derived from the command id.")
     applicant_role: ApplicantRole
     service_type: ServiceType
@@ -131,25 +145,25 @@ def _fields(cmd: CaseCommand, *names: str) -> dict[str, Any]:
 
 
 class AssignCaseworker(CaseCommand):
-    action: ClassVar[str] = "assign_caseworker"
+    action: ClassVar[Action] = actions.ASSIGN_CASEWORKER
     caseworker_id: Id
     reason: Text = ""
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.assign_caseworker(ctx, digest=self.digest(), **_fields(self, "caseworker_id", "reason"))
 
 
 class ChangeServiceType(CaseCommand):
-    action: ClassVar[str] = "change_service_type"
+    action: ClassVar[Action] = actions.CHANGE_SERVICE_TYPE
     to: ServiceType
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.change_service_type(ctx, digest=self.digest(), **_fields(self, "to", "reason"))
 
 
 class RecordConcern(CaseCommand):
-    action: ClassVar[str] = "record_concern"
+    action: ClassVar[Action] = actions.RECORD_CONCERN
     kind: ConcernKind
     source: ConcernSource
     affected_party_id: Id
@@ -157,7 +171,7 @@ class RecordConcern(CaseCommand):
     note: Text = ""
     concern_id: UUID | None = None
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.record_concern(
             ctx,
             digest=self.digest(),
@@ -166,22 +180,22 @@ class RecordConcern(CaseCommand):
 
 
 class ResolveConcern(CaseCommand):
-    action: ClassVar[str] = "resolve_concern"
+    action: ClassVar[Action] = actions.RESOLVE_CONCERN
     concern_id: UUID
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.resolve_concern(ctx, digest=self.digest(), **_fields(self, "concern_id", "reason"))
 
 
 class GiveSignposting(CaseCommand):
-    action: ClassVar[str] = "give_signposting"
+    action: ClassVar[Action] = actions.GIVE_SIGNPOSTING
     target: SignpostTarget
     resolved_concern: bool
     concern_id: UUID | None = None
     note: Text = ""
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.give_signposting(
             ctx,
             digest=self.digest(),
@@ -190,13 +204,13 @@ class GiveSignposting(CaseCommand):
 
 
 class AssessSafetyRisk(CaseCommand):
-    action: ClassVar[str] = "assess_safety_risk"
+    action: ClassVar[Action] = actions.ASSESS_SAFETY_RISK
     concerns_unresolved: bool
     significant_threat: bool
     reason: Reason
     concern_id: UUID | None = None
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.assess_safety_risk(
             ctx,
             digest=self.digest(),
@@ -205,20 +219,20 @@ class AssessSafetyRisk(CaseCommand):
 
 
 class EndPoliceInvolvement(CaseCommand):
-    action: ClassVar[str] = "end_police_involvement"
+    action: ClassVar[Action] = actions.END_POLICE_INVOLVEMENT
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.end_police_involvement(ctx, digest=self.digest(), reason=self.reason)
 
 
 class RecordAcsInvolvement(CaseCommand):
-    action: ClassVar[str] = "record_acs_involvement"
+    action: ClassVar[Action] = actions.RECORD_ACS_INVOLVEMENT
     party_id: Id = Field(description="The customer Advanced Customer Support is supporting.")
     for_domestic_abuse: bool
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.record_acs_involvement(
             ctx,
             digest=self.digest(),
@@ -229,39 +243,32 @@ class RecordAcsInvolvement(CaseCommand):
 class DecideReferral(CaseCommand):
     """Judge the recorded facts under the policy in force; refer or record why not."""
 
-    action: ClassVar[str] = "decide_referral"
+    action: ClassVar[Action] = actions.DECIDE_REFERRAL
     discretionary: bool = False
     reason: Text = ""
 
-    def run(
-        self,
-        case: Case,
-        ctx: ActionContext,
-        *,
-        policy: EligibilityPolicy | None = None,
-        **_: Any,
-    ) -> Any:
-        assert policy is not None, "the application passes the policy in force"
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
+        assert env.policy is not None, "the application passes the policy in force"
         return case.decide_referral(
-            ctx, policy=policy, digest=self.digest(), **_fields(self, "discretionary", "reason")
+            ctx, policy=env.policy, digest=self.digest(), **_fields(self, "discretionary", "reason")
         )
 
 
 class AcceptReferral(CaseCommand):
-    action: ClassVar[str] = "accept_referral"
+    action: ClassVar[Action] = actions.ACCEPT_REFERRAL
     specialist_caseworker_id: Id
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.accept_referral(ctx, digest=self.digest(), specialist_caseworker_id=self.specialist_caseworker_id)
 
 
 class StartEnforcement(CaseCommand):
-    action: ClassVar[str] = "start_enforcement"
+    action: ClassVar[Action] = actions.START_ENFORCEMENT
     enforcement_manager_id: Id
     step: EnforcementStep = EnforcementStep.ARREARS_NOTICE
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.start_enforcement(
             ctx,
             digest=self.digest(),
@@ -272,12 +279,12 @@ class StartEnforcement(CaseCommand):
 class HandOverEnforcement(CaseCommand):
     """By the case's enforcement manager; anyone else allowed makes an override, with ``override_reason``."""
 
-    action: ClassVar[str] = "hand_over_enforcement"
+    action: ClassVar[Action] = actions.HAND_OVER_ENFORCEMENT
     to_manager_id: Id
     reason: Reason
     override_reason: Text = Field(default="", description="Why someone other than the manager hands over.")
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.hand_over_enforcement(
             ctx,
             digest=self.digest(),
@@ -288,65 +295,58 @@ class HandOverEnforcement(CaseCommand):
 class EndEnforcement(CaseCommand):
     """By the case's enforcement manager; anyone else allowed makes an override, with ``override_reason``."""
 
-    action: ClassVar[str] = "end_enforcement"
+    action: ClassVar[Action] = actions.END_ENFORCEMENT
     reason: Reason
     override_reason: Text = Field(default="", description="Why someone other than the manager ends it.")
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.end_enforcement(ctx, digest=self.digest(), reason=self.reason, override_reason=self.override_reason)
 
 
 class OpenExpeditedPathway(CaseCommand):
     """The due time comes from the configured target for the reason (set by the application)."""
 
-    action: ClassVar[str] = "open_expedited_pathway"
+    action: ClassVar[Action] = actions.OPEN_EXPEDITED_PATHWAY
     pathway_reason: PathwayReason
     reason: Reason
     pathway_id: UUID | None = None
 
-    def run(
-        self,
-        case: Case,
-        ctx: ActionContext,
-        *,
-        due_at: datetime | None = None,
-        **_: Any,
-    ) -> Any:
-        assert due_at is not None, "the application computes the due time from the configured target"
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
+        assert env.due_at is not None, "the application computes the due time from the configured target"
         return case.open_expedited_pathway(
             ctx,
-            due_at=due_at,
+            due_at=env.due_at,
             digest=self.digest(),
             **_fields(self, "pathway_reason", "reason", "pathway_id"),
         )
 
 
 class CloseExpeditedPathway(CaseCommand):
-    action: ClassVar[str] = "close_expedited_pathway"
+    action: ClassVar[Action] = actions.CLOSE_EXPEDITED_PATHWAY
     pathway_id: UUID
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.close_expedited_pathway(ctx, digest=self.digest(), **_fields(self, "pathway_id", "reason"))
 
 
 class RecordDeadlineMissed(CaseCommand):
-    action: ClassVar[str] = "record_deadline_missed"
+    action: ClassVar[Action] = actions.RECORD_DEADLINE_MISSED
     pathway_id: UUID
     escalate_to: Id | None = Field(default=None, description="An ACS senior leader; none: their route.")
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.record_deadline_missed(ctx, digest=self.digest(), **_fields(self, "pathway_id", "escalate_to"))
 
 
 class RaiseEscalation(CaseCommand):
-    action: ClassVar[str] = "raise_escalation"
+    action: ClassVar[Action] = actions.RAISE_ESCALATION
     reason: Reason
     to_actor_id: Id | None = Field(default=None, description="An ACS senior leader; none: their route.")
     pathway_id: UUID | None = None
     escalation_id: UUID | None = None
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.raise_escalation(
             ctx,
             digest=self.digest(),
@@ -355,30 +355,30 @@ class RaiseEscalation(CaseCommand):
 
 
 class ResolveEscalation(CaseCommand):
-    action: ClassVar[str] = "resolve_escalation"
+    action: ClassVar[Action] = actions.RESOLVE_ESCALATION
     escalation_id: UUID
     resolution: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.resolve_escalation(ctx, digest=self.digest(), **_fields(self, "escalation_id", "resolution"))
 
 
 class RaiseServiceDesignIssue(CaseCommand):
-    action: ClassVar[str] = "raise_service_design_issue"
+    action: ClassVar[Action] = actions.RAISE_SERVICE_DESIGN_ISSUE
     summary: Reason
     escalation_id: UUID | None = None
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.raise_service_design_issue(ctx, digest=self.digest(), **_fields(self, "summary", "escalation_id"))
 
 
 class RequestRemoval(CaseCommand):
-    action: ClassVar[str] = "request_removal"
+    action: ClassVar[Action] = actions.REQUEST_REMOVAL
     advised_by_party_id: Id
     victim_survivor_advises_no_ongoing_abuse: bool
     reason: Text = ""
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.request_removal(
             ctx,
             digest=self.digest(),
@@ -389,12 +389,12 @@ class RequestRemoval(CaseCommand):
 class DecideRemoval(CaseCommand):
     """``reviewer_doubt`` must be stated: left out, it counts as doubt and the removal is refused."""
 
-    action: ClassVar[str] = "decide_removal"
+    action: ClassVar[Action] = actions.DECIDE_REMOVAL
     reviewer_doubt: bool | None
     reviewer_note: Text = ""
     returned_to_caseworker_id: Id | None = None
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.decide_removal(
             ctx,
             digest=self.digest(),
@@ -403,19 +403,19 @@ class DecideRemoval(CaseCommand):
 
 
 class CloseCase(CaseCommand):
-    action: ClassVar[str] = "close_case"
+    action: ClassVar[Action] = actions.CLOSE_CASE
     reason: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.close(ctx, digest=self.digest(), reason=self.reason)
 
 
 class RecordEntryInError(CaseCommand):
-    action: ClassVar[str] = "record_entry_in_error"
+    action: ClassVar[Action] = actions.RECORD_ENTRY_IN_ERROR
     corrected_version: int = Field(ge=1)
     correction: Reason
 
-    def run(self, case: Case, ctx: ActionContext, **_: Any) -> Any:
+    def run(self, case: Case, ctx: ActionContext, env: CommandEnv) -> Any:
         return case.record_entry_in_error(ctx, digest=self.digest(), **_fields(self, "corrected_version", "correction"))
 
 

@@ -4,6 +4,8 @@ The aggregates check it on every command and the HTTP layer reads the same table
 can never allow what the domain forbids. Four layers, each a table here:
 
 1. ``PERMISSIONS`` (and the customer and roster tables): the roles that may take an action at all.
+   A case action's roles and layers are declared with it, once, in ``domain/case/actions.py``;
+   the tables of case actions here are read from there.
 2. ``SPECIALIST_TEAM_ONLY``: on a case with the Specialist Case Team, the actions that lower a
    protection or move the case are taken only by the team itself, a specialist caseworker who is a
    current member on the staff roster. They are the very facts the removal doubt rule reads (an
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from domain.case.actions import CASE_ACTIONS, PEOPLE_IN_CONTACT
 from domain.errors import NotPermitted
 from domain.staff.membership import require_member
 from domain.text import is_blank
@@ -37,60 +40,21 @@ ACSSL = Role.ACS_SENIOR_LEADER
 SVC = Role.BACKEND_SERVICE
 TL = Role.TEAM_LEADER
 
-_PEOPLE_IN_CONTACT = frozenset({CW, SCW, EM, ACSSL, SVC})
+_PEOPLE_IN_CONTACT = PEOPLE_IN_CONTACT
 
-PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
-    {
-        "receive_application": frozenset({CW, SCW, SVC}),
-        # Never the person named (a rule of the aggregate): allocation by a team leader, the
-        # allocation service or a colleague handing over.
-        "assign_caseworker": frozenset({CW, SCW, SVC, TL}),
-        "change_service_type": frozenset({CW, SCW, SVC}),
-        # Anyone in contact with a customer can hear a disclosure: every one of them may record it.
-        "record_concern": _PEOPLE_IN_CONTACT,
-        "resolve_concern": frozenset({CW, SCW}),
-        "give_signposting": frozenset({CW, SCW, EM, ACSSL}),
-        "assess_safety_risk": frozenset({CW, SCW}),
-        "end_police_involvement": frozenset({CW, SCW}),
-        "record_acs_involvement": frozenset({CW, SCW, ACSSL, SVC}),
-        "decide_referral": frozenset({CW, SCW}),
-        "accept_referral": frozenset({SCW}),
-        "start_enforcement": frozenset({CW, SCW, EM}),
-        "hand_over_enforcement": frozenset({EM, TL}),
-        "end_enforcement": frozenset({EM, TL}),
-        "open_expedited_pathway": frozenset({CW, SCW, EM, ACSSL}),
-        "close_expedited_pathway": frozenset({CW, SCW, ACSSL}),
-        "record_deadline_missed": frozenset({SVC}),
-        "raise_escalation": frozenset({CW, SCW, EM, SVC}),
-        "resolve_escalation": frozenset({ACSSL}),
-        "raise_service_design_issue": frozenset({ACSSL}),
-        "request_removal": frozenset({SCW}),
-        "decide_removal": frozenset({SCW, ACSSL}),
-        "close_case": frozenset({CW, SCW, SVC}),
-        "record_entry_in_error": frozenset({CW, SCW, ACSSL}),
-    }
-)
+#: The roles of each case action, as declared with it (``domain/case/actions.py``).
+PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType({a.name: a.roles for a in CASE_ACTIONS})
 
 #: On a case with the Specialist Case Team: only a specialist caseworker who is a current member of
 #: the team. ``resolve_concern`` also covers signposting recorded as resolving a concern.
-SPECIALIST_TEAM_ONLY: frozenset[str] = frozenset(
-    {
-        "assign_caseworker",
-        "change_service_type",
-        "resolve_concern",
-        "assess_safety_risk",
-        "end_police_involvement",
-        "record_entry_in_error",
-        "close_case",
-    }
-)
+SPECIALIST_TEAM_ONLY: frozenset[str] = frozenset(a.name for a in CASE_ACTIONS if a.specialist_team_only)
 
 #: Decisions of the actor's own team: the actor must be a current member of their role's team. A
 #: person's safety marker is lifted the same way (``Customer.lift_safety_marker``).
-TEAM_DECISIONS: frozenset[str] = frozenset({"accept_referral", "request_removal", "decide_removal"})
+TEAM_DECISIONS: frozenset[str] = frozenset(a.name for a in CASE_ACTIONS if a.team_decision)
 
 #: Only the case's current enforcement manager, or an override with a reason by these roles.
-MANAGER_ONLY: frozenset[str] = frozenset({"hand_over_enforcement", "end_enforcement"})
+MANAGER_ONLY: frozenset[str] = frozenset(a.name for a in CASE_ACTIONS if a.manager_only)
 ENFORCEMENT_OVERRIDE_ROLES: frozenset[Role] = frozenset({TL})
 
 #: Customers' personal data (domain/customer): recorded by those in contact with the customer;
@@ -119,7 +83,7 @@ STAFF_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
 #: support "at any and every stage of the case journey"; arrears survive closure): a concern and
 #: signposting are recorded on the closed case, and the concern marks the person for every later
 #: case. A correction of the record, too. Referral, enforcement, removal and team moves stay refused.
-ALLOWED_AFTER_CLOSURE = frozenset({"record_entry_in_error", "record_concern", "give_signposting"})
+ALLOWED_AFTER_CLOSURE: frozenset[str] = frozenset(a.name for a in CASE_ACTIONS if a.after_closure)
 
 
 def allowed_roles(action: str) -> frozenset[Role]:

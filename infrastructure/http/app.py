@@ -7,19 +7,19 @@ log on the configured store, and the routes reach them through ``request.app.sta
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
 
-from infrastructure.access_log import AccessLog
-from infrastructure.application import CaseJourney, utc_now
-from infrastructure.case_reads import CaseReads, CustomerDirectory
-from infrastructure.http import problems
+from infrastructure.access.log import AccessLog
+from infrastructure.access.reads import CaseReads, CustomerDirectory
+from infrastructure.eventstore.application import CaseJourney, utc_now
+from infrastructure.http import commands, problems, reads, staff
 from infrastructure.http.auth import Authenticator
+from infrastructure.http.deps import Services
 from infrastructure.http.limits import BodySizeLimit
-from infrastructure.http.queries import CaseQueries, LogQueries
+from infrastructure.readmodels.queries import CaseQueries, LogQueries
 from infrastructure.settings import Settings
 
 DESCRIPTION = """\
@@ -42,23 +42,6 @@ Commands and queries of the child maintenance case journey, safety first.
 """
 
 
-@dataclass
-class Services:
-    settings: Settings
-    app: CaseJourney
-    access_log: AccessLog
-    queries: CaseQueries
-    authenticator: Authenticator
-    reads: CaseReads
-    clock: Callable[[], datetime]
-    max_projection_lag: int | None = None
-    owned: list[Any] = field(default_factory=list)
-
-    def close(self) -> None:
-        for thing in self.owned:
-            thing.close()
-
-
 def create_app(
     settings: Settings,
     *,
@@ -68,8 +51,6 @@ def create_app(
     max_projection_lag: int | None = None,
 ) -> FastAPI:
     """The ASGI application. Pass ``app`` to share a case application (it is then not closed here)."""
-    from infrastructure.http import routes
-
     owned: list[Any] = []
     if app is None:
         app = CaseJourney(settings, clock=clock or utc_now)
@@ -103,6 +84,8 @@ def create_app(
     )
     api.state.services = services
     problems.install(api)
-    routes.install(api)
+    commands.install(api)
+    reads.install(api)
+    staff.install(api)
     api.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     return api

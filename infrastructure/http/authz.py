@@ -5,7 +5,7 @@ can never allow what the domain forbids; the route checks the role first to answ
 work, and the aggregate checks everything again (the role, the roster, the relationship).
 
 Reads: ``READ_PERMISSIONS`` below, by role only. Need to know goes further and is the domain's
-(``domain/rules/need_to_know.py``), applied by ``infrastructure/case_reads.py``: a safeguarding
+(``domain/rules/need_to_know.py``), applied by ``infrastructure/access/reads.py``: a safeguarding
 history, and a person's contact details, go only to a reader with a legitimate relationship to the
 case (or by break-glass, recorded and reviewed), and every such read is recorded first. An
 operator sees the service's health in detail and nothing of any case or person.
@@ -37,7 +37,7 @@ READ_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
         # Then only with a legitimate relationship to the case (or break-glass): the domain decides.
         "get_safeguarding_history": frozenset({CW, SCW, ACSSL, AUD}),
         "get_safeguarding_history_reads": frozenset({AUD}),
-        # The whole journey as a page to keep (infrastructure/html_pages.py): auditors only.
+        # The whole journey as a page to keep (infrastructure/audit/html_pages.py): auditors only.
         "get_case_timeline": frozenset({AUD}),
         "get_caseloads": frozenset({CW, SCW, EM, ACSSL, AUD, TL}),
         # The backend service is the one that records missed targets: it must see what is due.

@@ -3,7 +3,7 @@
 One row per current membership (staff id, team): ``evolve`` is a pure fold over the roster's events
 (``StaffRoster``), so the answer can be rebuilt from the log at any time and comes out the same.
 The roster is one short stream, read whole in one query, so this projection is folded on demand
-(``infrastructure/staff.py``) rather than kept in a table: a membership check must never wait on a
+(``infrastructure/access/roster.py``) rather than kept in a table: a membership check must never wait on a
 projection's lag, and the rules read the aggregate itself (``CaseJourney.memberships``).
 """
 

@@ -20,11 +20,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import PROJECTIONS, build_parts, make_engine, reading, tracking
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.engine import build_parts, make_engine, reading, tracking
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.settings import Settings
-from scripts.bench_projections import write_synthetic_log
+from scripts.bench.projections import write_synthetic_log
 from tests.conftest import POSTGRES_URL
 from tests.integration.projection_helpers import dump
 

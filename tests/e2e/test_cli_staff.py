@@ -10,10 +10,10 @@ from uuid import UUID
 
 from domain.case.commands import OpenCase, RecordConcern
 from domain.values import Actor, Role
-from infrastructure.access_log import AccessLog
-from infrastructure.application import CaseJourney
-from infrastructure.case_reads import CaseReads, CustomerDirectory
-from infrastructure.scenarios import seed_demo_roster
+from infrastructure.access.log import AccessLog
+from infrastructure.access.reads import CaseReads, CustomerDirectory
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.samples.scenarios import seed_demo_roster
 from infrastructure.settings import Settings
 from tests.e2e.test_cli import run
 

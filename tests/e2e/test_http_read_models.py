@@ -7,8 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from infrastructure.http import create_app
-from infrastructure.http.queries import LogQueries, TablesQueries
-from infrastructure.projection_runner import ReadModels
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.queries import LogQueries, TablesQueries
 from tests.conftest import seed_test_roster
 from tests.e2e.conftest import CW, EM, OPS, SCW, SVC, Api, http_settings
 

@@ -30,8 +30,8 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteConnectionPool
 
 from domain.case.commands import OpenCase, RecordConcern
-from infrastructure.application import CaseJourney
-from infrastructure.integrity import verify_log
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.integrity import verify_log
 from infrastructure.settings import Settings
 from tests.conftest import CASEWORKER, FakeClock
 from tests.e2e.test_cli import run

@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.case.commands import DecideReferral, OpenCase, RecordConcern
-from infrastructure.application import CaseJourney
-from infrastructure.chromium import dump_dom, find_chromium
-from infrastructure.html_pages import case_timeline_html
-from infrastructure.scenarios import SCENARIOS, run_scenario
+from infrastructure.audit.chromium import dump_dom, find_chromium
+from infrastructure.audit.html_pages import case_timeline_html
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
 from tests.conftest import CASEWORKER, IN_CI
 
@@ -125,7 +125,7 @@ def test_free_text_is_shown_as_text_and_the_page_fetches_nothing(
 def test_export_writes_the_page_and_records_the_read(
     store_settings: Settings, app: CaseJourney, tmp_path: Path
 ) -> None:
-    from infrastructure.cli import cli
+    from infrastructure.cli.main import cli
 
     journey = run_scenario(app, SCENARIOS[4], START)
     case_id: UUID | None = journey.case_id
@@ -163,7 +163,7 @@ def test_export_writes_the_page_and_records_the_read(
 
 
 def log_reads(settings: Settings, case_id: UUID) -> list[Any]:
-    from infrastructure.access_log import AccessLog
+    from infrastructure.access.log import AccessLog
 
     log = AccessLog(settings)
     try:

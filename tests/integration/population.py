@@ -20,8 +20,8 @@ from domain.case.commands import (
     RecordConcern,
 )
 from domain.values import Actor, Role, StaffTeam
-from infrastructure.application import CaseJourney
-from infrastructure.staff import seed_roster
+from infrastructure.access.roster import seed_roster
+from infrastructure.eventstore.application import CaseJourney
 
 CW = Actor("cw-pop", Role.CASEWORKER)
 SCW = Actor("scw-pop", Role.SPECIALIST_CASEWORKER)

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import PROJECTIONS
-from infrastructure.scenarios import SCENARIOS, run_scenario
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 
 #: Business time the stories start at: every step stays before the test clock (2026-03-02).
 STORY_START = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)

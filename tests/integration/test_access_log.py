@@ -17,7 +17,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.access.aggregate import CaseReads, reads_id
 from domain.values import Actor, Role
-from infrastructure.access_log import AccessLog, BreakGlass, ContactRead
+from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
 from infrastructure.settings import Settings
 
 READER = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)

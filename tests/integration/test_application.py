@@ -14,7 +14,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.case.commands import AssignCaseworker, OpenCase, RecordConcern
 from domain.errors import CaseNotFound, ConcurrencyConflict, IdempotencyKeyReused, NotPermitted, RuleViolation
-from infrastructure.application import CaseJourney
+from infrastructure.eventstore.application import CaseJourney
 from tests.conftest import AUDITOR, CASEWORKER, FakeClock
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -13,11 +13,13 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
 from domain.case.aggregate import Case
-from infrastructure import case_build
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ProjectionStopped, ReadModels
-from infrastructure.readmodels import PROJECTIONS, _json_dumps, build_parts, tracking
-from scripts.bench_projections import write_synthetic_log
+from infrastructure.readmodels import case_build
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.engine import _json_dumps, build_parts, tracking
+from infrastructure.readmodels.errors import ProjectionStopped
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from scripts.bench.projections import write_synthetic_log
 from tests.integration.projection_helpers import dump_all, run_all_stories
 
 

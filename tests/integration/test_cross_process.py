@@ -6,7 +6,7 @@ import multiprocessing
 from uuid import UUID, uuid4
 
 from domain.case.commands import OpenCase, RecordConcern
-from infrastructure.application import CaseJourney
+from infrastructure.eventstore.application import CaseJourney
 from infrastructure.settings import Settings
 from tests.conftest import CASEWORKER
 

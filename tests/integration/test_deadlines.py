@@ -13,8 +13,8 @@ from datetime import timedelta
 from uuid import UUID
 
 from domain.case.commands import CloseCase, CloseExpeditedPathway, OpenCase, OpenExpeditedPathway
-from infrastructure.application import CaseJourney
-from infrastructure.deadlines import DeadlineClock, DeadlineClockThread, command_id_for
+from infrastructure.audit.deadlines import DeadlineClock, DeadlineClockThread, command_id_for
+from infrastructure.eventstore.application import CaseJourney
 from tests.conftest import CASEWORKER, FakeClock
 
 HOMELESSNESS_TARGET = timedelta(hours=48)  # the default setting

@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.rules.eligibility import POLICY_V1
-from infrastructure.application import CaseJourney
-from infrastructure.impact import IMPACT_COLUMNS, NEWLY_ELIGIBLE, NO_LONGER_ELIGIBLE, assess, facts_from_record
-from infrastructure.policies import load_policy
+from infrastructure.audit.impact import IMPACT_COLUMNS, NEWLY_ELIGIBLE, NO_LONGER_ELIGIBLE, assess, facts_from_record
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.policies import load_policy
 from infrastructure.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.population import START, Built, build_population
@@ -163,7 +163,7 @@ def test_recorded_facts_rebuild_exactly_and_v1_itself_changes_nothing(
 def test_the_impact_command_reports_the_same_as_json_and_csv(
     population: tuple[CaseJourney, list[Built]], store_settings: Settings, tmp_path: Path
 ) -> None:
-    from infrastructure.cli import cli
+    from infrastructure.cli.main import cli
 
     app, built = population
     env = {

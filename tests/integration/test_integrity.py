@@ -15,11 +15,11 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from infrastructure.application import CaseJourney
-from infrastructure.crypto import new_signing_key
-from infrastructure.digests import DigestError, check_signature, sign
-from infrastructure.integrity import GENESIS, chain_hash, verify_case, verify_log
-from infrastructure.scenarios import SCENARIOS, run_scenario
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.crypto import new_signing_key
+from infrastructure.eventstore.digests import DigestError, check_signature, sign
+from infrastructure.eventstore.integrity import GENESIS, chain_hash, verify_case, verify_log
+from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
 from tests.conftest import POSTGRES_URL, FakeClock
 

@@ -13,7 +13,7 @@ from domain.customer.commands import LiftSafetyMarker
 from domain.errors import NotATeamMember, NotPermitted, RuleViolation
 from domain.staff.commands import LeaveTeam
 from domain.values import Actor, Role, StaffTeam
-from infrastructure.application import CaseJourney
+from infrastructure.eventstore.application import CaseJourney
 from tests.conftest import ACSSL, CASEWORKER, SPECIALIST
 
 

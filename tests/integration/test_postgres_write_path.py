@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from domain.case.commands import OpenCase, RecordConcern
-from infrastructure.application import CaseJourney
-from infrastructure.store import LockedAppendRecorder
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.store import LockedAppendRecorder
 from tests.conftest import CASEWORKER, POSTGRES_URL, FakeClock, postgres_settings
 
 pytestmark = pytest.mark.postgres

@@ -8,10 +8,10 @@ from uuid import uuid4
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from infrastructure.application import CaseJourney
-from infrastructure.event_decoding import CaseEventDecoder
-from infrastructure.projection_runner import ReadModels
-from scripts.bench_projections import write_synthetic_log
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.decoding import CaseEventDecoder
+from infrastructure.readmodels.models import ReadModels
+from scripts.bench.projections import write_synthetic_log
 from tests.integration.projection_helpers import run_all_stories
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "stored_events_v1.json"

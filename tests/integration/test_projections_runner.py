@@ -14,16 +14,15 @@ from sqlalchemy import func, select, update
 
 from domain.case.aggregate import Case
 from domain.case.commands import OpenCase, OpenExpeditedPathway, RecordConcern
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import (
-    LeaseHeld,
-    ProjectionRunner,
-    ProjectionStopped,
-    ReadModels,
-    RebuildNeeded,
-    acquire_lease,
-)
-from infrastructure.readmodels import PROJECTIONS, safeguarding_history_of, team_assignment_of, tracking
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.engine import tracking
+from infrastructure.readmodels.errors import LeaseHeld, ProjectionStopped, RebuildNeeded
+from infrastructure.readmodels.leases import acquire_lease
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from infrastructure.readmodels.runner import ProjectionRunner
+from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
+from infrastructure.readmodels.team_assignment import team_assignment_of
 from projections.safeguarding_history import SAFETY_RELEVANT
 from tests.conftest import CASEWORKER, FakeClock
 from tests.integration.projection_helpers import dump_all, run_all_stories

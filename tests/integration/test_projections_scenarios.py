@@ -13,15 +13,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import (
-    PROJECTIONS,
-    caseloads_by,
-    expedited_queue_rows,
-    safeguarding_history_of,
-    team_assignment_of,
-)
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.caseloads import caseloads_by
+from infrastructure.readmodels.expedited_queue import expedited_queue_rows
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
+from infrastructure.readmodels.team_assignment import team_assignment_of
 from tests.integration.projection_helpers import dump_all, run_all_stories
 
 SPEC, MAIN = "specialist_case_team", "mainstream"

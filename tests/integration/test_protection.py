@@ -16,11 +16,12 @@ from domain.customer.aggregate import ERASED
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.errors import NotPermitted, RuleViolation
 from domain.values import Actor, Role
-from infrastructure.application import CaseJourney
-from infrastructure.crypto import Keyring
-from infrastructure.integrity import verify_log
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import PROJECTIONS, safeguarding_history_of
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.crypto import Keyring
+from infrastructure.eventstore.integrity import verify_log
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
 from infrastructure.settings import Settings
 from tests.conftest import CASEWORKER, POSTGRES_URL, FakeClock
 

@@ -16,11 +16,12 @@ from domain.case.commands import (
     ResolveEscalation,
 )
 from domain.errors import CaseNotFound
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import safeguarding_history_of, team_assignment_of
-from infrastructure.replay import replay_case
-from infrastructure.scenarios import ACSSL, CASEWORKER, SPECIALIST, TEAM_LEADER, Journey
+from infrastructure.audit.replay import replay_case
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
+from infrastructure.readmodels.team_assignment import team_assignment_of
+from infrastructure.samples.scenarios import ACSSL, CASEWORKER, SPECIALIST, TEAM_LEADER, Journey
 from tests.conftest import FakeClock
 
 RECORDED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the test clock's start: event v1 is recorded then

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from infrastructure.application import CaseJourney
-from infrastructure.html_pages import report_html
-from infrastructure.reports import build_report
-from infrastructure.scenarios import SCENARIOS, run_scenario
+from infrastructure.audit.html_pages import report_html
+from infrastructure.audit.reports import build_report
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # a Monday: every story's referral is in week 2025-W23
@@ -46,7 +46,7 @@ def test_the_report_of_the_ten_stories(app: CaseJourney) -> None:
 
 
 def test_the_report_command_writes_csv_and_html(app: CaseJourney, store_settings: Settings, tmp_path: Path) -> None:
-    from infrastructure.cli import cli
+    from infrastructure.cli.main import cli
 
     for s in SCENARIOS:
         run_scenario(app, s, START)

@@ -21,10 +21,11 @@ from domain.case.commands import AssignCaseworker, OpenCase, RecordConcern
 from domain.errors import IdempotencyKeyReused, NotATeamMember, NotPermitted, RuleViolation
 from domain.staff.commands import JoinTeam, LeaveTeam
 from domain.values import Actor, Role, StaffTeam, Team
-from infrastructure.application import CaseJourney
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import PROJECTIONS, team_assignment_of
-from infrastructure.staff import roster_changes, roster_rows
+from infrastructure.access.roster import roster_changes, roster_rows
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from infrastructure.readmodels.team_assignment import team_assignment_of
 from tests.conftest import CASEWORKER, FakeClock
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "stored_events_before_roster.json"

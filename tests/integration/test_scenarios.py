@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.values import Team
-from infrastructure.application import CaseJourney
-from infrastructure.scenarios import SCENARIOS, Journey, run_scenario
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.samples.scenarios import SCENARIOS, Journey, run_scenario
 from tests.conftest import FakeClock
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -79,13 +79,13 @@ from domain.values import (
     StaffTeam,
     Team,
 )
-from infrastructure.access_log import AccessLog
-from infrastructure.application import CaseJourney
-from infrastructure.case_reads import CaseReads, CustomerDirectory
-from infrastructure.projection_runner import ReadModels
-from infrastructure.readmodels import team_assignment_of
+from infrastructure.access.log import AccessLog
+from infrastructure.access.reads import CaseReads, CustomerDirectory
+from infrastructure.access.roster import seed_roster
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.team_assignment import team_assignment_of
 from infrastructure.settings import Settings
-from infrastructure.staff import seed_roster
 from projections import team_assignment
 from tests.conftest import FakeClock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eventsourcing.utils import Environment
 
-from infrastructure.crypto import Keyring, KeyringCipher, KeyringError
+from infrastructure.eventstore.crypto import Keyring, KeyringCipher, KeyringError
 
 
 def cipher(text: str) -> KeyringCipher:

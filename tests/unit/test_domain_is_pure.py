@@ -1,4 +1,6 @@
-"""The domain imports only the standard library, pydantic and eventsourcing's domain layer.
+"""The domain and the projections import only the standard library, pydantic and eventsourcing's domain layer.
+
+``projections/`` (pure folds over domain events) may import ``domain``; ``domain`` imports neither.
 
 Imports point inward (STYLE.md): no database, HTTP, CLI, settings or environment in ``domain/``,
 and no wall clock: the time is always passed in. The checks read the source with ``ast``, so they
@@ -15,6 +17,8 @@ import pytest
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain"
 DOMAIN_FILES = sorted(DOMAIN.rglob("*.py"))
+PROJECTIONS = DOMAIN.parent / "projections"
+PROJECTION_FILES = sorted(PROJECTIONS.rglob("*.py"))
 
 ALLOWED_THIRD_PARTY = ("pydantic", "eventsourcing.domain", "eventsourcing.utils")
 FORBIDDEN = (
@@ -61,13 +65,15 @@ def imported_modules(tree: ast.AST) -> list[str]:
     return found
 
 
-def import_problems(source: str) -> list[str]:
+def import_problems(source: str, package: str = "domain") -> list[str]:
+    """What ``source``, a module of ``package`` (``domain`` or ``projections``), must not import."""
+    inner = {"domain"} | {package}
     problems = []
     for module in imported_modules(ast.parse(source)):
         top = module.split(".")[0]
-        if any(_within(module, bad) for bad in FORBIDDEN):
+        if top not in inner and any(_within(module, bad) for bad in FORBIDDEN):
             problems.append(f"forbidden import {module}")
-        elif top in sys.stdlib_module_names or top == "__future__" or top == "domain":
+        elif top in sys.stdlib_module_names or top == "__future__" or top in inner:
             continue
         elif not any(_within(module, ok) for ok in ALLOWED_THIRD_PARTY):
             problems.append(f"import outside stdlib/pydantic/eventsourcing.domain: {module}")
@@ -109,6 +115,35 @@ def test_the_domain_imports_only_stdlib_pydantic_and_eventsourcing_domain(path: 
 @pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.relative_to(DOMAIN).as_posix())
 def test_the_domain_never_reads_the_environment_or_the_clock(path: Path) -> None:
     assert environment_and_clock_problems(path.read_text()) == []
+
+
+def test_the_projections_have_python_files_to_check() -> None:
+    names = {p.relative_to(PROJECTIONS).as_posix() for p in PROJECTION_FILES}
+    assert {"describe.py", "team_assignment/__init__.py", "safeguarding_history/__init__.py"} <= names
+
+
+@pytest.mark.parametrize("path", PROJECTION_FILES, ids=lambda p: p.relative_to(PROJECTIONS).as_posix())
+def test_the_projections_import_only_the_domain_stdlib_pydantic_and_eventsourcing_domain(path: Path) -> None:
+    assert import_problems(path.read_text(), "projections") == []
+
+
+@pytest.mark.parametrize("path", PROJECTION_FILES, ids=lambda p: p.relative_to(PROJECTIONS).as_posix())
+def test_the_projections_never_read_the_environment_or_the_clock(path: Path) -> None:
+    assert environment_and_clock_problems(path.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "source", ["import sqlalchemy", "from infrastructure.settings import Settings", "import scripts.bench"]
+)
+def test_the_import_check_catches_a_projection_reaching_out(source: str) -> None:
+    assert import_problems(source, "projections") != []
+
+
+def test_a_projection_may_import_the_domain_and_another_projection() -> None:
+    assert (
+        import_problems("from domain.case.aggregate import Case\nfrom projections import caseloads", "projections")
+        == []
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from domain.case.aggregate import Case
-from infrastructure.event_catalogue import event_schemas, markdown
+from infrastructure.eventstore.catalogue import event_schemas, markdown
 
 DOC = Path(__file__).parents[2] / "docs" / "events.md"
 

@@ -9,7 +9,7 @@ import pytest
 
 from domain.rules.eligibility import POLICY_V1, ReferralFacts
 from domain.values import ConcernKind, ServiceType
-from infrastructure.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
+from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
 
 V2 = """
 version = "v2-candidate"

@@ -1,0 +1,260 @@
+"""The access log: every read of a safeguarding history or of contact details, recorded before it is returned.
+
+Stored as events, like everything else that matters here (``domain/access``): one ``CaseReads``
+stream per case and one ``BreakGlassAlerts`` stream for the service. Why events rather than a
+table: they are append-only by construction (the library never updates or deletes a stored
+event), they share the store's durability and configuration, and an auditor reads them the way
+they read a case. Why a separate application: the access log must not enter the case log, whose
+notifications the projections follow; on PostgreSQL it is the table ``accesslog_events`` in the case
+store's schema, on SQLite a file beside the case store (the SQLite recorder names every
+application's table ``stored_events``).
+
+A read is recorded first and what was read returned after; if the record cannot be written the
+caller gets a 503 and nothing else, so there is never a read without its trace. A break-glass read
+and its alert are saved in one transaction: never one without the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
+from domain.values import Actor
+from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.settings import Settings
+
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    case_id: UUID
+    sequence: int
+    at: datetime
+    actor_id: str
+    actor_role: str
+    what: str  # "safeguarding_history" or "contact_details"
+    basis: str
+    purpose: str
+    party_id: str | None
+    as_of: datetime | None
+    request_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": str(self.case_id),
+            "sequence": self.sequence,
+            "at": self.at.isoformat(),
+            "actor": {"id": self.actor_id, "role": self.actor_role},
+            "what": self.what,
+            "basis": self.basis,
+            "purpose": self.purpose,
+            "party_id": self.party_id,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRead:
+    """One party's contact details about to be returned: who stands how, on which basis."""
+
+    party_id: str
+    standing: str
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakGlass:
+    """The reason a reader gave to break the glass, and what they read with it."""
+
+    reason: str
+    read: str  # "safeguarding_history" or "contact_details"
+
+
+def access_log_env(settings: Settings) -> dict[str, str]:
+    env = eventsourcing_env(settings)
+    if settings.store == "sqlite":
+        path = settings.sqlite_path
+        env["SQLITE_DBNAME"] = str(path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}"))
+    return env
+
+
+class AccessLog(Application[UUID]):
+    """The access log application: record before returning; ``reads`` and ``alerts`` for reviewers."""
+
+    name = "accesslog"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(env=access_log_env(settings))
+        # Readers of one case in this process take turns (so they never race for its next version);
+        # other processes meet them at the version key and try again after a short random pause.
+        self._case_locks = [threading.Lock() for _ in range(64)]
+        self._alerts_lock = threading.Lock()
+
+    def _head(self, aggregate_id: UUID) -> int:
+        """The last version of a stream (0 if it has none): one indexed read, not the stream."""
+        last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    def _append(
+        self,
+        case_id: UUID,
+        reads: Callable[[int], list[Any]],
+        *,
+        break_glass: BreakGlass | None,
+        actor: Actor,
+        at: datetime,
+        request_id: str,
+    ) -> int:
+        """Appends ``reads(first_version)`` to the case's reads (and the alert, if by break-glass) in one
+        transaction, at the head of each stream. Returns the last version of the case's reads."""
+        with contextlib.ExitStack() as turns:
+            turns.enter_context(self._case_locks[hash(case_id) % len(self._case_locks)])
+            if break_glass is not None:
+                turns.enter_context(self._alerts_lock)  # always after the case's: no deadlock
+            for attempt in range(MAX_ATTEMPTS):
+                head = self._head(reads_id(case_id))
+                events = ([] if head else [CaseReads.started(case_id, at)]) + reads(max(head, 1) + 1)
+                if break_glass is not None:
+                    alerts_head = self._head(ALERTS_ID)
+                    if not alerts_head:
+                        events.append(BreakGlassAlerts.started(at))
+                    events.append(
+                        BreakGlassAlerts.raised(
+                            max(alerts_head, 1) + 1,
+                            actor,
+                            alert_id=uuid5(ALERTS_ID, request_id),
+                            case_id=case_id,
+                            reason=break_glass.reason,
+                            read=break_glass.read,
+                            at=at,
+                            request_id=request_id,
+                        )
+                    )
+                try:
+                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+                except IntegrityError:
+                    time.sleep(random.uniform(0, 0.001 * 2**attempt))  # another process appended first
+                    continue
+                last: int = max(e.originator_version for e in events if e.originator_id == reads_id(case_id))
+                return last
+            raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
+
+    def record_history_read(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        basis: str,
+        purpose: str,
+        as_of: datetime | None,
+        at: datetime,
+        request_id: str,
+        break_glass: BreakGlass | None = None,
+    ) -> int:
+        """Appends one read of the history (and its alert, if by break-glass); returns its sequence."""
+        last = self._append(
+            case_id,
+            lambda version: [
+                CaseReads.history_read(
+                    case_id, version, actor, basis=basis, purpose=purpose, as_of=as_of, at=at, request_id=request_id
+                )
+            ],
+            break_glass=break_glass,
+            actor=actor,
+            at=at,
+            request_id=request_id,
+        )
+        return last - 1  # the stream's first event opens it; every later one is a read
+
+    def record_contact_reads(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        parties: Sequence[ContactRead],
+        *,
+        at: datetime,
+        request_id: str,
+        break_glass: BreakGlass | None = None,
+    ) -> None:
+        """Appends one read per party whose contact details are about to be returned."""
+        self._append(
+            case_id,
+            lambda version: [
+                CaseReads.contact_details_read(
+                    case_id,
+                    version + i,
+                    actor,
+                    party_id=party.party_id,
+                    standing=party.standing,
+                    basis=party.basis,
+                    at=at,
+                    request_id=request_id,
+                )
+                for i, party in enumerate(parties)
+            ],
+            break_glass=break_glass,
+            actor=actor,
+            at=at,
+            request_id=request_id,
+        )
+
+    def reads(self, case_id: UUID) -> list[Read]:
+        out: list[Read] = []
+        for event in self.events.get(reads_id(case_id)):
+            if not isinstance(event, CaseReads.HistoryRead | CaseReads.ContactDetailsRead):
+                continue  # the stream's opening event
+            history = isinstance(event, CaseReads.HistoryRead)
+            out.append(
+                Read(
+                    case_id=event.case_id,
+                    sequence=len(out) + 1,
+                    at=event.timestamp,
+                    actor_id=event.actor_id,
+                    actor_role=event.actor_role,
+                    what="safeguarding_history" if history else "contact_details",
+                    basis=event.basis,
+                    purpose=getattr(event, "purpose", ""),
+                    party_id=getattr(event, "party_id", None),
+                    as_of=getattr(event, "as_of", None),
+                    request_id=event.request_id,
+                )
+            )
+        return out
+
+    def alerts(self, *, open_only: bool = False) -> list[Alert]:
+        try:
+            alerts: BreakGlassAlerts = self.repository.get(ALERTS_ID)
+        except AggregateNotFoundError:
+            return []
+        listed = alerts.open_alerts() if open_only else list(alerts.alerts.values())
+        return sorted(listed, key=lambda a: a.raised_at)
+
+    def review_alert(
+        self, alert_id: UUID, reviewer: Actor, *, outcome: ReviewOutcome, note: str, at: datetime
+    ) -> Alert:
+        """A review decides on the alerts' state (reviewed before? by whom?): it reads the stream."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                alerts: BreakGlassAlerts = self.repository.get(ALERTS_ID)
+            except AggregateNotFoundError:
+                alerts = BreakGlassAlerts()
+            alerts.review(reviewer, alert_id=alert_id, outcome=outcome, note=note, at=at)
+            try:
+                self.save(alerts)
+            except IntegrityError:
+                continue
+            return alerts.alerts[str(alert_id)]
+        raise IntegrityError("could not record the review: too many concurrent reviewers")

@@ -1,0 +1,124 @@
+"""`casejourney demo`, `history` and `events`: the sample journeys, a case's events, the event contract."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+from uuid import UUID
+
+import typer
+
+from domain.errors import DomainError
+from infrastructure.cli.common import console, demo_case_id, fail, open_app
+from infrastructure.cli.text import SafeTable, safe
+from infrastructure.eventstore.catalogue import event_schemas
+from infrastructure.eventstore.catalogue import markdown as as_markdown
+from infrastructure.samples.scenarios import SCENARIOS, demo_start, run_scenario, seed_demo_roster
+from projections.describe import as_record, what, why
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def demo(ctx: typer.Context) -> None:
+        """Write the sample journeys (every story of SCENARIOS.md) to the store and summarise them."""
+        app = open_app(ctx)
+        table = SafeTable(title=f"Sample journeys in {ctx.obj.describe_store()}")
+        for column in ("#", "story", "case id", "events", "team now", "named caseworker", "last event"):
+            table.add_column(column, no_wrap=column in {"story", "case id"})
+        refusals: list[str] = []
+        replayed = 0
+        with app:
+            joined = seed_demo_roster(app)
+            start = demo_start(app, demo_case_id(1))  # as stored, so a second run replays the same commands
+            for scenario in SCENARIOS:
+                try:
+                    journey = run_scenario(app, scenario, start)
+                except DomainError as exc:
+                    fail(f"scenario {scenario.number} ({scenario.title}) was refused: {exc.message}")
+                assert journey.case_id is not None
+                replayed += sum(r.replayed for r in journey.results)
+                case = app.get_case(journey.case_id)
+                table.add_row(
+                    str(scenario.number),
+                    scenario.title,
+                    str(journey.case_id),
+                    str(case.version),
+                    str(case.team) + (" (closed)" if case.closed else ""),
+                    case.named_caseworker_id or "-",
+                    what(app.case_events(journey.case_id)[-1]),
+                )
+                refusals += [
+                    f"story {scenario.number}: [bold]{r.code}[/] - {safe(r.message)}" for r in journey.refusals
+                ]
+        console.print(table)
+        if joined:
+            console.print(
+                f"Staff roster: {joined} memberships recorded (casejourney staff list shows who is on which team)."
+            )
+        for line in refusals:
+            console.print(f"Refused, as the rules require: {line}")
+        if replayed:
+            console.print(f"[dim]{replayed} commands were already in the store: replayed, nothing appended twice.[/]")
+        console.print("Next: [bold]casejourney history CASE_ID[/] (or [bold]--scenario N[/]) to read a case's events.")
+
+    @cli.command()
+    def history(
+        ctx: typer.Context,
+        case_id: Annotated[UUID | None, typer.Argument(help="The case to show.")] = None,
+        scenario: Annotated[int | None, typer.Option(help="Show the demo's case for story N instead.")] = None,
+        output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    ) -> None:
+        """A case's events in order: when, who, what and why."""
+        if (case_id is None) == (scenario is None):
+            fail("give a CASE_ID or --scenario N", 2)
+        if scenario is not None:
+            if not 1 <= scenario <= len(SCENARIOS):
+                fail(f"--scenario must be 1 to {len(SCENARIOS)}", 2)
+            case_id = demo_case_id(scenario)
+        assert case_id is not None
+        with open_app(ctx) as app:
+            try:
+                events = app.case_events(case_id)
+            except DomainError as exc:
+                fail(exc.message)
+            first = events[0]
+            parties = [getattr(first, "receiving_parent_id", ""), getattr(first, "paying_parent_id", "")]
+            markers = {party: app.safety_markers(party) for party in parties if party}
+        if output == "json":
+            json.dump([as_record(e) for e in events], sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+            return
+        if output != "text":
+            fail("--format must be text or json", 2)
+        table = SafeTable(title=f"History of case {case_id}", show_lines=True)
+        for column in ("v", "occurred", "recorded", "actor", "what", "why"):
+            table.add_column(column, overflow="fold")
+        for event in events:
+            table.add_row(
+                str(event.originator_version),
+                event.occurred_at.strftime("%Y-%m-%d %H:%M"),
+                event.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{event.actor_id}\n({event.actor_role})",
+                what(event),
+                why(event),
+            )
+        console.print(table)
+        for party, marks in markers.items():
+            for kind, where in marks.items():
+                console.print(
+                    f"[bold red]Safety marker[/] on {safe(party)}: {safe(kind)}, set on case {safe(where['case_id'])}"
+                    f" at {safe(where['set_at'])}"
+                    " (it follows the person into every case until a recorded override lifts it)"
+                )
+
+    @cli.command()
+    def events(
+        markdown: Annotated[bool, typer.Option("--markdown", help="The catalogue as docs/events.md.")] = False,
+    ) -> None:
+        """The event contract: every event's topic, version and payload schema (JSON by default)."""
+        if markdown:
+            sys.stdout.write(as_markdown())
+        else:
+            json.dump(event_schemas(), sys.stdout, indent=2)
+            sys.stdout.write("\n")

@@ -1,0 +1,62 @@
+"""What every `casejourney` command shares: the consoles, ``fail``, the settings callback and ``open_app``.
+
+Settings are built once, by ``configure`` (from options and CASEJOURNEY_* variables), and every
+command reaches them through ``ctx.obj``. Every command module imports from here; this module
+imports from no command module, so the CLI has no cycle.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from uuid import UUID, uuid5
+
+import typer
+from eventsourcing.persistence import PersistenceError
+from pydantic import ValidationError
+from rich.console import Console
+
+from domain.case.commands import CASE_ID_NAMESPACE
+from infrastructure.cli.text import safe
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.samples.scenarios import STORY_NAMESPACE
+from infrastructure.settings import Settings
+
+# Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {safe(message)}")
+    raise typer.Exit(code)
+
+
+def open_app(ctx: typer.Context) -> CaseJourney:
+    settings: Settings = ctx.obj
+    try:
+        return CaseJourney(settings)
+    except (PersistenceError, OSError) as exc:
+        fail(f"cannot open the event store ({settings.describe_store()}): {exc}", 3)
+
+
+def demo_case_id(number: int) -> UUID:
+    """The case id the demo gives to scenario ``number`` (its first command opens the case)."""
+    return uuid5(CASE_ID_NAMESPACE, str(uuid5(STORY_NAMESPACE, f"scenario-{number}-step-1")))
+
+
+def configure(
+    ctx: typer.Context,
+    store: Annotated[str | None, typer.Option(help="sqlite (default) or postgres.")] = None,
+    sqlite_path: Annotated[Path | None, typer.Option(help="SQLite file (created on first use).")] = None,
+    postgres_url: Annotated[str | None, typer.Option(help="postgresql://user:password@host:port/db")] = None,
+) -> None:
+    """Settings come from these options, then CASEJOURNEY_* environment variables, then defaults."""
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"store": store, "sqlite_path": sqlite_path, "postgres_url": postgres_url}.items() if v
+    }
+    try:
+        ctx.obj = Settings(**overrides)
+    except ValidationError as exc:
+        fail(f"invalid settings:\n{exc}", 2)

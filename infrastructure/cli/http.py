@@ -1,0 +1,81 @@
+"""`casejourney serve` and `casejourney token`: the HTTP API's two commands on the CLI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from domain.values import Actor, Role
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def serve(
+        ctx: typer.Context,
+        host: Annotated[str | None, typer.Option(help="Defaults to CASEJOURNEY_HTTP_HOST (127.0.0.1).")] = None,
+        port: Annotated[int | None, typer.Option(help="Defaults to CASEJOURNEY_HTTP_PORT (8000).")] = None,
+        deadline_clock: Annotated[
+            float | None, typer.Option(help="Also run the deadline clock every SECONDS in a background thread.")
+        ] = None,
+    ) -> None:
+        """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs)."""
+        import uvicorn
+        from rich.console import Console
+
+        from infrastructure.http import create_app
+        from infrastructure.http.auth import NoSecretConfigured, dev_secret_path
+
+        settings = ctx.obj
+        host = host or settings.http_host
+        port = port or settings.http_port
+        try:
+            api = create_app(settings)
+        except NoSecretConfigured as exc:
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        out = Console(stderr=True)
+        out.print(f"case-journey API on {settings.describe_store()}")
+        out.print(f"  docs     http://{host}:{port}/docs   (OpenAPI: /openapi.json)")
+        if settings.http_jwt_secret is None and settings.store == "sqlite":
+            out.print(
+                "  tokens   casejourney token --role caseworker --actor cw-1"
+                f"   (development secret: {dev_secret_path(settings)})"
+            )
+        ticker = None
+        if deadline_clock:
+            from infrastructure.audit.deadlines import DeadlineClock, DeadlineClockThread
+
+            ticker = DeadlineClockThread(
+                DeadlineClock(api.state.services.app),
+                deadline_clock,
+                on_error=lambda exc: out.print(f"[yellow]deadline clock:[/] {exc}"),
+            )
+            ticker.start()
+            out.print(
+                f"  deadline clock every {deadline_clock:g}s (missed targets escalated to"
+                f" {settings.deadline_escalation_actor or 'the ACS senior leaders route'})"
+            )
+        try:
+            uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+        finally:
+            if ticker is not None:
+                ticker.stop.set()
+                ticker.join(timeout=10)
+            api.state.services.close()
+
+    @cli.command()
+    def token(
+        ctx: typer.Context,
+        role: Annotated[Role, typer.Option(help="The role the token acts in.")],
+        actor: Annotated[str, typer.Option(help="The actor's id, e.g. cw-1.")],
+        ttl: Annotated[int | None, typer.Option(help="Seconds until it expires.")] = None,
+    ) -> None:
+        """Print a signed bearer token (JWT) for an actor: for development and for operators."""
+        from infrastructure.http.auth import NoSecretConfigured, issue_token
+
+        try:
+            typer.echo(issue_token(ctx.obj, Actor(actor, role), ttl_seconds=ttl))
+        except (NoSecretConfigured, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None

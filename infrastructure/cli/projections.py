@@ -1,0 +1,251 @@
+"""`casejourney projections run|rebuild|verify|status` and `casejourney replay`.
+
+Thin edges over ``infrastructure.readmodels.runner`` and ``infrastructure.audit.replay``: parse, call
+once, print; operator errors (a second runner, a stopped projection, a schema to rebuild) come out
+as sentences with a non-zero exit code, never as stack traces.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from domain.errors import DomainError
+from infrastructure.audit.replay import replay_case
+from infrastructure.cli.common import console, fail, open_app
+from infrastructure.cli.text import SafeTable, safe
+from infrastructure.readmodels.errors import LeaseHeld, ProjectionError
+from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
+from infrastructure.readmodels.runner import ProjectionRunner
+
+projections_cli = typer.Typer(
+    help="Read models: keep them caught up, rebuild them from the log, verify them, show their status.",
+    no_args_is_help=True,
+)
+
+#: Exit codes an operator's script can tell apart.
+EXIT_DIFFERENCES, EXIT_STOPPED, EXIT_LEASE_HELD = 1, 4, 5
+
+
+def _names(name: str | None) -> list[str]:
+    if name is None:
+        return list(PROJECTIONS)
+    if name not in PROJECTIONS:
+        fail(f"unknown projection {name!r}; known: {', '.join(PROJECTIONS)}", 2)
+    return [name]
+
+
+@contextmanager
+def _models(ctx: typer.Context) -> Iterator[ReadModels]:
+    with open_app(ctx) as app:
+        try:
+            models = ReadModels(app, ctx.obj)
+        except Exception as exc:  # a database we cannot reach or create tables in
+            fail(f"cannot open the read models ({ctx.obj.describe_store()}): {exc}", 3)
+        try:
+            yield models
+        except LeaseHeld as exc:
+            fail(str(exc), EXIT_LEASE_HELD)
+        except ProjectionError as exc:
+            fail(str(exc), EXIT_STOPPED)
+        finally:
+            models.close()
+
+
+WORKERS = typer.Option(
+    min=1,
+    max=16,
+    help="Processes that build in parallel, each a range of case ids (default, from 20k events: one per"
+    " core, up to 4 on PostgreSQL and 2 on SQLite). A resumed build keeps the number it started with.",
+)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Any]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@projections_cli.command()
+def status(ctx: typer.Context) -> None:
+    """Each projection's position in the log, its lag, and whether it is running, stopped or stale."""
+    with _models(ctx) as models:
+        rows = models.status()
+    table = SafeTable(title=f"Projections in {ctx.obj.describe_store()}")
+    for column in ("projection", "position", "head", "lag", "runner", "schema", "updated", "problem"):
+        table.add_column(column, overflow="fold")
+    for s in rows:
+        table.add_row(
+            s.name,
+            str(s.position),
+            str(s.head),
+            str(s.lag),
+            "running" if s.running else "-",
+            "ok" if s.schema_ok else "rebuild needed",
+            s.updated_at.isoformat(timespec="seconds") if s.updated_at else "-",
+            (s.error or "") + _build_note(s),
+        )
+    console.print(table)
+
+
+def _build_note(s: Any) -> str:
+    if s.build_progress is not None:
+        done, total = s.build_progress
+        return f" build in progress: {done:,} of {total:,} events built (in case order)"
+    if s.build_position is not None:
+        return f" build in progress: built up to notification {s.build_position}, catching up"
+    return ""
+
+
+@projections_cli.command()
+def rebuild(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = DEFAULT_BATCH,
+    fresh: Annotated[bool, typer.Option(help="Discard an interrupted build instead of resuming it.")] = False,
+    workers: Annotated[int | None, WORKERS] = None,
+) -> None:
+    """Rebuild from the whole log into new tables, then swap them in (readers never see half a view)."""
+    names = _names(name)
+    with _models(ctx) as models:
+        # All in one pass over the log: each event is read and decoded once for every projection.
+        with _progress(f"rebuilding {', '.join(names)}") as update:
+            position, resumed = models.rebuild(
+                names, batch_size=batch_size, fresh=fresh, progress=update, workers=workers
+            )
+        how = " (resumed an interrupted build)" if resumed else ""
+        for projection in names:
+            console.print(f"{projection}: rebuilt to notification {position} and swapped in{how}.")
+
+
+@projections_cli.command()
+def verify(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = DEFAULT_BATCH,
+    max_listed: Annotated[int, typer.Option(help="Differences listed per projection.")] = 20,
+    workers: Annotated[int | None, WORKERS] = None,
+) -> None:
+    """Rebuild into scratch tables and compare with the live ones: 0 differences expected."""
+    total = 0
+    with _models(ctx) as models:
+        for projection in _names(name):
+            with _progress(f"verifying {projection}") as update:
+                result = models.verify(
+                    projection, batch_size=batch_size, max_listed=max_listed, progress=update, workers=workers
+                )
+            total += result.differences
+            console.print(
+                f"{projection}: {result.differences} differences at notification {result.position}", markup=False
+            )
+            for line in result.listed:
+                console.print(f"  {line}", markup=False)
+    if total:
+        raise typer.Exit(EXIT_DIFFERENCES)
+
+
+@projections_cli.command()
+def run(
+    ctx: typer.Context,
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="Projections to run (repeat); all by default.")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Catch up to the head of the log, then exit.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = DEFAULT_BATCH,
+    wait_for_lease: Annotated[float, typer.Option(help="Seconds to wait if another runner holds a lease.")] = 0.0,
+) -> None:
+    """Keep the projections caught up with the log (wakes on NOTIFY on PostgreSQL; polls on SQLite)."""
+    names = [n for each in name or [None] for n in _names(each)]  # type: ignore[list-item]
+    with _models(ctx) as models:
+        runner = ProjectionRunner(models, names, batch_size=batch_size, lease_wait=wait_for_lease)
+        if once:
+            with runner.leases():
+                processed = models.catch_up(names, batch_size=batch_size)
+            console.print(f"caught up: {processed} events read; position {models.positions(names)}")
+            return
+        signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
+        console.print(f"running {', '.join(names)} on {ctx.obj.describe_store()} (Ctrl-C to stop)")
+        try:
+            runner.run(on_batch=lambda n: console.print(f"processed {n} events; position {models.positions(names)}"))
+        except KeyboardInterrupt:
+            runner.stop.set()
+        console.print("stopped.")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of {value!r} is not an ISO 8601 time (e.g. 2026-01-05T10:00:00+00:00)", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def replay(
+    ctx: typer.Context,
+    case_id: Annotated[UUID, typer.Argument(help="The case to replay.")],
+    as_of: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset is given).")] = None,
+    version: Annotated[int | None, typer.Option(min=0, help="Replay the case's first N events.")] = None,
+    time: Annotated[str, typer.Option(help="recorded (what the service knew at --as-of) or business.")] = "recorded",
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """A case as it stood at a moment: state, team assignment and safeguarding history, from the log."""
+    if as_of is not None and version is not None:
+        fail("give --as-of or --version, not both", 2)
+    if time not in ("recorded", "business"):
+        fail("--time must be recorded or business", 2)
+    if output not in ("text", "json"):
+        fail("--format must be text or json", 2)
+    moment = _parse_time(as_of) if as_of is not None else None
+    with open_app(ctx) as app:
+        try:
+            result = replay_case(app, case_id, as_of=moment, version=version, time_axis=time)  # type: ignore[arg-type]
+        except DomainError as exc:
+            fail(exc.message)
+    if output == "json":
+        json.dump(result.as_record(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    console.print(
+        f"[bold]Case {case_id}[/] as it stood {result.moment}: version {result.version} of {result.total_versions}"
+    )
+    state = SafeTable(title="Case state (replayed from the event log)", show_header=False)
+    for key, value in result.state.items():
+        state.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    console.print(state)
+    if result.assignment:
+        assignment = SafeTable(title="Team assignment", show_header=False)
+        for key, value in result.assignment.items():
+            assignment.add_row(key, str(value))
+        console.print(assignment)
+    history = SafeTable(title="Safeguarding history", show_lines=True)
+    for column in ("v", "occurred", "recorded", "who", "what", "why"):
+        history.add_column(column, overflow="fold")
+    for row in result.history:
+        late = " (recorded after the as-of time)" if row.get("recorded_after_as_of") else ""
+        history.add_row(
+            str(row["case_version"]),
+            row["occurred_at"].strftime("%Y-%m-%d %H:%M"),
+            row["recorded_at"].strftime("%Y-%m-%d %H:%M:%S") + late,
+            f"{row['actor_id']}\n({row['actor_role']})",
+            row["what"],
+            row["why"],
+        )
+    console.print(history)
+    for check in result.checks:
+        console.print(f"check: {safe(check)}")

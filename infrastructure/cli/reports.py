@@ -1,0 +1,386 @@
+"""`casejourney policies`, `impact`, `report`, `deadlines` and `export`: policy review and audit.
+
+All of them read the log by topic (``infrastructure/eventstore/log_reader.py``) and never replay a case, except
+``export`` (one case's own stream). ``deadlines tick`` is the one that writes: a missed target and
+its escalation, as the backend service ``svc-deadline-clock``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+
+from domain.errors import DomainError
+from domain.text import meaningful
+from domain.values import Actor, Role
+from infrastructure.cli.common import console, err, fail, open_app
+from infrastructure.cli.text import SafeTable, safe
+from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
+from infrastructure.files import write_private
+
+
+def parse_when(value: str | None, *, end: bool = False) -> datetime | None:
+    """A date (``2026-01-31``: the whole day; as ``--to`` it includes that day) or an ISO datetime."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
+    start = datetime.combine(day, dtime(0), tzinfo=UTC)
+    return start + timedelta(days=1) if end else start
+
+
+def _write_csv(rows: list[dict[str, Any]], out: Any, fieldnames: list[str]) -> None:
+    writer = csv.DictWriter(out, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def register(cli: typer.Typer) -> None:
+    # ------------------------------------------------------------------ policies
+
+    policies_cli = typer.Typer(
+        help="Eligibility policies: list, show one, explain a case's decisions.", no_args_is_help=True
+    )
+    cli.add_typer(policies_cli, name="policies")
+
+    def _registry(ctx: typer.Context) -> Any:
+        try:
+            return load_policies(ctx.obj.policy_dir or SHIPPED_POLICY_DIR)
+        except PolicyFileError as exc:
+            fail(str(exc), 2)
+
+    @policies_cli.command("list")
+    def policies_list(ctx: typer.Context) -> None:
+        """Every policy version, its effective date, services and criteria; the one in force now marked."""
+        registry = _registry(ctx)
+        in_force = registry.in_force(datetime.now(UTC)).version
+        table = SafeTable(title=f"Eligibility policies ({ctx.obj.policy_dir or SHIPPED_POLICY_DIR})")
+        for column in ("version", "effective from", "services", "criteria", "in force"):
+            table.add_column(column)
+        for policy in registry._policies:
+            table.add_row(
+                policy.version,
+                policy.effective_from.isoformat(),
+                ", ".join(sorted(policy.services)),
+                ", ".join(c.code for c in policy.criteria),
+                "yes" if policy.version == in_force else "",
+            )
+        console.print(table)
+
+    @policies_cli.command("show")
+    def policies_show(
+        ctx: typer.Context,
+        version: Annotated[str | None, typer.Argument(help="A version (default: the one in force).")] = None,
+        file: Annotated[Path | None, typer.Option(help="Show a policy file instead (e.g. a candidate).")] = None,
+    ) -> None:
+        """A policy's criteria in words: each criterion and the conditions that must all hold."""
+        try:
+            policy = load_policy(file) if file else None
+        except PolicyFileError as exc:
+            fail(str(exc), 2)
+        if policy is None:
+            registry = _registry(ctx)
+            try:
+                policy = registry.get(version) if version else registry.in_force(datetime.now(UTC))
+            except KeyError:
+                fail(f"no policy version {version!r}", 2)
+        console.print(
+            f"[bold]Policy {policy.version}[/], effective {policy.effective_from.isoformat()},"
+            f" for {', '.join(sorted(policy.services))}. A referral is due when ANY criterion is met:"
+        )
+        for criterion in policy.criteria:
+            console.print(f"- [bold]{safe(criterion.code)}[/]: {safe(criterion.description)}")
+            for condition in criterion.all_of:
+                test = (
+                    f"fact {condition.fact} is true"
+                    if condition.fact
+                    else ("a disclosure of any of: " + ", ".join(sorted(condition.disclosure_of_any)))
+                )
+                console.print(f"    all of: {safe(condition.code)} ({safe(test)})")
+
+    @policies_cli.command("explain")
+    def policies_explain(ctx: typer.Context, case_id: Annotated[UUID, typer.Argument(help="The case.")]) -> None:
+        """Each recorded referral decision of a case: outcome, criteria, policy version and facts."""
+        with open_app(ctx) as app:
+            try:
+                events = app.case_events(case_id)
+            except DomainError as exc:
+                fail(exc.message)
+        decisions = [e for e in events if type(e).__name__ in ("ReferredToSpecialistTeam", "ReferralNotMade")]
+        if not decisions:
+            console.print(f"Case {case_id} has no referral decision recorded.")
+        for e in decisions:
+            d: Any = e
+            if type(e).__name__ == "ReferredToSpecialistTeam":
+                how = "referred at the caseworker's discretion" if d.discretionary else "referred"
+                because = ", ".join(d.criteria_met) or "no criterion met"
+                line = f"{how} because: {because} (policy {d.policy_version})"
+            else:
+                parts = "; ".join(f"{k}: {', '.join(v)} not met" for k, v in d.unmet.items())
+                line = f"not referred: {parts} (policy {d.policy_version})"
+            console.print(
+                f"v{e.originator_version} {e.occurred_at:%Y-%m-%d %H:%M} by {safe(e.actor_id)}: [bold]{safe(line)}[/]"
+            )
+            if d.reason:
+                console.print(f"    reason: {safe(d.reason)}")
+            console.print(f"    facts: {safe(json.dumps(d.facts, sort_keys=True))}")
+
+    # ------------------------------------------------------------------ impact
+
+    @cli.command()
+    def impact(
+        ctx: typer.Context,
+        candidate: Annotated[Path, typer.Option(help="The candidate policy file (TOML).")],
+        date_from: Annotated[str | None, typer.Option("--from", help="Decisions from this date/time (UTC).")] = None,
+        date_to: Annotated[
+            str | None, typer.Option("--to", help="Up to this date (inclusive) or time (exclusive).")
+        ] = None,
+        output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+        chart: Annotated[Path | None, typer.Option(help="Also write a chart: PATH.html (or .svg, .png).")] = None,
+    ) -> None:
+        """Re-evaluate the recorded referral decisions under a candidate policy: who would change, and why."""
+        from infrastructure.audit.html_pages import bar_chart, impact_html
+        from infrastructure.audit.impact import IMPACT_COLUMNS, assess
+
+        if output not in ("table", "csv", "json"):
+            fail("--format must be table, csv or json", 2)
+        try:
+            policy = load_policy(candidate)
+        except PolicyFileError as exc:
+            fail(str(exc), 2)
+        started = time.perf_counter()
+        with open_app(ctx) as app:
+            result = assess(app, policy, period_from=parse_when(date_from), period_to=parse_when(date_to, end=True))
+        took = time.perf_counter() - started
+        data = result.as_dict()
+        if chart is not None:
+            page = impact_html(data)
+            if chart.suffix == ".svg":
+                write_private(
+                    chart,
+                    bar_chart(
+                        f"Impact of {policy.version}",
+                        {
+                            k: {"newly eligible": v["newly_eligible"], "no longer eligible": v["no_longer_eligible"]}
+                            for k, v in data["by_source"].items()
+                        },
+                    ),
+                )
+            else:
+                _write_page(page, chart, fail)
+            err.print(f"chart written to {chart}")
+        if output == "json":
+            json.dump(data, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        if output == "csv":
+            _write_csv([d.as_row() for d in result.changes + result.discretionary], sys.stdout, IMPACT_COLUMNS)
+            return
+        counts = data["counts"]
+        console.print(
+            f"Candidate [bold]{policy.version}[/] over {counts['decisions']} recorded decisions"
+            f" ({counts['cases']} cases,"
+            f" {result.events_read} events read in {took:.2f}s): [bold]{counts['newly_eligible']}[/] newly eligible,"
+            f" [bold]{counts['no_longer_eligible']}[/] no longer eligible, {counts['unchanged']} unchanged."
+        )
+        changes = SafeTable(title="Cases whose outcome would change")
+        for column in ("case", "decided", "change", "recorded", "criteria behind it", "sources", "service", "team"):
+            changes.add_column(column, overflow="fold")
+        for d in result.changes[:200]:
+            r = d.as_row()
+            changes.add_row(
+                r["case_id"],
+                r["occurred_at"][:16],
+                r["change"],
+                r["recorded"],
+                r["criteria_behind"],
+                r["sources"],
+                r["service_type"],
+                r["team"],
+            )
+        console.print(changes)
+        if len(result.changes) > 200:
+            console.print(f"... and {len(result.changes) - 200} more (use --format csv or json for all).")
+        for title, key in (
+            ("criterion", "by_criterion"),
+            ("source of concern", "by_source"),
+            ("service type", "by_service_type"),
+            ("team", "by_team"),
+        ):
+            table = SafeTable(title=f"By {title}")
+            rows = data[key]
+            measures = list(next(iter(rows.values()))) if rows else []
+            table.add_column(title)
+            for m in measures:
+                table.add_column(m.replace("_", " "), justify="right")
+            for k, v in rows.items():
+                table.add_row(k, *(str(v[m]) for m in measures))
+            console.print(table)
+        console.print(
+            f"Discretionary referrals (they stand whatever the policy): {counts['discretionary']};"
+            f" {counts['discretionary_now_eligible']} of them would meet the candidate's criteria."
+        )
+
+    # ------------------------------------------------------------------ report
+
+    @cli.command()
+    def report(
+        ctx: typer.Context,
+        date_from: Annotated[str | None, typer.Option("--from", help="From this date/time (UTC).")] = None,
+        date_to: Annotated[
+            str | None, typer.Option("--to", help="Up to this date (inclusive) or time (exclusive).")
+        ] = None,
+        output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+        html: Annotated[
+            Path | None, typer.Option(help="Also write the report as a self-contained HTML page (.png: a picture).")
+        ] = None,
+    ) -> None:
+        """Intake and outcomes: referrals, durations, removals, target times, escalations, service-design issues."""
+        from infrastructure.audit.html_pages import report_html
+        from infrastructure.audit.reports import build_report
+
+        if output not in ("table", "csv", "json"):
+            fail("--format must be table, csv or json", 2)
+        with open_app(ctx) as app:
+            result = build_report(app, period_from=parse_when(date_from), period_to=parse_when(date_to, end=True))
+        data = result.as_dict()
+        if html is not None:
+            _write_page(report_html(data), html, fail)
+            err.print(f"report written to {html}")
+        if output == "json":
+            json.dump(data, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        if output == "csv":
+            _write_csv(result.rows(), sys.stdout, ["section", "key", "measure", "value"])
+            return
+        table = SafeTable(title="Intake and outcome report", show_lines=False)
+        for column in ("section", "key", "measure", "value"):
+            table.add_column(column, overflow="fold")
+        section = None
+        for row in result.rows():
+            table.add_row(
+                row["section"] if row["section"] != section else "", row["key"], row["measure"], str(row["value"])
+            )
+            section = row["section"]
+        console.print(table)
+
+    # ------------------------------------------------------------------ deadlines
+
+    deadlines_cli = typer.Typer(help="The expedited pathways' deadline clock.", no_args_is_help=True)
+    cli.add_typer(deadlines_cli, name="deadlines")
+
+    @deadlines_cli.command("tick")
+    def deadlines_tick(
+        ctx: typer.Context,
+        every: Annotated[float | None, typer.Option(help="Keep ticking every SECONDS (until interrupted).")] = None,
+        output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    ) -> None:
+        """Record every missed target (due time passed, not yet recorded) and escalate it, exactly once."""
+        from infrastructure.audit.deadlines import DeadlineClock
+
+        with open_app(ctx) as app:
+            clock = DeadlineClock(app)
+            while True:
+                result = clock.tick()
+                if output == "json":
+                    sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+                else:
+                    for r in result.recorded:
+                        console.print(
+                            f"missed: case {r['case_id']} {r['reason']} pathway due {r['due_at']};"
+                            f" escalated to {r['escalated_to']} (escalation {r['escalation_id']})"
+                        )
+                    for s in result.skipped:
+                        console.print(f"skipped pathway {s['pathway_id']}: {s['code']}")
+                    console.print(
+                        f"{result.at.isoformat(timespec='seconds')}: {len(result.recorded)} missed target(s) recorded,"
+                        f" {result.already_recorded} already recorded,"
+                        f" {result.open_pathways} open pathway(s) within target."
+                    )
+                sys.stdout.flush()
+                if every is None:
+                    return
+                try:
+                    time.sleep(every)
+                except KeyboardInterrupt:
+                    return
+
+    # ------------------------------------------------------------------ export
+
+    @cli.command()
+    def export(
+        ctx: typer.Context,
+        case_id: Annotated[UUID, typer.Argument(help="The case.")],
+        auditor: Annotated[str, typer.Option(help="Your auditor id: the read is recorded as yours.")],
+        purpose: Annotated[str, typer.Option(help="Why you are reading it (recorded).")],
+        html: Annotated[bool, typer.Option("--html", help="A self-contained HTML timeline (the only format).")] = True,
+        out: Annotated[Path | None, typer.Option(help="File to write (default: case-<id>.html).")] = None,
+    ) -> None:
+        """Write a case's safeguarding journey as a self-contained HTML timeline (the read is recorded).
+
+        The auditor must be a current member of audit on the staff roster, as over HTTP; the file is
+        readable by its owner only (0600) and never written through a link."""
+        from infrastructure.access.log import AccessLog
+        from infrastructure.access.reads import CaseReads, CustomerDirectory
+        from infrastructure.audit.html_pages import case_timeline_html
+
+        if not meaningful(purpose):
+            fail("--purpose must say why: 3 visible characters or more, no control or invisible characters", 2)
+        try:
+            actor = Actor(auditor, Role.AUDITOR)
+        except ValueError as exc:
+            fail(f"--auditor: {exc}", 2)
+        purpose = purpose.strip()
+        with open_app(ctx) as app:
+            log = AccessLog(ctx.obj)
+            try:
+                events = app.case_events(case_id)
+                read = CaseReads(app, log, CustomerDirectory(app), app.clock).allow_history(
+                    actor, case_id, purpose=purpose
+                )
+            except DomainError as exc:
+                fail(exc.message)
+            finally:
+                log.close()
+        target = out or Path(f"case-{case_id}.html")
+        try:
+            write_private(
+                target,
+                case_timeline_html(case_id, events, generated_at=read.at, generated_for=f"{auditor} ({purpose})"),
+            )
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc}; the read was recorded", 3)
+        console.print(
+            f"timeline of case {case_id} ({len(events)} events) written to {target} (readable by you only);"
+            " the read is recorded."
+        )
+
+
+def _write_page(page: str, path: Path, fail: Any) -> None:
+    if path.suffix == ".png":
+        from infrastructure.audit.chromium import screenshot
+
+        html_path = path.with_suffix(".html")
+        write_private(html_path, page)
+        try:
+            screenshot(html_path, path)
+        except (FileNotFoundError, RuntimeError) as exc:
+            fail(f"cannot draw {path}: {exc}; the HTML page is at {html_path}", 3)
+        return
+    write_private(path, page)

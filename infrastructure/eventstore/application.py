@@ -1,0 +1,539 @@
+"""The application: commands in, rule-checked events appended, results out.
+
+One entry point, ``execute(command, actor)``: load the case, let the aggregate guard, decide and
+record, save. Around it, what a service needs:
+
+- optimistic concurrency: ``expected_version`` gives a typed ``ConcurrencyConflict``;
+- idempotency by command id, also across processes: every event records its command id and
+  digest, so a retried command finds itself in the case and returns the first result, appending
+  nothing; two processes racing on the same command meet at the store's unique (case, version)
+  key and the loser finds the winner's events;
+- an in-memory cache of cases, which is only an optimisation: a stale entry can never be written
+  past, because the store refuses a version that already exists, and then the case is reloaded;
+- the staff roster as it stands: a command that names a person, or that only a team may take, is
+  decided on the roster read from the store when the rule asks (``memberships``: the roster kept in
+  memory plus the events appended since, one indexed read), never on a copy that could be stale.
+  The roster's own commands go through ``manage_roster``, idempotent like a case's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from pydantic import BaseModel
+
+from domain.case.aggregate import Case
+from domain.case.commands import (
+    NO_ENV,
+    CaseCommand,
+    Command,
+    CommandEnv,
+    DecideReferral,
+    OpenCase,
+    OpenExpeditedPathway,
+)
+from domain.customer.aggregate import Customer, customer_id
+from domain.customer.commands import EraseCustomer, LiftSafetyMarker, RecordCustomerDetails
+from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
+from domain.events import CommandOutcome
+from domain.rules.business_time import check_business_time
+from domain.rules.eligibility import PolicyRegistry
+from domain.rules.expedited import due_at
+from domain.rules.permissions import check_permitted
+from domain.staff.aggregate import ROSTER_ID, StaffRoster
+from domain.staff.commands import JoinTeam, LeaveTeam
+from domain.values import (
+    DOMESTIC_ABUSE_KINDS,
+    NO_MEMBERS,
+    ActionContext,
+    Actor,
+    ConcernKind,
+    Memberships,
+    Role,
+    SafetyMarker,
+    StaffTeam,
+)
+from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
+from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, load_policies
+from infrastructure.settings import Settings
+
+MAX_ATTEMPTS = 5
+
+#: Who records a safety marker raised by a concern: the policy that follows the log.
+SAFETY_MARKER_POLICY = Actor("svc-safety-marker-policy", Role.BACKEND_SERVICE)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AppendedEvent(BaseModel):
+    version: int
+    type: str
+
+
+class RosterResult(BaseModel):
+    """What a roster command appended: returned unchanged (with ``replayed``) when it is retried."""
+
+    command_id: UUID
+    version: int
+    appended: list[AppendedEvent]
+    replayed: bool = False
+
+
+class CommandResult(BaseModel):
+    """What a command did: returned unchanged (with ``replayed``) when the command is retried."""
+
+    case_id: UUID
+    command_id: UUID
+    version: int
+    appended: list[AppendedEvent]
+    ids: dict[str, UUID]
+    replayed: bool = False
+
+
+def _result(case_id: UUID, command_id: UUID, events: Sequence[Case.Event], *, replayed: bool) -> CommandResult:
+    ids: dict[str, UUID] = {}
+    for event in events:
+        for name in ("concern_id", "pathway_id", "escalation_id", "request_id", "issue_id"):
+            value = getattr(event, name, None)
+            if isinstance(value, UUID):
+                ids.setdefault(name, value)
+    # model_construct: every value here is already typed; validating it again costs the hot path.
+    return CommandResult.model_construct(
+        case_id=case_id,
+        command_id=command_id,
+        version=events[-1].originator_version,
+        appended=[AppendedEvent.model_construct(version=e.originator_version, type=type(e).__name__) for e in events],
+        ids=ids,
+        replayed=replayed,
+    )
+
+
+def _same_command(seen: CommandOutcome, command: Command, actor: Actor, where: str) -> None:
+    """A command id seen before is a retry only with the same content from the same actor."""
+    if seen.digest != command.digest():
+        raise IdempotencyKeyReused(
+            f"Command id {command.command_id} was already used for a different command {where}.",
+            command_id=str(command.command_id),
+        )
+    if (seen.actor_id, seen.actor_role) != (actor.id, str(actor.role)):
+        # A retry is the same caller's; another actor never receives someone else's result.
+        raise IdempotencyKeyReused(
+            f"Command id {command.command_id} was already used by another actor {where}; choose a new one.",
+            command_id=str(command.command_id),
+        )
+
+
+class _LiveMembership:
+    """The roster as it stands, read from the store the first time a rule of one command asks."""
+
+    def __init__(self, app: CaseJourney) -> None:
+        self._app = app
+        self._now: Memberships | None = None
+
+    def is_member(self, staff_id: str, team: StaffTeam) -> bool:
+        if self._now is None:
+            self._now = self._app.memberships()
+        return self._now.is_member(staff_id, team)
+
+
+def _replay_events(aggregate: Any, events: Iterable[Any]) -> Any:
+    """Folds events into an aggregate: the library's projector without its per-event Protocol check."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+class CaseJourney(Application[UUID]):
+    """The case-journey application over the ``eventsourcing`` event store."""
+
+    name = "casejourney"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        policies: PolicyRegistry | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.policies = policies or load_policies(self.settings.policy_dir or SHIPPED_POLICY_DIR)
+        self._pathway_targets = self.settings.pathway_targets()
+        self._cache: OrderedDict[UUID, Case] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._case_locks = [threading.Lock() for _ in range(64)]
+        self._marker_lock = threading.Lock()
+        self._marker_position = 0
+        self._roster: StaffRoster | None = None
+        self._roster_lock = threading.Lock()
+        self._time_bounds = self.settings.business_time_bounds()
+        super().__init__(env=eventsourcing_env(self.settings))
+
+    def construct_mapper(self) -> PersonalDataMapper:
+        base = super().construct_mapper()
+        return PersonalDataMapper(transcoder=base.transcoder, cipher=base.cipher, compressor=base.compressor)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        keyring = self.settings.cipher_keys.get_secret_value() if self.settings.cipher_keys else None
+        self.person_keys = PersonKeys(recorder, keyring)
+        assert isinstance(self.mapper, PersonalDataMapper)
+        self.mapper.keys = self.person_keys
+        return recorder
+
+    # ------------------------------------------------------------------ commands
+
+    def execute(self, command: Command, actor: Actor) -> CommandResult:
+        """Runs one command for one actor (who comes from credentials, never from the command)."""
+        case_id = command.effective_case_id() if isinstance(command, OpenCase) else self._case_id_of(command)
+        context = self._context(command, actor, check_time=False)
+        # A retry is recognised before its business time is judged: the first result is returned
+        # however long ago the command was accepted; a new command outside the bounds is refused.
+        time_refusal = self._time_refusal(context)
+        with self._case_locks[hash(case_id) % len(self._case_locks)]:
+            for attempt in range(MAX_ATTEMPTS):
+                fresh = attempt > 0
+                # A retry asks the roster afresh (if a rule asks): it decides on the store as it is now.
+                ctx = replace(context, membership=_LiveMembership(self)) if fresh else context
+                if isinstance(command, OpenCase) and not fresh and time_refusal is None:
+                    case = command.create(ctx)  # optimistic: a retry meets the stored case below
+                else:
+                    cached = not fresh and case_id in self._cache  # only a cached copy can be stale
+                    try:
+                        case = self._load(case_id, fresh=fresh)
+                    except CaseNotFound:
+                        if isinstance(command, OpenCase) and time_refusal is not None:
+                            raise time_refusal from None
+                        raise
+                    seen = case.commands.get(command.command_id)
+                    if seen is not None:
+                        _same_command(seen, command, actor, f"on case {case_id}")
+                        return self._replayed_result(case_id, command.command_id, seen.first_version, seen.last_version)
+                    if isinstance(command, OpenCase):
+                        raise RuleViolation(f"A case with id {case_id} already exists.", code="case_exists")
+                    if time_refusal is not None:
+                        if cached:
+                            self._evict(case_id)
+                            continue  # the store may hold this very command: look there before refusing
+                        raise time_refusal
+                    assert isinstance(command, CaseCommand)
+                    if command.expected_version is not None and case.version != command.expected_version:
+                        if cached:
+                            self._evict(case_id)
+                            continue  # the cache may be behind the store: check against the store
+                        raise ConcurrencyConflict(case_id, command.expected_version, case.version)
+                    try:
+                        command.run(case, ctx, self._env(command, ctx))
+                    except DomainError:
+                        self._evict(case_id)
+                        if cached:
+                            continue  # never refuse on a possibly stale cached state
+                        raise
+                    except BaseException:
+                        self._evict(case_id)
+                        raise
+                events: list[Case.Event] = case.collect_events()  # type: ignore[assignment]
+                try:
+                    # Straight to the recorder: Application.save's generic machinery (processing
+                    # event, protocol checks, recordings) costs the hot path and adds nothing here.
+                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+                except IntegrityError:
+                    # Someone else appended this version first (maybe this very command, from
+                    # another process): reload and decide again on the stored state.
+                    self._evict(case_id)
+                    if command.expected_version is not None and not isinstance(command, OpenCase):
+                        current = self._load(case_id, fresh=True)
+                        seen = current.commands.get(command.command_id)
+                        if seen is None and current.version != command.expected_version:
+                            raise ConcurrencyConflict(case_id, command.expected_version, current.version) from None
+                    continue
+                except BaseException:
+                    self._evict(case_id)
+                    raise
+                self._remember(case)
+                return _result(case_id, command.command_id, events, replayed=False)
+        raise ConcurrencyConflict(case_id, command.expected_version or 0, self._load(case_id, fresh=True).version)
+
+    def _customer_for(self, party_id: str, ctx: ActionContext, digest: str, *, action: str) -> Customer:
+        try:
+            customer: Customer = self.repository.get(customer_id(party_id), projector_func=_replay_events)
+        except AggregateNotFoundError:
+            customer = Customer.register(ctx, party_id=party_id, digest=digest, action=action)
+        return customer
+
+    def _case_id_of(self, command: Command) -> UUID:
+        assert isinstance(command, CaseCommand)
+        return command.case_id
+
+    def _context(self, command: Command, actor: Actor, *, check_time: bool = True) -> ActionContext:
+        now = self.clock()
+        occurred_at = command.occurred_at or now
+        if check_time:
+            check_business_time(occurred_at, now, self._time_bounds)
+        return ActionContext(
+            actor=actor,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            command_id=command.command_id,
+            correlation_id=command.correlation_id or command.command_id,
+            causation_id=command.causation_id,
+            membership=_LiveMembership(self),
+        )
+
+    def _time_refusal(self, ctx: ActionContext) -> RuleViolation | None:
+        try:
+            check_business_time(ctx.occurred_at, ctx.recorded_at, self._time_bounds)
+        except RuleViolation as refusal:
+            return refusal
+        return None
+
+    def _env(self, command: Command, ctx: ActionContext) -> CommandEnv:
+        """What a command needs from the application: the policy in force, or a pathway's due time."""
+        if isinstance(command, DecideReferral):
+            return CommandEnv(policy=self.policies.in_force(ctx.occurred_at))
+        if isinstance(command, OpenExpeditedPathway):
+            return CommandEnv(due_at=due_at(ctx.occurred_at, command.pathway_reason, self._pathway_targets))
+        return NO_ENV
+
+    def _replayed_result(self, case_id: UUID, command_id: UUID, first: int, last: int) -> CommandResult:
+        events = [e for e in self.events.get(case_id, gt=first - 1, lte=last)]
+        return _result(case_id, command_id, events, replayed=True)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ cache
+
+    def _load(self, case_id: UUID, *, fresh: bool) -> Case:
+        if not fresh:
+            with self._cache_lock:
+                case = self._cache.get(case_id)
+                if case is not None:
+                    self._cache.move_to_end(case_id)
+                    return case
+        try:
+            loaded: Case = self.repository.get(case_id, projector_func=_replay_events)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        self._remember(loaded)
+        return loaded
+
+    def _remember(self, case: Case) -> None:
+        size = self.settings.aggregate_cache_size
+        if size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[case.id] = case
+            self._cache.move_to_end(case.id)
+            while len(self._cache) > size:
+                self._cache.popitem(last=False)
+
+    def _evict(self, case_id: UUID) -> None:
+        with self._cache_lock:
+            self._cache.pop(case_id, None)
+
+    def close(self) -> None:
+        closer = getattr(self.recorder, "close", None)
+        if callable(closer):
+            closer()  # the PostgreSQL writer connection
+        super().close()
+
+    # ------------------------------------------------------------------ the staff roster
+
+    def memberships(self) -> Memberships:
+        """The roster as it stands in the store: the kept copy plus the events appended since."""
+        with self._roster_lock:
+            roster = self._roster
+            events = list(self.events.get(ROSTER_ID, gt=roster.version if roster is not None else None))
+            for event in events:
+                roster = event.mutate(roster)  # type: ignore[attr-defined]
+            self._roster = roster
+            return roster.memberships() if roster is not None else NO_MEMBERS
+
+    def manage_roster(self, command: JoinTeam | LeaveTeam, actor: Actor) -> RosterResult:
+        """A team leader records who joins or leaves a team; a retry returns the first result."""
+        ctx = self._context(command, actor, check_time=False)
+        time_refusal = self._time_refusal(ctx)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                roster: StaffRoster = self.repository.get(ROSTER_ID, projector_func=_replay_events)
+            except AggregateNotFoundError:
+                roster = StaffRoster.open(ctx, digest=command.digest())
+            else:
+                seen = roster.commands.get(command.command_id)
+                if seen is not None:
+                    _same_command(seen, command, actor, "on the staff roster")
+                    return self._roster_result(command.command_id, seen.first_version, seen.last_version, True)
+            if time_refusal is not None:
+                raise time_refusal
+            change = roster.join if isinstance(command, JoinTeam) else roster.leave
+            change(ctx, staff_id=command.staff_id, team=command.team, reason=command.reason, digest=command.digest())
+            pending = roster.collect_events()
+            try:
+                self.recorder.insert_events([self.mapper.to_stored_event(e) for e in pending])
+            except IntegrityError:
+                continue  # another team leader changed the roster first: decide again on it
+            return self._roster_result(command.command_id, pending[0].originator_version, roster.version, False)
+        raise RuleViolation("The staff roster is too busy; try again.", code="busy")
+
+    def _roster_result(self, command_id: UUID, first: int, last: int, replayed: bool) -> RosterResult:
+        events = list(self.events.get(ROSTER_ID, gt=first - 1, lte=last))
+        return RosterResult(
+            command_id=command_id,
+            version=last,
+            appended=[AppendedEvent(version=e.originator_version, type=type(e).__name__) for e in events],
+            replayed=replayed,
+        )
+
+    def roster_events(self) -> list[StaffRoster.Event]:
+        """The roster's whole history, in order (for its projection: ``projections/staff_roster``)."""
+        return list(self.events.get(ROSTER_ID))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ customers' personal data
+
+    def record_customer_details(self, command: RecordCustomerDetails, actor: Actor) -> int:
+        """Records a customer's personal data (sealed under their own key); returns the new version."""
+        ctx = self._context(command, actor)
+        details = command.model_dump(include=set(Customer.DetailsRecorded.PERSONAL_DATA_FIELDS))
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                customer: Customer = self.repository.get(customer_id(command.party_id))
+            except AggregateNotFoundError:
+                customer = Customer.register(ctx, party_id=command.party_id, digest=command.digest())
+            customer.record_details(ctx, details=details, withhold_name=command.withhold_name, digest=command.digest())
+            try:
+                self.save(customer)
+            except IntegrityError:
+                continue  # another writer got there first: decide again on the stored customer
+            return customer.version
+        raise RuleViolation("The customer's record is too busy; try again.", code="busy")
+
+    def erase_customer(self, command: EraseCustomer, actor: Actor) -> None:
+        """Records the erasure (who, why) and destroys the customer's key; safe to run again."""
+        ctx = self._context(command, actor)
+        check_permitted("erase_customer", actor.role)
+        try:
+            customer: Customer = self.repository.get(customer_id(command.party_id))
+        except AggregateNotFoundError:
+            customer = Customer.register(ctx, party_id=command.party_id, digest=command.digest())
+        if not customer.erased:
+            customer.erase(ctx, reason=command.reason, digest=command.digest())
+            self.save(customer)
+        # After the event: if this step fails, running the erasure again completes it.
+        self.person_keys.destroy(command.party_id, at=ctx.recorded_at, by=actor.id, reason=command.reason)
+
+    def lift_safety_marker(self, command: LiftSafetyMarker, actor: Actor) -> None:
+        """Takes a marker off a person: an explicit override, recorded with who and why."""
+        ctx = self._context(command, actor)
+        self.follow_safety_markers()  # the override reviews every concern recorded so far
+        customer = self.customer(command.party_id)
+        if customer is None:
+            raise RuleViolation(f"{command.party_id} has no safety marker.", code="no_such_marker")
+        head = self.recorder.max_notification_id() or 0
+        customer.lift_safety_marker(
+            ctx, marker=command.marker, after_position=head, reason=command.reason, digest=command.digest()
+        )
+        self.save(customer)
+
+    def safety_markers(self, party_id: str) -> dict[str, dict[str, str]]:
+        """The person's markers (kind -> the case that raised it and when), whatever case asks.
+
+        The log is followed first, so a marker raised by any concern already recorded is shown.
+        """
+        self.follow_safety_markers()
+        customer = self.customer(party_id)
+        return dict(customer.markers) if customer is not None else {}
+
+    def follow_safety_markers(self) -> int:
+        """Marks the people affected by domestic-abuse concerns recorded since the last call.
+
+        A policy that follows the log, not part of the command: the command path stays one append,
+        and a read of markers always follows the log up to its head first, so nothing recorded is
+        missed. In log order, each concern sets its person's marker unless it is already set or the
+        concern stands before a recorded lift; the marker records the concern as its cause.
+        Processes follow independently from the start of the log: setting is idempotent, and two
+        that race meet at the customer's version key. Returns the number of markers set now.
+        """
+        marked = 0
+        with self._marker_lock:
+            while True:
+                batch = self.recorder.select_notifications(
+                    self._marker_position + 1, 500, topics=[Case.ConcernRecorded.TOPIC]
+                )
+                if not batch:
+                    return marked
+                for notification in batch:
+                    concern: Any = self.mapper.to_domain_event(notification)
+                    if ConcernKind(concern.kind) in DOMESTIC_ABUSE_KINDS:
+                        marked += self._mark_person(concern, notification.id)
+                self._marker_position = batch[-1].id
+
+    def _mark_person(self, concern: Any, position: int) -> int:
+        ctx = ActionContext(
+            actor=SAFETY_MARKER_POLICY,
+            occurred_at=concern.occurred_at,
+            recorded_at=self.clock(),
+            command_id=uuid5(concern.command_id, "safety-marker"),
+            correlation_id=concern.correlation_id,
+            causation_id=concern.command_id,
+        )
+        for _ in range(MAX_ATTEMPTS):
+            customer = self._customer_for(concern.affected_party_id, ctx, "", action="set_safety_marker")
+            set_now = customer.set_safety_marker(
+                ctx,
+                marker=SafetyMarker.DOMESTIC_ABUSE,
+                case_id=concern.originator_id,
+                source_position=position,
+                reason=f"{concern.kind} concern recorded on case {concern.originator_id}",
+            )
+            if not set_now:
+                return 0
+            try:
+                self.save(customer)
+            except IntegrityError:
+                continue  # another process marked the same person first: look again
+            return 1
+        raise RuleViolation("The customer's record is too busy; try again.", code="busy")
+
+    def customer(self, party_id: str) -> Customer | None:
+        try:
+            customer: Customer = self.repository.get(customer_id(party_id))
+        except AggregateNotFoundError:
+            return None
+        return customer
+
+    # ------------------------------------------------------------------ queries
+
+    def get_case(self, case_id: UUID, *, version: int | None = None) -> Case:
+        """The case as it is now, or as it stood at ``version``, replayed from the log."""
+        try:
+            case: Case = self.repository.get(case_id, version=version, projector_func=_replay_events)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        return case
+
+    def case_events(self, case_id: UUID) -> list[Case.Event]:
+        events: list[Case.Event] = list(self.events.get(case_id))  # type: ignore[arg-type]
+        if not events:
+            raise CaseNotFound(case_id)
+        return events
+
+    def all_case_ids(self) -> Iterator[UUID]:
+        """Ids of every case, in the order they were opened (reads the log of creations)."""
+        created_topic = Case.ApplicationReceived.TOPIC
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start, 500, topics=[created_topic])
+            if not batch:
+                return
+            for notification in batch:
+                yield UUID(str(notification.originator_id))
+            start = batch[-1].id + 1

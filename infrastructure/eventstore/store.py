@@ -1,0 +1,400 @@
+"""The write path on each store: the library's ordering guarantee, and a hash chain over what is stored.
+
+PostgreSQL. ``eventsourcing.postgres`` appends with BEGIN, SET LOCAL lock_timeout, LOCK TABLE ...
+IN EXCLUSIVE MODE, NOTIFY, INSERT and COMMIT. The exclusive lock makes commit order equal
+notification-id order, so a reader tailing the log never passes over an id that commits later. The
+library's faster "db functions" option drops that lock, and then a projection can skip an event
+forever. ``LockedAppendRecorder`` keeps the lock and moves the whole append into one PL/pgSQL
+function called in autocommit mode: the function's statement is its own transaction, so the lock
+taken inside it is held until that transaction commits, exactly as before, but the client pays one
+round trip instead of several. Under that lock the function also computes each event's chain hash
+(see ``infrastructure/eventstore/integrity.py``) from the previous event in the log and in the case.
+
+SQLite. ``ChainedSQLiteRecorder`` takes SQLite's write lock first (by updating a one-row chain
+head), then computes the chain hashes in Python and inserts, in the same transaction.
+
+Both expose the raw rows (``chain_rows``, ``case_chain_rows``) for ``casejourney verify``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg.types.composite import register_composite
+
+from infrastructure.eventstore.integrity import CHAIN_LABEL, GENESIS, ChainRow, chain_hash
+
+CHAIN_BATCH = 10_000
+
+
+def _persistence_error(exc: psycopg.Error) -> PersistenceError:
+    """The library's exception for a psycopg error, as its own datastore maps them."""
+    if isinstance(exc, psycopg.IntegrityError):
+        return IntegrityError(str(exc))
+    if isinstance(exc, psycopg.OperationalError):
+        return OperationalError(str(exc))
+    if isinstance(exc, psycopg.InterfaceError):
+        return InterfaceError(str(exc))
+    if isinstance(exc, psycopg.DatabaseError):
+        return DatabaseError(str(exc))
+    return PersistenceError(str(exc))
+
+
+_CHAINED_STEP = (
+    "  case_prev := genesis; "
+    "  IF {version} > 1 THEN "
+    "    SELECT t.chain_hash INTO case_prev FROM {schema}.{table} t "
+    "      WHERE t.originator_id = {id} AND t.originator_version = {version} - 1; "
+    "    IF NOT FOUND THEN "
+    "      RAISE EXCEPTION 'event % of % has no predecessor', {version}, {id} "
+    "        USING ERRCODE = 'integrity_constraint_violation'; "
+    "    END IF; "
+    "  END IF; "
+    "  topic_bytes := convert_to({topic}, 'UTF8'); "
+    "  h := sha256({label}::bytea || log_prev || case_prev || uuid_send({id}) || int8send({version})"
+    "    || int4send(octet_length(topic_bytes)) || topic_bytes || {state}); "
+    "  INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state, chain_hash) "
+    "    VALUES ({id}, {version}, {topic}, {state}, h) RETURNING notification_id INTO nid; "
+    "  log_prev := h; "
+)
+_UNCHAINED_STEP = (
+    "  INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+    "    VALUES ({id}, {version}, {topic}, {state}) RETURNING notification_id INTO nid; "
+)
+_PROLOGUE = (
+    "DECLARE e {schema}.{event}; log_prev bytea; case_prev bytea; topic_bytes bytea; h bytea; nid bigint; "
+    "  genesis constant bytea := decode(repeat('00', 32), 'hex'); "
+    "BEGIN "
+    "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
+    "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+    "  NOTIFY {channel}; "
+    "  SELECT t.chain_hash INTO log_prev FROM {schema}.{table} t ORDER BY t.notification_id DESC LIMIT 1; "
+    "  log_prev := coalesce(log_prev, genesis); "
+)
+
+
+class LockedAppendRecorder(PostgresApplicationRecorder):
+    """Appends in one round trip under the table lock, chaining each event (see the module's docstring).
+
+    Two functions: ``<table>_append1`` takes one event as plain parameters (nearly every command
+    appends one event; scalar parameters cost the server less than an array of composites) and
+    ``<table>_append`` takes an array. Appends go through one writer connection per application,
+    kept open: writers queue on the table lock anyway, and a pool checkout per append costs more
+    than it saves.
+    """
+
+    #: Off only in benchmarks, to measure what the chain costs; the service always chains.
+    CHAINED: bool = True
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.append_function_name = f"{events_table_name}_append"
+        self.append_one_function_name = f"{events_table_name}_append1"
+        self.check_identifier_length(self.append_one_function_name)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(self.events_table_name)
+        self.qualified_table: Composed = SQL("{}.{}").format(schema, table)
+        self.qualified_name = f"{self.datastore.schema}.{self.events_table_name}"
+        # Only when missing: ALTER TABLE takes an exclusive lock on the live table even when it has
+        # nothing to do, and every process runs these statements when it starts.
+        self.sql_create_statements.append(
+            SQL(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = {s}"
+                " AND table_name = {t} AND column_name = 'chain_hash') THEN"
+                " ALTER TABLE {schema}.{table} ADD COLUMN chain_hash bytea; END IF; END $$"
+            ).format(
+                s=psycopg.sql.Literal(self.datastore.schema),
+                t=psycopg.sql.Literal(self.events_table_name),
+                schema=schema,
+                table=table,
+            )
+        )
+        step = _CHAINED_STEP if self.CHAINED else _UNCHAINED_STEP
+        names = {
+            "schema": schema,
+            "table": table,
+            "event": Identifier(self.stored_event_type_name),
+            "lock_timeout": SQL(str(int(self.datastore.lock_timeout))),
+            "channel": Identifier(self.channel_name),
+            "label": psycopg.sql.Literal(CHAIN_LABEL.decode()),
+        }
+        each = {"id": SQL("e.originator_id"), "version": SQL("e.originator_version"), "topic": SQL("e.topic")}
+        one = {"id": SQL("p_id"), "version": SQL("p_version"), "topic": SQL("p_topic"), "state": SQL("p_state")}
+        self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{fn}(events {schema}.{event}[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            + _PROLOGUE
+            + "FOREACH e IN ARRAY events LOOP "
+            + step
+            + " RETURN NEXT nid; END LOOP; RETURN; END; $BODY$"
+        ).format(fn=Identifier(self.append_function_name), **names, **each, state=SQL("e.state"))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}(p_id uuid, p_version bigint, p_topic text, p_state bytea) "
+                "RETURNS bigint LANGUAGE plpgsql AS $BODY$ " + _PROLOGUE + step + " RETURN nid; END; $BODY$"
+            ).format(fn=Identifier(self.append_one_function_name), **names, **one)
+        )
+        self.append_statement = SQL("SELECT * FROM {schema}.{fn}(%s)").format(
+            schema=schema, fn=Identifier(self.append_function_name)
+        )
+        self.append_one_statement = SQL("SELECT {schema}.{fn}(%s, %s, %s, %s)").format(
+            schema=schema, fn=Identifier(self.append_one_function_name)
+        )
+        self._writer: psycopg.Connection[Any] | None = None
+        self._writer_lock = threading.Lock()
+
+    def create_table(self) -> None:
+        """All the DDL in one transaction, one process at a time.
+
+        Processes starting at once would otherwise race (a duplicate composite type, "tuple
+        concurrently updated" on the function) or deadlock on each other's DDL. The library creates
+        the composite type in a transaction of its own; here it is created only when missing.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            lock_key = psycopg.sql.Literal(f"ddl:{self.qualified_name}")
+            curs.execute(SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(lock_key))
+            curs.execute(
+                "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                " WHERE n.nspname = %s AND t.typname = %s",
+                (self.datastore.schema, self.stored_event_type_name),
+            )
+            type_exists = curs.fetchone() is not None
+            for statement in self.sql_create_statements:
+                if "CREATE TYPE" in statement.as_string() and type_exists:
+                    continue
+                curs.execute(statement, prepare=False)
+        self.datastore.register_type_adapters()
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("the chained append path records no tracking rows")
+        if not stored_events:
+            return []
+        params: tuple[Any, ...]
+        if len(stored_events) == 1:
+            e = stored_events[0]
+            statement, params = self.append_one_statement, (e.originator_id, e.originator_version, e.topic, e.state)
+        else:
+            rows = [
+                self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                for e in stored_events
+            ]
+            statement, params = self.append_statement, (rows,)
+        # No retry here on a lost connection: whether the append committed is then unknown, and
+        # the application answers that by reloading the case (a retried command is idempotent).
+        with self._writer_lock:
+            conn, cursor = self._writer_connection()
+            try:
+                cursor.execute(statement, params, prepare=True)
+                rows_out = cursor.fetchall()
+            except psycopg.Error as exc:
+                if conn.closed or conn.broken or isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+                    self._drop_writer()
+                raise _persistence_error(exc) from exc
+        return [int(row[0]) for row in rows_out]
+
+    def _writer_connection(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        conn = self._writer
+        if conn is None or conn.closed or conn.broken:
+            pool = self.datastore.pool
+            pool_kwargs: dict[str, Any] = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+            kwargs = {k: v for k, v in pool_kwargs.items() if k != "row_factory"}
+            conninfo = pool.conninfo if isinstance(pool.conninfo, str) else ""
+            try:
+                conn = psycopg.Connection.connect(conninfo, autocommit=True, **kwargs)
+            except psycopg.Error as exc:
+                raise _persistence_error(exc) from exc
+            for info in self.datastore.psycopg_type_adapters.values():
+                register_composite(info, conn)
+            self._writer = conn
+            # Binary parameters: the payload goes as its bytes, not as hex text to be parsed again.
+            self._writer_cursor = conn.cursor(binary=True)
+        return conn, self._writer_cursor
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        self._writer = None
+
+    def close(self) -> None:
+        with self._writer_lock:
+            self._drop_writer()
+
+    # ------------------------------------------------------------------ raw rows, for verify
+
+    _CHAIN_COLUMNS = "notification_id, originator_id, originator_version, topic, state, chain_hash"
+
+    def chain_rows(self, after: int = 0) -> Iterator[ChainRow]:
+        """Every stored event after ``after`` in log order, raw; a server-side cursor, binary tuples."""
+        query = SQL("SELECT " + self._CHAIN_COLUMNS + " FROM {} WHERE notification_id > %s ORDER BY notification_id")
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="chain", row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.itersize = CHAIN_BATCH
+            curs.execute(query.format(self.qualified_table), (after,))
+            yield from map(ChainRow._make, curs)
+
+    def case_chain_rows(self, case_id: UUID) -> list[tuple[ChainRow, bytes]]:
+        """One case's events, each with the chain hash of the event before it in the whole log."""
+        query = SQL(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, e.chain_hash,"
+            " (SELECT p.chain_hash FROM {t} p WHERE p.notification_id < e.notification_id"
+            "  ORDER BY p.notification_id DESC LIMIT 1) AS log_prev"
+            " FROM {t} e WHERE e.originator_id = %s ORDER BY e.originator_version"
+        ).format(t=self.qualified_table)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(query, (case_id,))
+            return [(ChainRow._make(r[:6]), r[6] if r[6] is not None else GENESIS) for r in curs.fetchall()]
+
+    def chain_row_at(self, position: int) -> ChainRow | None:
+        query = SQL("SELECT " + self._CHAIN_COLUMNS + " FROM {} WHERE notification_id = %s")
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(query.format(self.qualified_table), (position,))
+            r = curs.fetchone()
+        return ChainRow._make(r) if r is not None else None
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        self.head_table = f"{events_table_name}_chain_head"  # before super(): it builds the DDL
+        super().__init__(datastore, events_table_name)
+        self.insert_events_statement = (
+            f"INSERT INTO {events_table_name} (originator_id, originator_version, topic, state, chain_hash)"
+            " VALUES (?,?,?,?,?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.events_table_name} ("
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, chain_hash BLOB, "
+            "PRIMARY KEY (originator_id, originator_version))",
+            f"CREATE TABLE IF NOT EXISTS {self.head_table} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), head_position INTEGER NOT NULL, head_hash BLOB NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.head_table} (id, head_position, head_hash) VALUES (1, 0, x'{GENESIS.hex()}')",
+        ]
+
+    def create_table(self) -> None:
+        try:
+            self._create_tables_immediately()
+        except sqlite3.Error as exc:
+            # The library opens connections outside its own error mapping: a read-only file or
+            # directory surfaces here as a bare sqlite3 error. Say what it is, as the library's error.
+            path = Path(self.datastore.pool.db_name)
+            hint = "" if os.access(path.parent, os.W_OK) else " (the file system or directory is read-only)"
+            raise OperationalError(f"cannot write the SQLite file {path}: {exc}{hint}") from exc
+
+    def _create_tables_immediately(self) -> None:
+        # BEGIN IMMEDIATE: the DDL ends with a write (the chain head row); a deferred transaction
+        # would read the schema first and then fail at once, not wait, if another process wrote.
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in self.create_table_statements:
+                    cursor.execute(statement)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
+        # Writing first takes SQLite's write lock before anything is read, so no other writer can
+        # append between reading the chain head and inserting (a deferred read would go stale).
+        c.execute(f"UPDATE {self.head_table} SET head_position = head_position WHERE id = 1")
+        c.execute(f"SELECT head_hash FROM {self.head_table} WHERE id = 1")
+        log_prev = bytes(c.fetchone()[0])
+        returning: list[int] = []
+        for s in stored_events:
+            originator_id = s.originator_id if isinstance(s.originator_id, UUID) else UUID(str(s.originator_id))
+            case_prev = GENESIS
+            if s.originator_version > 1:
+                c.execute(
+                    f"SELECT chain_hash FROM {self.events_table_name}"
+                    " WHERE originator_id = ? AND originator_version = ?",
+                    (originator_id.hex, s.originator_version - 1),
+                )
+                found = c.fetchone()
+                if found is None:
+                    raise IntegrityError(f"event {s.originator_version} of {originator_id} has no predecessor")
+                case_prev = bytes(found[0])
+            h = chain_hash(log_prev, case_prev, originator_id, s.originator_version, s.topic, s.state)
+            c.execute(self.insert_events_statement, (originator_id.hex, s.originator_version, s.topic, s.state, h))
+            returning.append(c.lastrowid)
+            log_prev = h
+        c.execute(
+            f"UPDATE {self.head_table} SET head_hash = ?, head_position = ? WHERE id = 1", (log_prev, returning[-1])
+        )
+        return returning
+
+    # ------------------------------------------------------------------ raw rows, for verify
+
+    def _row(self, r: Any) -> ChainRow:
+        return ChainRow(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), bytes(r[5]) if r[5] is not None else None)
+
+    def chain_rows(self, after: int = 0) -> Iterator[ChainRow]:
+        query = (
+            f"SELECT rowid, originator_id, originator_version, topic, state, chain_hash FROM {self.events_table_name}"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(query, (after, CHAIN_BATCH))
+                rows = c.fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield self._row(r)
+            after = rows[-1][0]
+
+    def case_chain_rows(self, case_id: UUID) -> list[tuple[ChainRow, bytes]]:
+        t = self.events_table_name
+        query = (
+            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, e.chain_hash,"
+            f" (SELECT p.chain_hash FROM {t} p WHERE p.rowid < e.rowid ORDER BY p.rowid DESC LIMIT 1)"
+            f" FROM {t} e WHERE e.originator_id = ? ORDER BY e.originator_version"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(query, (case_id.hex,))
+            return [(self._row(r), bytes(r[6]) if r[6] is not None else GENESIS) for r in c.fetchall()]
+
+    def chain_row_at(self, position: int) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state, chain_hash"
+                f" FROM {self.events_table_name} WHERE rowid = ?",
+                (position,),
+            )
+            r = c.fetchone()
+        return self._row(r) if r is not None else None
+
+
+class UnchainedAppendRecorder(LockedAppendRecorder):
+    """The same one-round-trip locked append without the hash chain: only for measuring the chain's cost.
+
+    Use it with an application of another name (its own tables and functions): never in the service.
+    """
+
+    CHAINED = False

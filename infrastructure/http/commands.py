@@ -1,0 +1,147 @@
+"""The command routes: one POST per command, generated from the command classes.
+
+Thin edges: a route authenticates, checks the matrix (403 before any work), turns headers and body
+into one command, calls the application once and maps typed errors to problems. What it appended
+comes back in words from the application's own result (``CommandResult.appended``): nothing is
+read again.
+
+(No ``from __future__ import annotations`` here: the generated handlers' annotations name body
+models made at run time, and FastAPI must see them as objects.)
+"""
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from domain.case.commands import COMMANDS_BY_ACTION, CaseCommand, Command, OpenCase
+from domain.values import Actor
+from infrastructure.eventstore.application import CommandResult
+from infrastructure.http import authz
+from infrastructure.http.deps import (
+    RESPONSES,
+    CaseId,
+    IdempotencyKey,
+    IfMatch,
+    Services,
+    etag,
+    merge_headers,
+    require,
+    services,
+)
+from projections.describe import what, why
+
+
+class EventOutcome(BaseModel):
+    version: int
+    type: str
+    what: str
+    why: str
+
+
+class CommandResponse(CommandResult):
+    """What the command appended (or, when ``replayed``, had appended the first time), in words."""
+
+    outcome: list[EventOutcome] = Field(default_factory=list)
+
+
+def body_model(command_class: type[Command]) -> type[BaseModel]:
+    """The request body of a command: its fields without the case id (that is in the path)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in command_class.model_fields.items() if name != "case_id"
+    }
+    return create_model(
+        command_class.__name__,
+        __config__=ConfigDict(extra="forbid", title=command_class.__name__),
+        __doc__=command_class.__doc__,
+        **fields,
+    )
+
+
+def _run(svc: Services, command: Command, actor: Actor, response: Response) -> CommandResponse:
+    result = svc.app.execute(command, actor)
+    first = result.appended[0].version
+    events: list[Any] = list(svc.app.events.get(result.case_id, gt=first - 1, lte=result.version))
+    outcome = [
+        EventOutcome(version=e.originator_version, type=type(e).__name__, what=what(e), why=why(e)) for e in events
+    ]
+    response.headers["ETag"] = etag(result.version)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return CommandResponse(**result.model_dump(), outcome=outcome)
+
+
+def _open_case_route(api: FastAPI) -> None:
+    Body = body_model(OpenCase)
+
+    def open_case(
+        request: Request,
+        response: Response,
+        body: Body,  # type: ignore[valid-type]
+        actor: Annotated[Actor, require(OpenCase.action)],
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandResponse:
+        data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        merge_headers(data, actor, idempotency_key, None)
+        command = OpenCase.model_validate(data)
+        result = _run(services(request), command, actor, response)
+        response.status_code = 200 if result.replayed else 201
+        response.headers["Location"] = f"/cases/{result.case_id}"
+        return result
+
+    api.add_api_route(
+        "/cases",
+        open_case,
+        methods=["POST"],
+        name=OpenCase.action,
+        operation_id=OpenCase.action,
+        summary=OpenCase.action.summary,
+        description=(OpenCase.__doc__ or "") + " Returns 201 with Location; a retry with the same key returns 200.",
+        tags=["commands"],
+        status_code=201,
+        response_model=CommandResponse,
+        responses=RESPONSES,
+    )
+
+
+def _case_command_route(api: FastAPI, command_class: type[CaseCommand]) -> None:
+    Body = body_model(command_class)
+    action = command_class.action
+
+    def handle(
+        request: Request,
+        response: Response,
+        case_id: CaseId,
+        body: Body,  # type: ignore[valid-type]
+        actor: Annotated[Actor, require(action)],
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+    ) -> CommandResponse:
+        data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        data["case_id"] = case_id
+        merge_headers(data, actor, idempotency_key, if_match)
+        command = command_class.model_validate(data)
+        return _run(services(request), command, actor, response)
+
+    handle.__name__ = action
+    api.add_api_route(
+        f"/cases/{{case_id}}/{action.path}",
+        handle,
+        methods=["POST"],
+        name=action,
+        operation_id=action,
+        summary=action.summary,
+        description=(command_class.__doc__ or action.summary + ".")
+        + f"\n\nAllowed roles: {', '.join(sorted(str(r) for r in authz.allowed_roles(action)))}.",
+        tags=["commands"],
+        response_model=CommandResponse,
+        responses=RESPONSES,
+    )
+
+
+def install(api: FastAPI) -> None:
+    _open_case_route(api)
+    for action, command_class in COMMANDS_BY_ACTION.items():
+        if action != OpenCase.action:
+            assert issubclass(command_class, CaseCommand)
+            _case_command_route(api, command_class)

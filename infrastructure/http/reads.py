@@ -1,0 +1,264 @@
+"""The read routes: a case, its team assignment and safeguarding history, caseloads, the queue, health.
+
+Need to know is applied by ``infrastructure/access/reads.py`` (the domain's rule): a safeguarding
+history and contact details go only to a reader with a relationship, or by break-glass, and every
+such read is recorded before it is returned.
+
+(No ``from __future__ import annotations`` here: FastAPI must see the annotations as objects.)
+"""
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import AwareDatetime
+
+from domain.text import meaningful
+from domain.values import Actor
+from infrastructure.audit.html_pages import CSP, case_timeline_html
+from infrastructure.http import authz
+from infrastructure.http.deps import RESPONSES, CaseId, bearer, current_actor, etag, require, services
+from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
+from infrastructure.settings import Settings
+
+
+def purpose(
+    purpose: Annotated[
+        str, Query(max_length=500, description="Why you are reading it (recorded with your id, for the auditors).")
+    ],
+) -> str:
+    """The stated purpose, stripped: it must say something (3 visible characters, nothing invisible)."""
+    if not meaningful(purpose):
+        raise Problem(
+            422,
+            "purpose_required",
+            "Invalid input",
+            "purpose must say why you are reading it: 3 visible characters or more, no control or invisible"
+            " characters (spaces, tabs or a zero-width space are not a purpose).",
+        )
+    return purpose.strip()
+
+
+Purpose = Annotated[str, Depends(purpose)]
+
+BreakGlassReason = Annotated[
+    str | None,
+    Header(
+        alias="Break-Glass-Reason",
+        max_length=500,
+        description=(
+            "Only for a caseworker, specialist caseworker or ACS senior leader with no relationship to the case:"
+            " why you must read it now. The read is allowed, recorded and raised as an alert for review."
+        ),
+    ),
+]
+
+
+def _reads(api: FastAPI) -> None:
+    @api.get(
+        "/cases/{case_id}",
+        operation_id="get_case",
+        summary="A case's state (ETag = its version)",
+        tags=["cases"],
+        responses=RESPONSES,
+    )
+    def get_case(
+        request: Request,
+        case_id: CaseId,
+        actor: Annotated[Actor, require("get_case")],
+        version: Annotated[
+            int | None, Query(ge=1, le=10**9, description="The case as it stood at this version.")
+        ] = None,
+        if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+        break_glass: BreakGlassReason = None,
+    ) -> Response:
+        svc = services(request)
+        seen = {t.strip().removeprefix("W/") for t in if_none_match.split(",")} if if_none_match else set()
+        matched: list[str] = []
+
+        def already_seen(shown: int) -> bool:
+            matched.extend({etag(shown)} & seen)
+            return bool(matched)
+
+        try:
+            view = svc.reads.case_view(
+                actor, case_id, version=version, break_glass_reason=break_glass, unless=already_seen
+            )
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        if view is None:
+            return Response(status_code=304, headers={"ETag": matched[0]})
+        return JSONResponse(view, headers={"ETag": etag(view["version"]), "Cache-Control": "no-store"})
+
+    @api.get(
+        "/cases/{case_id}/team-assignment",
+        operation_id="get_team_assignment",
+        summary="Where the case sits: team, named caseworker, enforcement manager, open flags",
+        tags=["cases"],
+        responses=RESPONSES,
+    )
+    def get_team_assignment(
+        request: Request, case_id: CaseId, actor: Annotated[Actor, require("get_team_assignment")]
+    ) -> Any:
+        svc = services(request)
+        row = svc.queries.team_assignment(case_id)
+        if row is None:
+            svc.app.get_case(case_id)  # 404 for an unknown case; otherwise the projection is behind
+            raise Problem(
+                503,
+                "projection_behind",
+                "Not yet projected",
+                "The case is not in the read model yet; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        return row
+
+    @api.get(
+        "/cases/{case_id}/safeguarding-history",
+        operation_id="get_safeguarding_history",
+        summary="A case's safeguarding history (need to know; every read is recorded)",
+        description=(
+            "Only with a legitimate relationship to the case, judged now: its named caseworker, the Specialist"
+            " Case Team reviewing a pending referral or removal, the ACS senior leader holding an open"
+            " escalation (or reviewing a removal), an auditor; or by break-glass (`Break-Glass-Reason`),"
+            " recorded and raised as an alert. `purpose` is required and recorded with who read, on which"
+            " basis and when, before the history is returned. `as_of` gives the history as the service had"
+            " recorded it at that time."
+        ),
+        tags=["cases"],
+        responses=RESPONSES,
+    )
+    def get_safeguarding_history(
+        request: Request,
+        response: Response,
+        case_id: CaseId,
+        purpose: Purpose,
+        actor: Annotated[Actor, require("get_safeguarding_history")],
+        as_of: Annotated[AwareDatetime | None, Query(description="Recorded time (ISO 8601 with offset).")] = None,
+        break_glass: BreakGlassReason = None,
+    ) -> Any:
+        svc = services(request)
+        try:
+            read = svc.reads.allow_history(actor, case_id, purpose=purpose, as_of=as_of, break_glass_reason=break_glass)
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        entries = svc.queries.safeguarding_history(case_id, as_of)
+        response.headers["Cache-Control"] = "no-store"
+        return {
+            "case_id": str(case_id),
+            "as_of": as_of.isoformat() if as_of else None,
+            "read_recorded": read.as_dict(actor, purpose),
+            "entries": entries,
+        }
+
+    @api.get(
+        "/cases/{case_id}/safeguarding-history/reads",
+        operation_id="get_safeguarding_history_reads",
+        summary="Who read this case's safeguarding history or contact details, when, on which basis, why (auditors)",
+        tags=["cases"],
+        responses=RESPONSES,
+    )
+    def get_safeguarding_history_reads(
+        request: Request, case_id: CaseId, actor: Annotated[Actor, require("get_safeguarding_history_reads")]
+    ) -> Any:
+        svc = services(request)
+        svc.app.get_case(case_id)
+        return {"case_id": str(case_id), "reads": [r.as_dict() for r in svc.access_log.reads(case_id)]}
+
+    @api.get(
+        "/cases/{case_id}/timeline.html",
+        operation_id="get_case_timeline",
+        summary="A case's safeguarding journey as a self-contained HTML page (auditors; the read is recorded)",
+        description=(
+            "Every event of the case: who, when (occurred and recorded), what, why, policy versions and doubts."
+            " `purpose` is required and recorded with who read and when, as for the safeguarding history."
+        ),
+        tags=["cases"],
+        response_class=HTMLResponse,
+        responses={**RESPONSES, 200: {"content": {"text/html": {}}, "description": "The timeline page."}},
+    )
+    def get_case_timeline(
+        request: Request,
+        case_id: CaseId,
+        purpose: Purpose,
+        actor: Annotated[Actor, require("get_case_timeline")],
+    ) -> HTMLResponse:
+        svc = services(request)
+        events = svc.app.case_events(case_id)
+        try:
+            read = svc.reads.allow_history(actor, case_id, purpose=purpose)
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        page = case_timeline_html(case_id, events, generated_at=read.at, generated_for=f"{actor.id} ({purpose})")
+        return HTMLResponse(page, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+
+    @api.get(
+        "/caseloads",
+        operation_id="get_caseloads",
+        summary="Open cases per team, named caseworker or enforcement manager",
+        tags=["work"],
+        responses=RESPONSES,
+    )
+    def get_caseloads(
+        request: Request,
+        actor: Annotated[Actor, require("get_caseloads")],
+        by: Annotated[str, Query(pattern="^(team|caseworker|enforcement_manager)$")] = "team",
+    ) -> Any:
+        loads = services(request).queries.caseloads(by)
+        return {"by": by, "caseloads": [{"key": k, "open_cases": n} for k, n in loads.items()]}
+
+    @api.get(
+        "/expedited-queue",
+        operation_id="get_expedited_queue",
+        summary="Open expedited pathways, the one due first first",
+        tags=["work"],
+        responses=RESPONSES,
+    )
+    def get_expedited_queue(request: Request, actor: Annotated[Actor, require("get_expedited_queue")]) -> Any:
+        return {"entries": services(request).queries.expedited_queue()}
+
+    @api.get("/healthz", operation_id="healthz", summary="The process is alive", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @api.get(
+        "/readyz",
+        operation_id="readyz",
+        summary="The stores answer, and how far each read model is behind the log",
+        tags=["health"],
+        responses={503: {"description": "Not ready (problem+json)."}},
+    )
+    def readyz(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Any:
+        """Public: only whether the service is ready. With an operator's token: the stores, the head and lags."""
+        svc = services(request)
+        detailed = credentials is not None and authz.is_allowed(
+            "get_readiness_details", current_actor(request, credentials).role
+        )
+        try:
+            probe_store(svc.settings)
+            head = svc.app.recorder.max_notification_id() or 0
+            svc.access_log.recorder.max_notification_id()
+            lag = svc.queries.lag()
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        too_far = {n: v for n, v in lag.items() if svc.max_projection_lag is not None and v > svc.max_projection_lag}
+        body: dict[str, Any] = {"status": "ready" if not too_far else "lagging"}
+        if detailed:
+            body |= {"store": svc.settings.describe_store(), "head": head, "projection_lag": lag}
+        if too_far:
+            detail = f"Read models too far behind: {too_far}." if detailed else "Read models too far behind."
+            raise Problem(503, "projection_lag", "Read models behind", detail, **body)
+        return body
+
+
+def probe_store(settings: Settings) -> None:
+    """A quick look at PostgreSQL before asking the library, which retries for seconds on failure."""
+    if settings.store == "postgres":
+        with psycopg.connect(**settings.postgres_params(), connect_timeout=2) as conn:  # type: ignore[arg-type]
+            conn.execute("SELECT 1")
+
+
+def install(api: FastAPI) -> None:
+    _reads(api)

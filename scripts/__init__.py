@@ -1,0 +1,1 @@
+"""Operators' and benchmarks' scripts; not installed with the product."""

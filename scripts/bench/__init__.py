@@ -1,0 +1,1 @@
+"""The benchmark, outside the product: ``python -m scripts.bench`` (see ``__main__``, BENCHMARKS.md)."""

@@ -1,0 +1,89 @@
+"""The benchmark, outside the product: ``python -m scripts.bench [options]`` (``make bench``).
+
+Commands/s at 1, 4, 8 clients beside raw INSERT+COMMIT and the plain ``eventsourcing``
+application; rebuild vs raw scan; auditor replay p50/p99; a scale curve; peak RSS of each part
+(``scripts/bench/runner.py``; the workloads are ``commands.py`` and ``projections.py`` beside it).
+``casejourney bench`` is a thin door to this module, kept for those who learnt it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from scripts.bench import runner
+
+console = Console()
+bench_cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+def fail(message: str, code: int = 1) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@bench_cli.command()
+def bench(
+    full: Annotated[bool, typer.Option("--full", help="Add 1M events to the scale curve (long).")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")] = None,
+    stores: Annotated[str, typer.Option(help="Comma-separated: postgres,sqlite.")] = "postgres,sqlite",
+    postgres_url: Annotated[
+        str | None, typer.Option(help="Server for the PostgreSQL part (a fresh schema, dropped after).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds; medians are reported.")] = 5,
+    per_client: Annotated[int, typer.Option(min=10, help="Timed commands per client per measurement.")] = 400,
+    sizes: Annotated[
+        str | None, typer.Option(help="Scale curve sizes, e.g. 10000,100000 (default; --full adds 1000000).")
+    ] = None,
+    parts: Annotated[str, typer.Option(help="commands,scale (both by default).")] = "commands,scale",
+) -> None:
+    """Commands/s at 1, 4, 8 clients beside raw INSERT+COMMIT and plain eventsourcing; rebuild vs raw scan;
+    auditor replay p50/p99; a scale curve; peak RSS of each part. See BENCHMARKS.md."""
+    chosen = [s.strip() for s in stores.split(",") if s.strip()]
+    if not chosen or set(chosen) - {"postgres", "sqlite"}:
+        fail("--stores takes postgres and/or sqlite", 2)
+    wanted_parts = tuple(p.strip() for p in parts.split(",") if p.strip())
+    if not wanted_parts or set(wanted_parts) - {"commands", "scale"}:
+        fail("--parts takes commands and/or scale", 2)
+    if sizes:
+        try:
+            scale = tuple(int(x) for x in sizes.split(","))
+        except ValueError:
+            fail("--sizes takes comma-separated integers", 2)
+    else:
+        scale = runner.FULL_SIZES if full else runner.DEFAULT_SIZES
+    cfg = runner.BenchConfig(
+        stores=chosen,
+        full=full,
+        postgres_url=postgres_url
+        or os.environ.get("CASEJOURNEY_BENCH_POSTGRES_URL", runner.DEFAULT_POSTGRES_URL),
+        rounds=rounds,
+        per_client=per_client,
+        sizes=scale,
+        parts=wanted_parts,
+    )
+    out = runner.run(cfg, console.log)
+    for table in runner.tables(out):
+        console.print(table)
+    m = out["machine"]
+    console.print(
+        f"machine: {m['nproc']} CPUs, {m['memory_total']} memory, PostgreSQL {m['postgres']}, SQLite {m['sqlite']};"
+        f" load average {out['load_average_before']} before, {out['load_average_after']} after;"
+        f" {out['seconds']}s in all"
+    )
+    if json_path:
+        json_path.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        console.print(f"wrote {json_path}")
+    for store, error in out["failures"].items():
+        console.print(f"[bold red]{store}: FAILED[/] {error}")
+    if out["failures"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    bench_cli()
