@@ -51,25 +51,23 @@ from domain.rules.permissions import check_permitted
 from domain.staff.aggregate import ROSTER_ID, StaffRoster
 from domain.staff.commands import JoinTeam, LeaveTeam
 from domain.values import (
-    DOMESTIC_ABUSE_KINDS,
     NO_MEMBERS,
     ActionContext,
     Actor,
-    ConcernKind,
     Memberships,
-    Role,
     SafetyMarker,
     StaffTeam,
 )
 from infrastructure.eventstore.environment import eventsourcing_env
 from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, load_policies
+from infrastructure.eventstore.safety_markers import SAFETY_MARKER_POLICY, SafetyMarkerPolicy
 from infrastructure.settings import Settings
+from projections import describe
 
 MAX_ATTEMPTS = 5
 
 #: Who records a safety marker raised by a concern: the policy that follows the log.
-SAFETY_MARKER_POLICY = Actor("svc-safety-marker-policy", Role.BACKEND_SERVICE)
 
 
 def utc_now() -> datetime:
@@ -77,8 +75,12 @@ def utc_now() -> datetime:
 
 
 class AppendedEvent(BaseModel):
+    """One event a command appended: its version and type, and what and why in words."""
+
     version: int
     type: str
+    what: str = ""
+    why: str = ""
 
 
 class RosterResult(BaseModel):
@@ -113,10 +115,21 @@ def _result(case_id: UUID, command_id: UUID, events: Sequence[Case.Event], *, re
         case_id=case_id,
         command_id=command_id,
         version=events[-1].originator_version,
-        appended=[AppendedEvent.model_construct(version=e.originator_version, type=type(e).__name__) for e in events],
+        appended=[
+            AppendedEvent.model_construct(
+                version=e.originator_version, type=type(e).__name__, what=describe.what(e), why=describe.why(e)
+            )
+            for e in events
+        ],
         ids=ids,
         replayed=replayed,
     )
+
+
+def _version_conflict(command: CaseCommand, case: Case) -> ConcurrencyConflict | None:
+    if command.expected_version is not None and case.version != command.expected_version:
+        return ConcurrencyConflict(case.id, command.expected_version, case.version)
+    return None
 
 
 def _same_command(seen: CommandOutcome, command: Command, actor: Actor, where: str) -> None:
@@ -173,12 +186,11 @@ class CaseJourney(Application[UUID]):
         self._cache: OrderedDict[UUID, Case] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._case_locks = [threading.Lock() for _ in range(64)]
-        self._marker_lock = threading.Lock()
-        self._marker_position = 0
         self._roster: StaffRoster | None = None
         self._roster_lock = threading.Lock()
         self._time_bounds = self.settings.business_time_bounds()
         super().__init__(env=eventsourcing_env(self.settings))
+        self._safety_marker_policy = SafetyMarkerPolicy(self.recorder, self.mapper, self._mark_person)
 
     def construct_mapper(self) -> PersonalDataMapper:
         base = super().construct_mapper()
@@ -195,7 +207,13 @@ class CaseJourney(Application[UUID]):
     # ------------------------------------------------------------------ commands
 
     def execute(self, command: Command, actor: Actor) -> CommandResult:
-        """Runs one command for one actor (who comes from credentials, never from the command)."""
+        """Runs one command for one actor (who comes from credentials, never from the command).
+
+        Load, decide, save, as in the library's examples. What a service adds is in the named
+        helpers beside it: ``_decide`` (load the case, find a retry, run the command) and ``_append``
+        (write, or learn that another writer took the version first); each ``None``/``False`` they
+        return means "decide again on the store", at most ``MAX_ATTEMPTS`` times.
+        """
         case_id = command.effective_case_id() if isinstance(command, OpenCase) else self._case_id_of(command)
         context = self._context(command, actor, check_time=False)
         # A retry is recognised before its business time is judged: the first result is returned
@@ -206,64 +224,83 @@ class CaseJourney(Application[UUID]):
                 fresh = attempt > 0
                 # A retry asks the roster afresh (if a rule asks): it decides on the store as it is now.
                 ctx = replace(context, membership=_LiveMembership(self)) if fresh else context
-                if isinstance(command, OpenCase) and not fresh and time_refusal is None:
-                    case = command.create(ctx)  # optimistic: a retry meets the stored case below
-                else:
-                    cached = not fresh and case_id in self._cache  # only a cached copy can be stale
-                    try:
-                        case = self._load(case_id, fresh=fresh)
-                    except CaseNotFound:
-                        if isinstance(command, OpenCase) and time_refusal is not None:
-                            raise time_refusal from None
-                        raise
-                    seen = case.commands.get(command.command_id)
-                    if seen is not None:
-                        _same_command(seen, command, actor, f"on case {case_id}")
-                        return self._replayed_result(case_id, command.command_id, seen.first_version, seen.last_version)
-                    if isinstance(command, OpenCase):
-                        raise RuleViolation(f"A case with id {case_id} already exists.", code="case_exists")
-                    if time_refusal is not None:
-                        if cached:
-                            self._evict(case_id)
-                            continue  # the store may hold this very command: look there before refusing
-                        raise time_refusal
-                    assert isinstance(command, CaseCommand)
-                    if command.expected_version is not None and case.version != command.expected_version:
-                        if cached:
-                            self._evict(case_id)
-                            continue  # the cache may be behind the store: check against the store
-                        raise ConcurrencyConflict(case_id, command.expected_version, case.version)
-                    try:
-                        command.run(case, ctx, self._env(command, ctx))
-                    except DomainError:
-                        self._evict(case_id)
-                        if cached:
-                            continue  # never refuse on a possibly stale cached state
-                        raise
-                    except BaseException:
-                        self._evict(case_id)
-                        raise
-                events: list[Case.Event] = case.collect_events()  # type: ignore[assignment]
-                try:
-                    # Straight to the recorder: Application.save's generic machinery (processing
-                    # event, protocol checks, recordings) costs the hot path and adds nothing here.
-                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
-                except IntegrityError:
-                    # Someone else appended this version first (maybe this very command, from
-                    # another process): reload and decide again on the stored state.
-                    self._evict(case_id)
-                    if command.expected_version is not None and not isinstance(command, OpenCase):
-                        current = self._load(case_id, fresh=True)
-                        seen = current.commands.get(command.command_id)
-                        if seen is None and current.version != command.expected_version:
-                            raise ConcurrencyConflict(case_id, command.expected_version, current.version) from None
+                decided = self._decide(command, actor, case_id, ctx, time_refusal, fresh=fresh)
+                if isinstance(decided, CommandResult):
+                    return decided  # a retry of a command already recorded: its first result
+                if decided is None:
                     continue
-                except BaseException:
-                    self._evict(case_id)
-                    raise
-                self._remember(case)
-                return _result(case_id, command.command_id, events, replayed=False)
+                events: list[Case.Event] = decided.collect_events()  # type: ignore[assignment]
+                if self._append(command, case_id, events):
+                    self._remember(decided)
+                    return _result(case_id, command.command_id, events, replayed=False)
         raise ConcurrencyConflict(case_id, command.expected_version or 0, self._load(case_id, fresh=True).version)
+
+    def _decide(
+        self,
+        command: Command,
+        actor: Actor,
+        case_id: UUID,
+        ctx: ActionContext,
+        time_refusal: RuleViolation | None,
+        *,
+        fresh: bool,
+    ) -> Case | CommandResult | None:
+        """The case with the command's events pending, or a retry's first result, or ``None``: decide
+        again on the store, because the cached copy this was decided on may be stale."""
+        if isinstance(command, OpenCase) and not fresh and time_refusal is None:
+            return command.create(ctx)  # optimistic: a retry meets the stored case at the append
+        cached = not fresh and case_id in self._cache  # only a cached copy can be stale
+        try:
+            case = self._load(case_id, fresh=fresh)
+        except CaseNotFound:
+            if isinstance(command, OpenCase) and time_refusal is not None:
+                raise time_refusal from None
+            raise
+        seen = case.commands.get(command.command_id)
+        if seen is not None:
+            _same_command(seen, command, actor, f"on case {case_id}")
+            return self._replayed_result(case_id, command.command_id, seen.first_version, seen.last_version)
+        if isinstance(command, OpenCase):
+            raise RuleViolation(f"A case with id {case_id} already exists.", code="case_exists")
+        assert isinstance(command, CaseCommand)
+        refusal = time_refusal or _version_conflict(command, case)
+        if refusal is not None:
+            if cached:
+                self._evict(case_id)  # the store may hold this very command, or be ahead of the cache
+                return None
+            raise refusal
+        try:
+            command.run(case, ctx, self._env(command, ctx))
+        except DomainError:
+            self._evict(case_id)
+            if cached:
+                return None  # never refuse on a possibly stale cached state
+            raise
+        except BaseException:
+            self._evict(case_id)
+            raise
+        return case
+
+    def _append(self, command: Command, case_id: UUID, events: list[Case.Event]) -> bool:
+        """Writes the events; ``False`` when another writer took the version first (decide again)."""
+        try:
+            # Straight to the recorder: Application.save's generic machinery (processing event,
+            # protocol checks, recordings) costs the hot path and adds nothing here.
+            self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+        except IntegrityError:
+            # Someone else appended this version first (maybe this very command, from another
+            # process): the caller reloads and decides again on the stored state.
+            self._evict(case_id)
+            if command.expected_version is not None and not isinstance(command, OpenCase):
+                current = self._load(case_id, fresh=True)
+                seen = current.commands.get(command.command_id)
+                if seen is None and current.version != command.expected_version:
+                    raise ConcurrencyConflict(case_id, command.expected_version, current.version) from None
+            return False
+        except BaseException:
+            self._evict(case_id)
+            raise
+        return True
 
     def _customer_for(self, party_id: str, ctx: ActionContext, digest: str, *, action: str) -> Customer:
         try:
@@ -453,30 +490,11 @@ class CaseJourney(Application[UUID]):
         return dict(customer.markers) if customer is not None else {}
 
     def follow_safety_markers(self) -> int:
-        """Marks the people affected by domestic-abuse concerns recorded since the last call.
+        """Marks the people affected by domestic-abuse concerns recorded since the last call (the
+        policy in ``safety_markers.py``); returns the number of markers set now."""
+        return self._safety_marker_policy.follow()
 
-        A policy that follows the log, not part of the command: the command path stays one append,
-        and a read of markers always follows the log up to its head first, so nothing recorded is
-        missed. In log order, each concern sets its person's marker unless it is already set or the
-        concern stands before a recorded lift; the marker records the concern as its cause.
-        Processes follow independently from the start of the log: setting is idempotent, and two
-        that race meet at the customer's version key. Returns the number of markers set now.
-        """
-        marked = 0
-        with self._marker_lock:
-            while True:
-                batch = self.recorder.select_notifications(
-                    self._marker_position + 1, 500, topics=[Case.ConcernRecorded.TOPIC]
-                )
-                if not batch:
-                    return marked
-                for notification in batch:
-                    concern: Any = self.mapper.to_domain_event(notification)
-                    if ConcernKind(concern.kind) in DOMESTIC_ABUSE_KINDS:
-                        marked += self._mark_person(concern, notification.id)
-                self._marker_position = batch[-1].id
-
-    def _mark_person(self, concern: Any, position: int) -> int:
+    def _mark_person(self, concern: Case.ConcernRecorded, position: int) -> int:
         ctx = ActionContext(
             actor=SAFETY_MARKER_POLICY,
             occurred_at=concern.occurred_at,

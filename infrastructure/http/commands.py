@@ -29,7 +29,6 @@ from infrastructure.http.deps import (
     require,
     services,
 )
-from projections.describe import what, why
 
 
 class EventOutcome(BaseModel):
@@ -60,11 +59,7 @@ def body_model(command_class: type[Command]) -> type[BaseModel]:
 
 def _run(svc: Services, command: Command, actor: Actor, response: Response) -> CommandResponse:
     result = svc.app.execute(command, actor)
-    first = result.appended[0].version
-    events: list[Any] = list(svc.app.events.get(result.case_id, gt=first - 1, lte=result.version))
-    outcome = [
-        EventOutcome(version=e.originator_version, type=type(e).__name__, what=what(e), why=why(e)) for e in events
-    ]
+    outcome = [EventOutcome(version=a.version, type=a.type, what=a.what, why=a.why) for a in result.appended]
     response.headers["ETag"] = etag(result.version)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
