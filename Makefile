@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/mypy domain projections infrastructure
 
 bench: $(STAMP) ensure-postgres
-	$(BIN)/casejourney bench
+	$(BIN)/python -m scripts.bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

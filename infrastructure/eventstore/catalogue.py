@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from domain.case.actions import CASE_ACTIONS, RECEIVE_APPLICATION
 from domain.case.aggregate import Case
 from domain.customer.aggregate import Customer
 from domain.staff.aggregate import StaffRoster
@@ -85,4 +86,31 @@ def markdown() -> str:
         sealed = schema["x-personal-data"]
         note = f" (sealed per person: {', '.join(sealed)})" if sealed else ""
         lines.append(f"| {schema['title']} | `{topic}` | {schema['x-class-version']} | {', '.join(fields)}{note} |")
+    lines += [
+        "",
+        "## Case commands",
+        "",
+        "Each declared once, in `domain/case/actions.py`: the aggregate's guard, the authorization matrix",
+        "and the HTTP routes read the same declaration. Layers: *team only* (on a Specialist Case Team",
+        "case, only a current member of the team), *team decision* (only a current member of the actor's",
+        "team), *manager only* (the case's enforcement manager, or a team leader's recorded override),",
+        "*after closure* (still accepted on a closed case).",
+        "",
+        "| action | route | summary | roles | layers |",
+        "|---|---|---|---|---|",
+    ]
+    for action in CASE_ACTIONS:
+        route = "POST /cases" if action == RECEIVE_APPLICATION else f"POST /cases/{{id}}/{action.path}"
+        layers = [
+            label
+            for label, on in (
+                ("team only", action.specialist_team_only),
+                ("team decision", action.team_decision),
+                ("manager only", action.manager_only),
+                ("after closure", action.after_closure),
+            )
+            if on
+        ]
+        roles = ", ".join(sorted(str(r) for r in action.roles))
+        lines.append(f"| `{action.name}` | `{route}` | {action.summary} | {roles} | {', '.join(layers) or '-'} |")
     return "\n".join(lines) + "\n"

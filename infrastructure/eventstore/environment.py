@@ -19,7 +19,7 @@ from infrastructure.eventstore.crypto import KeyringCipher
 from infrastructure.eventstore.store import ChainedSQLiteRecorder, LockedAppendRecorder
 from infrastructure.settings import Settings
 
-#: Topics of the same classes before the split (documented aliases, see docs/domain-decisions.md).
+#: Topics of the same classes before the split (documented aliases: README, "Where things moved").
 OLD_TOPICS = {
     "infrastructure.store:ChainedSQLiteRecorder": ChainedSQLiteRecorder,
     "infrastructure.store:LockedAppendRecorder": LockedAppendRecorder,
