@@ -4,7 +4,8 @@ Every command turns its input into one call on the application and prints domain
 sentences, never as stack traces. The groups, one module each in this package:
 
 - ``cases``: demo, history, events;
-- ``projections``: projections run|rebuild|verify|status, and replay;
+- ``projections``: projections run|rebuild|verify|status;
+- ``replay``: a case as it stood at a moment;
 - ``http``: serve, token;
 - ``integrity``: verify, digest, keys, erase;
 - ``reports``: policies, impact, report, deadlines, export, timeline;
@@ -22,9 +23,9 @@ import sys
 import typer
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 
-from infrastructure.cli import bench, cases, http, integrity, reports, staff
+from infrastructure.cli import bench, cases, http, integrity, replay, reports, staff
 from infrastructure.cli.common import configure, err
-from infrastructure.cli.projections import projections_cli, replay
+from infrastructure.cli.projections import projections_cli
 from infrastructure.cli.text import safe
 
 cli = typer.Typer(
@@ -36,7 +37,7 @@ cli = typer.Typer(
 cli.callback()(configure)
 cases.register(cli)
 cli.add_typer(projections_cli, name="projections")
-cli.command()(replay)
+replay.register(cli)
 http.register(cli)
 integrity.register(cli)
 reports.register(cli)

@@ -1,0 +1,86 @@
+"""`casejourney replay`: an auditor's view of a case as it stood at a moment, from the log itself.
+
+A thin edge over ``infrastructure/audit/replay.py``: parse, call once, print.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+import typer
+
+from domain.errors import DomainError
+from infrastructure.audit.replay import replay_case
+from infrastructure.cli.common import console, fail, open_app
+from infrastructure.cli.text import SafeTable, safe
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of {value!r} is not an ISO 8601 time (e.g. 2026-01-05T10:00:00+00:00)", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def replay(
+    ctx: typer.Context,
+    case_id: Annotated[UUID, typer.Argument(help="The case to replay.")],
+    as_of: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset is given).")] = None,
+    version: Annotated[int | None, typer.Option(min=0, help="Replay the case's first N events.")] = None,
+    time: Annotated[str, typer.Option(help="recorded (what the service knew at --as-of) or business.")] = "recorded",
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """A case as it stood at a moment: state, team assignment and safeguarding history, from the log."""
+    if as_of is not None and version is not None:
+        fail("give --as-of or --version, not both", 2)
+    if time not in ("recorded", "business"):
+        fail("--time must be recorded or business", 2)
+    if output not in ("text", "json"):
+        fail("--format must be text or json", 2)
+    moment = _parse_time(as_of) if as_of is not None else None
+    with open_app(ctx) as app:
+        try:
+            result = replay_case(app, case_id, as_of=moment, version=version, time_axis=time)  # type: ignore[arg-type]
+        except DomainError as exc:
+            fail(exc.message)
+    if output == "json":
+        json.dump(result.as_record(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    console.print(
+        f"[bold]Case {case_id}[/] as it stood {result.moment}: version {result.version} of {result.total_versions}"
+    )
+    state = SafeTable(title="Case state (replayed from the event log)", show_header=False)
+    for key, value in result.state.items():
+        state.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    console.print(state)
+    if result.assignment:
+        assignment = SafeTable(title="Team assignment", show_header=False)
+        for key, value in result.assignment.items():
+            assignment.add_row(key, str(value))
+        console.print(assignment)
+    history = SafeTable(title="Safeguarding history", show_lines=True)
+    for column in ("v", "occurred", "recorded", "who", "what", "why"):
+        history.add_column(column, overflow="fold")
+    for row in result.history:
+        late = " (recorded after the as-of time)" if row.get("recorded_after_as_of") else ""
+        history.add_row(
+            str(row["case_version"]),
+            row["occurred_at"].strftime("%Y-%m-%d %H:%M"),
+            row["recorded_at"].strftime("%Y-%m-%d %H:%M:%S") + late,
+            f"{row['actor_id']}\n({row['actor_role']})",
+            row["what"],
+            row["why"],
+        )
+    console.print(history)
+    for check in result.checks:
+        console.print(f"check: {safe(check)}")
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command()(replay)
