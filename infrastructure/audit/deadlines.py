@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+from domain.case.aggregate import Case
 from domain.case.commands import RecordDeadlineMissed
 from domain.errors import DomainError, IdempotencyKeyReused
 from domain.rules.expedited import is_missed
@@ -88,13 +89,12 @@ class DeadlineClock:
 
     def _follow_log(self) -> None:
         for logged in self.reader.read():
-            e: Any = logged.event
-            match logged.name:
-                case "ExpeditedPathwayOpened":
+            match e := logged.event:
+                case Case.ExpeditedPathwayOpened():
                     self.pending[e.pathway_id] = OpenPathway(e.originator_id, e.pathway_id, e.pathway_reason, e.due_at)
-                case "ExpeditedPathwayClosed" | "ExpeditedDeadlineMissed":
+                case Case.ExpeditedPathwayClosed() | Case.ExpeditedDeadlineMissed():
                     self.pending.pop(e.pathway_id, None)
-                case "CaseClosed":
+                case Case.CaseClosed():
                     for pid in [p for p, o in self.pending.items() if o.case_id == e.originator_id]:
                         del self.pending[pid]
 

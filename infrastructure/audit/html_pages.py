@@ -59,43 +59,54 @@ def _t(at: datetime) -> str:
 _GROUNDS = ("facts", "unmet", "doubts", "doubts_checked", "criteria_met")
 
 
-def _grounds(e: Any) -> str:
+def _grounds(event: Case.Event) -> str:
     """The recorded grounds of a decision (never re-computed), each escaped."""
     parts: list[str] = []
-    if getattr(e, "policy_version", None):
-        parts.append(f'<span class="tag">policy {escape(str(e.policy_version))}</span>')
-    if getattr(e, "discretionary", False):
-        parts.append('<span class="tag warn">discretionary</span>')
-    for code in getattr(e, "criteria_met", None) or []:
-        parts.append(f'<span class="tag ok">{escape(str(code))}</span>')
-    for doubt in getattr(e, "doubts", None) or []:
-        parts.append(
-            f'<div><span class="tag warn">{escape(str(doubt.get("code")))}</span>'
-            f"{escape(str(doubt.get('explanation', '')))}</div>"
-        )
-    unmet = getattr(e, "unmet", None)
-    if unmet:
-        for name, codes in unmet.items():
-            parts.append(f'<div class="small">{escape(str(name))}: not met: {escape(", ".join(map(str, codes)))}</div>')
-    facts = getattr(e, "facts", None)
-    if facts:
-        shown = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in facts.items())
-        parts.append(f'<div class="small">facts: {shown}</div>')
+    match event:
+        case Case.ReferredToSpecialistTeam():
+            parts.append(_policy_tag(event.policy_version))
+            if event.discretionary:
+                parts.append('<span class="tag warn">discretionary</span>')
+            parts.extend(f'<span class="tag ok">{escape(str(code))}</span>' for code in event.criteria_met)
+            parts.append(_facts(event.facts))
+        case Case.ReferralNotMade():
+            parts.append(_policy_tag(event.policy_version))
+            for name, codes in event.unmet.items():
+                parts.append(
+                    f'<div class="small">{escape(str(name))}: not met: {escape(", ".join(map(str, codes)))}</div>'
+                )
+            parts.append(_facts(event.facts))
+        case Case.RemovalRefused():
+            for doubt in event.doubts:
+                parts.append(
+                    f'<div><span class="tag warn">{escape(str(doubt.get("code")))}</span>'
+                    f"{escape(str(doubt.get('explanation', '')))}</div>"
+                )
     return "".join(parts)
+
+
+def _policy_tag(version: str) -> str:
+    return f'<span class="tag">policy {escape(str(version))}</span>' if version else ""
+
+
+def _facts(facts: dict[str, Any]) -> str:
+    if not facts:
+        return ""
+    shown = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in facts.items())
+    return f'<div class="small">facts: {shown}</div>'
 
 
 def case_timeline_html(
     case_id: Any, events: Sequence[Case.Event], *, generated_at: datetime, generated_for: str
 ) -> str:
     """The case's journey as a readable timeline: who, when (occurred and recorded), what, why, grounds."""
-    corrected = {e.corrected_version: e.correction for e in events if type(e).__name__ == "EntryRecordedInError"}  # type: ignore[attr-defined]
+    corrected = {e.corrected_version: e.correction for e in events if isinstance(e, Case.EntryRecordedInError)}
     rows: list[str] = []
     policies: set[str] = set()
     for event in events:
-        e: Any = event
-        name = type(event).__name__
-        if getattr(e, "policy_version", None):
-            policies.add(str(e.policy_version))
+        name = type(event).__name__  # shown as the event's kind, as stored
+        if isinstance(event, Case.ReferredToSpecialistTeam | Case.ReferralNotMade) and event.policy_version:
+            policies.add(str(event.policy_version))
         classes = ["safety" if name in SAFETY_RELEVANT else "other"]
         note = ""
         if event.originator_version in corrected:
@@ -107,7 +118,7 @@ def case_timeline_html(
             f'<td>{_t(event.occurred_at)}<div class="small">recorded {_t(event.timestamp)}</div></td>'
             f'<td>{escape(event.actor_id)}<div class="small">{escape(event.actor_role.replace("_", " "))}</div></td>'
             f'<td><span class="kind">{escape(name)}</span><div>{escape(what(event))}</div>{note}</td>'
-            f"<td>{escape(why(event))}{_grounds(e)}</td></tr>"
+            f"<td>{escape(why(event))}{_grounds(event)}</td></tr>"
         )
     first, last = (events[0], events[-1]) if events else (None, None)
     summary = (

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from domain.case.aggregate import Case
 from domain.rules.eligibility import EligibilityPolicy, ReferralDecision, ReferralFacts
 from domain.values import ConcernKind, ServiceType, Team
 from infrastructure.eventstore.application import CaseJourney
@@ -228,27 +229,31 @@ def _assess(
 ) -> ImpactReport:
     report = ImpactReport(candidate.version, period_from, period_to)
     concerns: dict[str, list[tuple[int, str]]] = defaultdict(list)  # case -> (version, source)
-    decisions: list[Any] = []
+    decisions: list[Case.ReferredToSpecialistTeam | Case.ReferralNotMade] = []
     team: dict[str, str] = {}
     for logged in TopicReader(app, _READ).read():
         report.events_read += 1
-        e: Any = logged.event
+        e = logged.event
         case_id = str(e.originator_id)
-        name = logged.name
-        if name == "ConcernRecorded":
-            concerns[case_id].append((e.originator_version, e.source))
-        elif name == "AcceptedBySpecialistTeam":
-            team[case_id] = str(Team.SPECIALIST_CASE_TEAM)
-        elif name == "RemovalApproved":
-            team[case_id] = str(Team.MAINSTREAM)
-        elif (period_from is None or e.occurred_at >= period_from) and (period_to is None or e.occurred_at < period_to):
-            decisions.append(e)
+        match e:
+            case Case.ConcernRecorded():
+                concerns[case_id].append((e.originator_version, e.source))
+            case Case.AcceptedBySpecialistTeam():
+                team[case_id] = str(Team.SPECIALIST_CASE_TEAM)
+            case Case.RemovalApproved():
+                team[case_id] = str(Team.MAINSTREAM)
+            case Case.ReferredToSpecialistTeam() | Case.ReferralNotMade() if (
+                period_from is None or e.occurred_at >= period_from
+            ) and (period_to is None or e.occurred_at < period_to):
+                decisions.append(e)
     # The policy is a pure function of the facts, and a population has few distinct sets of facts:
     # each is rebuilt and evaluated once.
     outcomes: dict[bytes, ReferralDecision] = {}
     for e in decisions:
         case_id = str(e.originator_id)
-        referred = type(e).__name__ == "ReferredToSpecialistTeam"
+        referred = isinstance(e, Case.ReferredToSpecialistTeam)
+        discretionary = isinstance(e, Case.ReferredToSpecialistTeam) and bool(e.discretionary)
+        criteria_met = tuple(e.criteria_met) if isinstance(e, Case.ReferredToSpecialistTeam) else ()
         key = _record_key(e.facts)
         outcome = outcomes.get(key)
         if outcome is None:
@@ -262,8 +267,8 @@ def _assess(
                 occurred_at=e.occurred_at,
                 recorded_policy=e.policy_version,
                 recorded_referred=referred,
-                discretionary=referred and bool(e.discretionary),
-                recorded_criteria_met=tuple(e.criteria_met) if referred else (),
+                discretionary=discretionary,
+                recorded_criteria_met=criteria_met,
                 candidate_eligible=outcome.eligible,
                 candidate_criteria_met=outcome.criteria_met,
                 candidate_unmet={k: list(v) for k, v in outcome.unmet.items()},

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
+from domain.case.aggregate import Case
 from domain.values import Role
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.log_reader import TopicReader
@@ -157,34 +158,34 @@ def build_report(app: CaseJourney, *, period_from: datetime | None = None, perio
 
     for logged in TopicReader(app, _READ).read():
         report.events_read += 1
-        e: Any = logged.event
+        e = logged.event
         case_id = str(e.originator_id)
         at: datetime = e.occurred_at
-        name = logged.name
-        if name == "ConcernRecorded":
-            first_concern.setdefault(case_id, at)
-            continue
-        if name == "AcceptedBySpecialistTeam":
-            accepted_at[case_id] = at
-            continue
-        if name in ("RemovalApproved", "CaseClosed") and case_id in accepted_at:
-            started = accepted_at.pop(case_id)
-            if in_period(started):
-                stays.append(_hours(at - started))
-        if name == "EscalationRaised":
-            escalation_info[str(e.escalation_id)] = {"reason": e.reason, "route": e.route, "raised_at": at}
-        if name == "ExpeditedPathwayOpened":
-            pathways[str(e.pathway_id)] = {"reason": e.pathway_reason, "due_at": e.due_at, "opened_at": at}
-            continue
-        if name in ("ExpeditedPathwayClosed", "ExpeditedDeadlineMissed"):
-            pathway = pathways.get(str(e.pathway_id))
-            if pathway is not None:
-                pathway.setdefault("closed_at" if name == "ExpeditedPathwayClosed" else "missed_at", at)
-            continue
+        match e:
+            case Case.ConcernRecorded():
+                first_concern.setdefault(case_id, at)
+                continue
+            case Case.AcceptedBySpecialistTeam():
+                accepted_at[case_id] = at
+                continue
+            case Case.ExpeditedPathwayOpened():
+                pathways[str(e.pathway_id)] = {"reason": e.pathway_reason, "due_at": e.due_at, "opened_at": at}
+                continue
+            case Case.ExpeditedPathwayClosed() | Case.ExpeditedDeadlineMissed():
+                pathway = pathways.get(str(e.pathway_id))
+                if pathway is not None:
+                    pathway.setdefault("closed_at" if isinstance(e, Case.ExpeditedPathwayClosed) else "missed_at", at)
+                continue
+            case Case.RemovalApproved() | Case.CaseClosed() if case_id in accepted_at:
+                started = accepted_at.pop(case_id)
+                if in_period(started):
+                    stays.append(_hours(at - started))
+            case Case.EscalationRaised():
+                escalation_info[str(e.escalation_id)] = {"reason": e.reason, "route": e.route, "raised_at": at}
         if not in_period(at):
             continue
-        match name:
-            case "ReferredToSpecialistTeam":
+        match e:
+            case Case.ReferredToSpecialistTeam():
                 week = f"{at.isocalendar().year}-W{at.isocalendar().week:02d}"
                 weeks[week]["discretionary" if e.discretionary else "referred"] += 1
                 for code in e.criteria_met or (["discretionary"] if e.discretionary else []):
@@ -193,24 +194,24 @@ def build_report(app: CaseJourney, *, period_from: datetime | None = None, perio
                     to_referral.append(_hours(at - first_concern[case_id]))
                 else:
                     report.referred_without_concern += 1
-            case "ReferralNotMade":
+            case Case.ReferralNotMade():
                 week = f"{at.isocalendar().year}-W{at.isocalendar().week:02d}"
                 weeks[week]["not_referred"] += 1
-            case "RemovalRequested":
+            case Case.RemovalRequested():
                 removals["requested"] += 1
-            case "RemovalApproved":
+            case Case.RemovalApproved():
                 removals["approved"] += 1
-            case "RemovalRefused":
+            case Case.RemovalRefused():
                 removals["refused"] += 1
                 for doubt in e.doubts:
                     doubts[doubt["code"]] += 1
-            case "EscalationRaised":
+            case Case.EscalationRaised():
                 origin = "missed_target" if e.actor_role == str(Role.BACKEND_SERVICE) and e.pathway_id else "raised"
                 escalations[e.route][origin] += 1
-            case "EscalationResolved":
+            case Case.EscalationResolved():
                 route = escalation_info.get(str(e.escalation_id), {}).get("route", "unknown")
                 escalations[route]["resolved"] += 1
-            case "ServiceDesignIssueRaised":
+            case Case.ServiceDesignIssueRaised():
                 linked = escalation_info.get(str(e.escalation_id)) if e.escalation_id else None
                 issues.append(
                     {

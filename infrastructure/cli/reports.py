@@ -19,6 +19,7 @@ from uuid import UUID
 
 import typer
 
+from domain.case.aggregate import Case
 from domain.errors import DomainError
 from domain.text import meaningful
 from domain.values import Actor, Role
@@ -121,24 +122,24 @@ def register(cli: typer.Typer) -> None:
                 events = app.case_events(case_id)
             except DomainError as exc:
                 fail(exc.message)
-        decisions = [e for e in events if type(e).__name__ in ("ReferredToSpecialistTeam", "ReferralNotMade")]
+        decisions = [e for e in events if isinstance(e, Case.ReferredToSpecialistTeam | Case.ReferralNotMade)]
         if not decisions:
             console.print(f"Case {case_id} has no referral decision recorded.")
         for e in decisions:
-            d: Any = e
-            if type(e).__name__ == "ReferredToSpecialistTeam":
-                how = "referred at the caseworker's discretion" if d.discretionary else "referred"
-                because = ", ".join(d.criteria_met) or "no criterion met"
-                line = f"{how} because: {because} (policy {d.policy_version})"
-            else:
-                parts = "; ".join(f"{k}: {', '.join(v)} not met" for k, v in d.unmet.items())
-                line = f"not referred: {parts} (policy {d.policy_version})"
+            match e:
+                case Case.ReferredToSpecialistTeam():
+                    how = "referred at the caseworker's discretion" if e.discretionary else "referred"
+                    because = ", ".join(e.criteria_met) or "no criterion met"
+                    line = f"{how} because: {because} (policy {e.policy_version})"
+                case Case.ReferralNotMade():
+                    parts = "; ".join(f"{k}: {', '.join(v)} not met" for k, v in e.unmet.items())
+                    line = f"not referred: {parts} (policy {e.policy_version})"
             console.print(
                 f"v{e.originator_version} {e.occurred_at:%Y-%m-%d %H:%M} by {safe(e.actor_id)}: [bold]{safe(line)}[/]"
             )
-            if d.reason:
-                console.print(f"    reason: {safe(d.reason)}")
-            console.print(f"    facts: {safe(json.dumps(d.facts, sort_keys=True))}")
+            if e.reason:
+                console.print(f"    reason: {safe(e.reason)}")
+            console.print(f"    facts: {safe(json.dumps(e.facts, sort_keys=True))}")
 
     # ------------------------------------------------------------------ impact
 

@@ -60,8 +60,7 @@ def bench(
     cfg = runner.BenchConfig(
         stores=chosen,
         full=full,
-        postgres_url=postgres_url
-        or os.environ.get("CASEJOURNEY_BENCH_POSTGRES_URL", runner.DEFAULT_POSTGRES_URL),
+        postgres_url=postgres_url or os.environ.get("CASEJOURNEY_BENCH_POSTGRES_URL", runner.DEFAULT_POSTGRES_URL),
         rounds=rounds,
         per_client=per_client,
         sizes=scale,

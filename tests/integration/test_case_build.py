@@ -13,8 +13,8 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
 from domain.case.aggregate import Case
-from infrastructure.readmodels import case_build
 from infrastructure.eventstore.application import CaseJourney
+from infrastructure.readmodels import case_build
 from infrastructure.readmodels.engine import _json_dumps, build_parts, tracking
 from infrastructure.readmodels.errors import ProjectionStopped
 from infrastructure.readmodels.models import ReadModels
