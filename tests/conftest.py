@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.values import Actor, Role, StaffTeam
+from domain.values import StaffTeam
 from infrastructure.access.roster import seed_roster
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.models import ReadModels
@@ -143,11 +143,3 @@ def models(app: CaseJourney) -> Iterator[ReadModels]:
     m = ReadModels(app)
     yield m
     m.close()
-
-
-CASEWORKER = Actor("cw-ada", Role.CASEWORKER)
-SPECIALIST = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
-ENFORCEMENT_MANAGER = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
-ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
-SERVICE = Actor("svc-intake", Role.BACKEND_SERVICE)
-AUDITOR = Actor("aud-eve", Role.AUDITOR)

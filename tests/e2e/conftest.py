@@ -10,24 +10,24 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from domain.values import Actor, Role
+from domain.values import Actor
 from infrastructure.http import create_app
 from infrastructure.http.auth import issue_token
 from infrastructure.settings import Settings
+from tests import builders
 from tests.conftest import FakeClock, seed_test_roster
 
 SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 
-CW = Actor("cw-ada", Role.CASEWORKER)
-SCW = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
-EM = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
-EM2 = Actor("em-dan", Role.ENFORCEMENT_MANAGER)
-ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
-AUD = Actor("aud-eve", Role.AUDITOR)
-SVC = Actor("svc-intake", Role.BACKEND_SERVICE)
-TL = Actor("tl-hana", Role.TEAM_LEADER)
-OPS = Actor("op-omar", Role.OPERATOR)
-ONE_OF_EACH_ROLE = {a.role: a for a in (CW, SCW, EM, ACSSL, AUD, SVC, TL, OPS)}
+# Short names of the shared actors (tests/builders.py), for request-heavy tests.
+CW, SCW, EM, EM2 = (
+    builders.CASEWORKER,
+    builders.SPECIALIST,
+    builders.ENFORCEMENT_MANAGER,
+    builders.SECOND_ENFORCEMENT_MANAGER,
+)
+ACSSL, AUD, SVC, TL, OPS = builders.ACSSL, builders.AUDITOR, builders.SERVICE, builders.TEAM_LEADER, builders.OPERATOR
+ONE_OF_EACH_ROLE = builders.ACTOR_FOR_ROLE
 
 
 @dataclass

@@ -8,13 +8,14 @@ import sqlite3
 from pathlib import Path
 from uuid import UUID
 
-from domain.case.commands import OpenCase, RecordConcern
+from domain.case.commands import RecordConcern
 from domain.values import Actor, Role
 from infrastructure.access.log import AccessLog
 from infrastructure.access.reads import CaseReads, CustomerDirectory
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.samples.scenarios import seed_demo_roster
 from infrastructure.settings import Settings
+from tests.builders import SERVICE, open_case
 from tests.e2e.test_cli import run
 
 ESC = "\x1b"
@@ -90,15 +91,7 @@ def test_break_glass_alerts_are_listed_and_reviewed_from_the_command_line(tmp_pa
     log = AccessLog(settings)
     try:
         seed_demo_roster(app)
-        case_id = app.execute(
-            OpenCase(
-                applicant_role="receiving_parent",
-                service_type="collect_and_pay",
-                receiving_parent_id="pwc-z",
-                paying_parent_id="nrp-z",
-            ),
-            Actor("svc-intake", Role.BACKEND_SERVICE),
-        ).case_id
+        case_id = open_case(app, SERVICE, receiving_parent_id="pwc-z", paying_parent_id="nrp-z")
         reader = Actor("cw-amara", Role.CASEWORKER)
         CaseReads(app, log, CustomerDirectory(app), app.clock).allow_history(
             reader, case_id, purpose="urgent call", break_glass_reason="Customer in danger; caseworker away."
@@ -145,16 +138,7 @@ def test_history_shows_control_characters_stored_before_the_checks_as_visible_es
     settings = Settings(sqlite_path=tmp_path / "var" / "casejourney.sqlite")
     app = CaseJourney(settings)
     try:
-        intake = Actor("svc-intake", Role.BACKEND_SERVICE)
-        case_id = app.execute(
-            OpenCase(
-                applicant_role="receiving_parent",
-                service_type="collect_and_pay",
-                receiving_parent_id="pwc-y",
-                paying_parent_id="nrp-y",
-            ),
-            intake,
-        ).case_id
+        case_id = open_case(app, SERVICE, receiving_parent_id="pwc-y", paying_parent_id="nrp-y")
         # Stored as an older build (or a row written straight to the database) would have it.
         hostile = RecordConcern.model_construct(
             case_id=case_id,
@@ -170,7 +154,7 @@ def test_history_shows_control_characters_stored_before_the_checks_as_visible_es
             occurred_at=None,
             expected_version=None,
         )
-        app.execute(hostile, intake)
+        app.execute(hostile, SERVICE)
     finally:
         app.close()
 

@@ -29,11 +29,12 @@ import pytest
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteConnectionPool
 
-from domain.case.commands import OpenCase, RecordConcern
+from domain.case.commands import RecordConcern
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.integrity import verify_log
 from infrastructure.settings import Settings
-from tests.conftest import CASEWORKER, FakeClock
+from tests.builders import CASEWORKER, open_case, opening
+from tests.conftest import FakeClock
 from tests.e2e.test_cli import run
 
 NOTE = "A long note from a phone call, kept in full. " * 80  # about 3.6 KB: the disk fills in a few hundred
@@ -54,15 +55,7 @@ def mounted(*args: str, target: Path) -> Iterator[None]:
 
 
 def _open(app: CaseJourney) -> UUID:
-    return app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id="rp-1",
-            paying_parent_id="pp-1",
-        ),
-        CASEWORKER,
-    ).case_id
+    return open_case(app, receiving_parent_id="rp-1", paying_parent_id="pp-1")
 
 
 def _fill_until_failure(app: CaseJourney, case_id: UUID, limit: int = 5000) -> tuple[list[tuple[UUID, int]], Exception]:
@@ -161,14 +154,7 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
     settings = Settings(store="sqlite", sqlite_path=data / "cj.sqlite")
     with CaseJourney(settings, clock=FakeClock()) as app:
         opened = app.execute(
-            OpenCase(
-                applicant_role="receiving_parent",
-                service_type="collect_and_pay",
-                receiving_parent_id="rp-1",
-                paying_parent_id="pp-1",
-                command_id=UUID(int=7),
-            ),
-            CASEWORKER,
+            opening(receiving_parent_id="rp-1", paying_parent_id="pp-1", command_id=UUID(int=7)), CASEWORKER
         )
     with mounted("--bind", str(data), target=view):
         assert _mount("-o", "remount,ro,bind", str(view))

@@ -18,13 +18,14 @@ from uuid import UUID
 import pytest
 from typer.testing import CliRunner
 
-from domain.case.commands import DecideReferral, OpenCase, RecordConcern
+from domain.case.commands import DecideReferral, RecordConcern
 from infrastructure.audit.chromium import dump_dom, find_chromium
 from infrastructure.audit.html_pages import case_timeline_html
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
-from tests.conftest import CASEWORKER, IN_CI
+from tests.builders import CASEWORKER, open_case
+from tests.conftest import IN_CI
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # before the test clock: stories run months
 
@@ -90,15 +91,7 @@ def test_the_timeline_of_every_seed_scenario_shows_who_when_what_and_why(
 def test_free_text_is_shown_as_text_and_the_page_fetches_nothing(
     app: CaseJourney, chromium: str, tmp_path: Path
 ) -> None:
-    case_id = app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id="pwc-1",
-            paying_parent_id="nrp-1",
-        ),
-        CASEWORKER,
-    ).case_id
+    case_id = open_case(app)
     hostile = '</td></tr><script>document.title="owned"</script><img src="http://example.invalid/x.png"> & "quotes"'
     app.execute(
         RecordConcern(

@@ -19,8 +19,9 @@ from domain.access.aggregate import CaseReads, reads_id
 from domain.values import Actor, Role
 from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
 from infrastructure.settings import Settings
+from tests.builders import SPECIALIST
 
-READER = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
+READER = SPECIALIST  # the specialist named caseworker of the stories
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

@@ -12,23 +12,13 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.case.commands import AssignCaseworker, OpenCase, RecordConcern
+from domain.case.commands import AssignCaseworker, RecordConcern
 from domain.errors import CaseNotFound, ConcurrencyConflict, IdempotencyKeyReused, NotPermitted, RuleViolation
 from infrastructure.eventstore.application import CaseJourney
-from tests.conftest import AUDITOR, CASEWORKER, FakeClock
+from tests.builders import AUDITOR, CASEWORKER, open_case, opening
+from tests.conftest import FakeClock
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-
-
-def open_case(app: CaseJourney, **fields: object) -> UUID:
-    command = OpenCase(
-        applicant_role="receiving_parent",
-        service_type="collect_and_pay",
-        receiving_parent_id="pwc-1",
-        paying_parent_id="nrp-1",
-        **fields,  # type: ignore[arg-type]
-    )
-    return app.execute(command, CASEWORKER).case_id
 
 
 def concern(case_id: UUID, **fields: object) -> RecordConcern:
@@ -64,7 +54,7 @@ def test_a_retry_through_another_instance_finds_the_first_result(make_app: Calla
 
 
 def test_opening_a_case_is_idempotent_by_command_id(app: CaseJourney) -> None:
-    command = OpenCase(
+    command = opening(
         applicant_role="paying_parent", service_type="direct_pay", receiving_parent_id="a", paying_parent_id="b"
     )
     first = app.execute(command, CASEWORKER)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import multiprocessing
 from uuid import UUID, uuid4
 
-from domain.case.commands import OpenCase, RecordConcern
+from domain.case.commands import RecordConcern
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.settings import Settings
-from tests.conftest import CASEWORKER
+from tests.builders import CASEWORKER, open_case
 
 
 def _send_all(settings_json: str, case_id: str, command_ids: list[str]) -> int:
@@ -32,15 +32,7 @@ def _send_all(settings_json: str, case_id: str, command_ids: list[str]) -> int:
 
 def test_two_processes_sending_the_same_commands_append_each_once(store_settings: Settings) -> None:
     app = CaseJourney(store_settings)
-    case_id = app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id="pwc-1",
-            paying_parent_id="nrp-1",
-        ),
-        CASEWORKER,
-    ).case_id
+    case_id = open_case(app)
     command_ids = [str(uuid4()) for _ in range(25)]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         replays = pool.starmap(_send_all, [(store_settings.model_dump_json(), str(case_id), command_ids)] * 2)

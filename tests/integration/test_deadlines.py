@@ -12,24 +12,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
-from domain.case.commands import CloseCase, CloseExpeditedPathway, OpenCase, OpenExpeditedPathway
+from domain.case.commands import CloseCase, CloseExpeditedPathway, OpenExpeditedPathway
 from infrastructure.audit.deadlines import DeadlineClock, DeadlineClockThread, command_id_for
 from infrastructure.eventstore.application import CaseJourney
-from tests.conftest import CASEWORKER, FakeClock
+from tests.builders import CASEWORKER, open_case
+from tests.conftest import FakeClock
 
 HOMELESSNESS_TARGET = timedelta(hours=48)  # the default setting
 
 
 def open_pathway(app: CaseJourney, reason: str = "homelessness_risk") -> tuple[UUID, UUID]:
-    case_id = app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id="pwc-1",
-            paying_parent_id="nrp-1",
-        ),
-        CASEWORKER,
-    ).case_id
+    case_id = open_case(app)
     pathway_id = app.execute(
         OpenExpeditedPathway(case_id=case_id, pathway_reason=reason, reason="About to lose his home."), CASEWORKER
     ).ids["pathway_id"]

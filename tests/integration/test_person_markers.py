@@ -8,23 +8,18 @@ from uuid import UUID
 
 import pytest
 
-from domain.case.commands import CloseCase, OpenCase, RecordConcern
+from domain.case.commands import CloseCase, RecordConcern
 from domain.customer.commands import LiftSafetyMarker
 from domain.errors import NotATeamMember, NotPermitted, RuleViolation
 from domain.staff.commands import LeaveTeam
 from domain.values import Actor, Role, StaffTeam
 from infrastructure.eventstore.application import CaseJourney
-from tests.conftest import ACSSL, CASEWORKER, SPECIALIST
+from tests import builders
+from tests.builders import ACSSL, CASEWORKER, SPECIALIST
 
 
 def open_case(app: CaseJourney, receiving: str = "pwc-m", paying: str = "nrp-m") -> UUID:
-    command = OpenCase(
-        applicant_role="receiving_parent",
-        service_type="collect_and_pay",
-        receiving_parent_id=receiving,
-        paying_parent_id=paying,
-    )
-    return app.execute(command, CASEWORKER).case_id
+    return builders.open_case(app, receiving_parent_id=receiving, paying_parent_id=paying)
 
 
 def concern(case_id: UUID, kind: str, party: str = "pwc-m") -> RecordConcern:

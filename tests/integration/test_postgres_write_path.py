@@ -9,10 +9,12 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from domain.case.commands import OpenCase, RecordConcern
+from domain.case.commands import RecordConcern
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.store import LockedAppendRecorder
-from tests.conftest import CASEWORKER, POSTGRES_URL, FakeClock, postgres_settings
+from tests import builders
+from tests.builders import CASEWORKER
+from tests.conftest import POSTGRES_URL, FakeClock, postgres_settings
 
 pytestmark = pytest.mark.postgres
 
@@ -32,15 +34,7 @@ def make_pg_app(pg_schema: str) -> Callable[[], CaseJourney]:
 
 
 def open_case(app: CaseJourney, n: int) -> UUID:
-    return app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id=f"pwc-{n}",
-            paying_parent_id=f"nrp-{n}",
-        ),
-        CASEWORKER,
-    ).case_id
+    return builders.open_case(app, receiving_parent_id=f"pwc-{n}", paying_parent_id=f"nrp-{n}")
 
 
 def test_the_events_table_and_append_function_live_in_the_configured_schema(

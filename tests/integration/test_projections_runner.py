@@ -13,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select, update
 
 from domain.case.aggregate import Case
-from domain.case.commands import OpenCase, OpenExpeditedPathway, RecordConcern
+from domain.case.commands import OpenExpeditedPathway, RecordConcern
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.engine import tracking
 from infrastructure.readmodels.errors import LeaseHeld, ProjectionStopped, RebuildNeeded
@@ -24,7 +24,8 @@ from infrastructure.readmodels.runner import ProjectionRunner
 from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
 from infrastructure.readmodels.team_assignment import team_assignment_of
 from projections.safeguarding_history import SAFETY_RELEVANT
-from tests.conftest import CASEWORKER, FakeClock
+from tests.builders import CASEWORKER, open_case, opening
+from tests.conftest import FakeClock
 from tests.integration.projection_helpers import dump_all, run_all_stories
 
 
@@ -42,13 +43,7 @@ def running(models: ReadModels) -> Iterator[ProjectionRunner]:
 
 def _open_case(app: CaseJourney) -> tuple[object, int]:
     result = app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id=f"pwc-{uuid4().hex[:6]}",
-            paying_parent_id=f"nrp-{uuid4().hex[:6]}",
-        ),
-        CASEWORKER,
+        opening(receiving_parent_id=f"pwc-{uuid4().hex[:6]}", paying_parent_id=f"nrp-{uuid4().hex[:6]}"), CASEWORKER
     )
     return result.case_id, result.version
 
@@ -230,16 +225,12 @@ def test_every_business_time_the_service_accepts_can_be_projected_and_rebuilt(
         earliest = datetime(1993, 4, 5, 14, 0, tzinfo=timezone(timedelta(hours=14)))  # 1993-04-05T00:00Z
         latest = clock.now + timedelta(seconds=app.settings.clock_skew_tolerance_seconds)
         for when in (earliest, latest):
-            case_id = app.execute(
-                OpenCase(
-                    applicant_role="receiving_parent",
-                    service_type="collect_and_pay",
-                    receiving_parent_id=f"pwc-edge-{when.year}",
-                    paying_parent_id=f"nrp-edge-{when.year}",
-                    occurred_at=when,
-                ),
-                CASEWORKER,
-            ).case_id
+            case_id = open_case(
+                app,
+                receiving_parent_id=f"pwc-edge-{when.year}",
+                paying_parent_id=f"nrp-edge-{when.year}",
+                occurred_at=when,
+            )
             app.execute(
                 RecordConcern(
                     case_id=case_id,

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError
 
-from domain.case.commands import OpenCase, RecordConcern
+from domain.case.commands import RecordConcern
 from domain.customer.aggregate import ERASED
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.errors import NotPermitted, RuleViolation
@@ -23,7 +23,8 @@ from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
 from infrastructure.settings import Settings
-from tests.conftest import CASEWORKER, POSTGRES_URL, FakeClock
+from tests.builders import CASEWORKER, opening
+from tests.conftest import POSTGRES_URL, FakeClock
 
 RETENTION = Actor("svc-retention", Role.BACKEND_SERVICE)
 NOTE = "Police called about threats at the school gate"
@@ -74,15 +75,7 @@ def raw_bytes(settings: Settings) -> bytes:
 
 
 def write_sample(app: CaseJourney) -> None:
-    case = app.execute(
-        OpenCase(
-            applicant_role="receiving_parent",
-            service_type="collect_and_pay",
-            receiving_parent_id="pwc-hq",
-            paying_parent_id="nrp-hq",
-        ),
-        CASEWORKER,
-    )
+    case = app.execute(opening(receiving_parent_id="pwc-hq", paying_parent_id="nrp-hq"), CASEWORKER)
     app.execute(
         RecordConcern(
             case_id=case.case_id,

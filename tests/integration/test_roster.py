@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.case.commands import AssignCaseworker, OpenCase, RecordConcern
+from domain.case.commands import AssignCaseworker, RecordConcern
 from domain.errors import IdempotencyKeyReused, NotATeamMember, NotPermitted, RuleViolation
 from domain.staff.commands import JoinTeam, LeaveTeam
 from domain.values import Actor, Role, StaffTeam, Team
@@ -26,21 +26,17 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.readmodels.team_assignment import team_assignment_of
-from tests.conftest import CASEWORKER, FakeClock
+from tests import builders
+from tests.builders import CASEWORKER
+from tests.conftest import FakeClock
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "stored_events_before_roster.json"
-LEADER = Actor("tl-hana", Role.TEAM_LEADER)
+LEADER = builders.TEAM_LEADER
 OTHER_LEADER = Actor("tl-ian", Role.TEAM_LEADER)
 
 
 def open_case(app: CaseJourney) -> UUID:
-    opened = OpenCase(
-        applicant_role="receiving_parent",
-        service_type="collect_and_pay",
-        receiving_parent_id="pwc-r",
-        paying_parent_id="nrp-r",
-    )
-    return app.execute(opened, CASEWORKER).case_id
+    return builders.open_case(app, receiving_parent_id="pwc-r", paying_parent_id="nrp-r")
 
 
 def test_a_leaver_cannot_be_named_from_the_moment_she_leaves_even_by_another_process(

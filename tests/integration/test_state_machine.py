@@ -87,6 +87,7 @@ from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.team_assignment import team_assignment_of
 from infrastructure.settings import Settings
 from projections import team_assignment
+from tests.builders import TEAM_LEADER
 from tests.conftest import FakeClock
 
 #: Who acts, by role. The ``-zed`` people start off the roster; the team leader may add them.
@@ -100,7 +101,6 @@ ACTORS = {
     Role.TEAM_LEADER: ["tl-hana"],
     Role.OPERATOR: ["op-omar"],
 }
-TEAM_LEADER = Actor("tl-hana", Role.TEAM_LEADER)
 #: The roster at the start; people join and leave as the machine runs.
 START_ROSTER = {
     StaffTeam.MAINSTREAM: ["cw-ada", "cw-bob"],

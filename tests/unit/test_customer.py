@@ -6,7 +6,7 @@ import pytest
 
 from domain.customer.aggregate import ERASED, Customer, customer_id
 from domain.errors import NotPermitted, RuleViolation
-from tests.unit.given import CASEWORKER, SERVICE, T0, context
+from tests.builders import CASEWORKER, SERVICE, T0, context
 
 DETAILS = {"name": "N", "address": "A", "phone": "P", "email": "E", "bank_account": "B"}
 

@@ -33,8 +33,8 @@ from domain.values import (
     Team,
 )
 from projections.describe import why
-from tests.unit import given
-from tests.unit.given import (
+from tests import builders as given
+from tests.builders import (
     CASEWORKER,
     ENFORCEMENT_MANAGER,
     PAYING_PARENT,
@@ -46,8 +46,8 @@ from tests.unit.given import (
     TEAM_LEADER,
     Story,
     context,
+    refusal,
 )
-from tests.unit.test_case_rules import refusal
 
 #: A mainstream caseworker with no relationship to the specialist case of these stories.
 OUTSIDER = Actor("cw-kim", Role.CASEWORKER)
@@ -382,15 +382,8 @@ def test_8_and_a_specialist_case_still_never_moves_to_direct_pay() -> None:
 # ============================================================================ 9. a closed case and a disclosure
 
 
-def _closed() -> Story:
-    story = given.specialist_case()
-    story.close(by=SPECIALIST)
-    story.new_events()
-    return story
-
-
 def test_9_a_closed_case_records_a_new_safeguarding_disclosure_and_its_signposting() -> None:
-    story = _closed()
+    story = given.closed_specialist_case()
 
     concern = story.record_concern(ConcernKind.THREATENED_VIOLENCE, by=CASEWORKER)
     story.case.give_signposting(
@@ -426,7 +419,7 @@ def test_9_a_closed_case_records_a_new_safeguarding_disclosure_and_its_signposti
     ],
 )
 def test_9_and_still_refuses_referral_enforcement_removal_and_team_moves(what: str, do: object) -> None:
-    story = _closed()
+    story = given.closed_specialist_case()
     refusal(story, lambda: do(story, story.ctx(SPECIALIST)), "case_closed")  # type: ignore[operator]
 
 

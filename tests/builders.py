@@ -1,19 +1,32 @@
-"""Builders for the "given" part of aggregate tests: actors, contexts and cases at explicit times.
+"""The tests' shared builders: the actors and parties every test names, and the "given" of a test.
 
-Nothing here reads the wall clock: every context carries a time the test chose, and a ``Story``
-moves its own clock forward one step (a minute unless told otherwise) per command. Command ids
-are random, which is harmless: no assertion depends on them except by identity.
+- **Actors** (``CASEWORKER``, ``SPECIALIST``, ...): one constant per person, with the ids of
+  ``tests/conftest.py``'s ``TEST_ROSTER``; ``ACTOR_FOR_ROLE`` gives one per role.
+- **Aggregate stories** (``Story``, ``application``, ``mainstream_case``, ``specialist_case``,
+  ``settled_specialist_case``): cases built in memory at explicit times, for the unit tests of the
+  rules. Nothing here reads the wall clock: every context carries a time the test chose, and a
+  ``Story`` moves its own clock forward one step (a minute unless told otherwise) per command.
+- **Cases in a store** (``open_case``, ``opening``): the ``OpenCase`` command through an
+  application, for the integration and end-to-end tests.
+
+Command ids are random, which is harmless: no assertion depends on them except by identity.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+import pytest
+
 from domain.case.aggregate import Case
+from domain.case.commands import OpenCase
+from domain.errors import DomainError
 from domain.rules.eligibility import POLICY_V1
 from domain.values import (
     ActionContext,
@@ -31,6 +44,9 @@ from domain.values import (
     Team,
 )
 
+if TYPE_CHECKING:
+    from infrastructure.eventstore.application import CaseJourney
+
 #: The moment every story starts, unless a test says otherwise.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -38,6 +54,7 @@ CASEWORKER = Actor("cw-ada", Role.CASEWORKER)
 SPECIALIST = Actor("scw-bea", Role.SPECIALIST_CASEWORKER)
 REVIEWER = Actor("scw-ivy", Role.SPECIALIST_CASEWORKER)  # a removal is reviewed by a second person
 ENFORCEMENT_MANAGER = Actor("em-cal", Role.ENFORCEMENT_MANAGER)
+SECOND_ENFORCEMENT_MANAGER = Actor("em-dan", Role.ENFORCEMENT_MANAGER)
 ACSSL = Actor("acssl-dee", Role.ACS_SENIOR_LEADER)
 SERVICE = Actor("svc-intake", Role.BACKEND_SERVICE)
 AUDITOR = Actor("aud-eve", Role.AUDITOR)
@@ -56,6 +73,9 @@ ACTOR_FOR_ROLE: dict[Role, Actor] = {
     Role.OPERATOR: OPERATOR,
 }
 
+#: An id no story gives to anything: for commands whose target need not exist to be refused.
+ANY_ID = UUID(int=1)
+
 RECEIVING_PARENT = "party-fay"  # the person with care; the victim-survivor in these stories
 PAYING_PARENT = "party-gus"
 STRANGER = "party-not-on-this-case"
@@ -63,7 +83,7 @@ STRANGER = "party-not-on-this-case"
 MAINSTREAM_CASEWORKER_ID = CASEWORKER.id
 SPECIALIST_CASEWORKER_ID = SPECIALIST.id
 RETURNING_CASEWORKER_ID = "cw-hal"
-SECOND_ENFORCEMENT_MANAGER_ID = "em-dan"
+SECOND_ENFORCEMENT_MANAGER_ID = SECOND_ENFORCEMENT_MANAGER.id
 
 #: The staff roster of these stories: every person a story names is a current member of their team.
 ROSTER = Memberships(
@@ -280,3 +300,48 @@ def settled_specialist_case(*, at: datetime = T0) -> Story:
     story.assess(concerns_unresolved=False, significant_threat=False, by=SPECIALIST)
     story.new_events()
     return story
+
+
+def closed_specialist_case(*, at: datetime = T0) -> Story:
+    """Scenario 10: a specialist case closes (the child leaves education)."""
+    story = specialist_case(at=at)
+    story.close(by=SPECIALIST)
+    story.new_events()
+    return story
+
+
+# ---------------------------------------------------------------------------- cases in a store
+
+
+def opening(*, receiving_parent_id: str = "pwc-1", paying_parent_id: str = "nrp-1", **fields: Any) -> OpenCase:
+    """The ``OpenCase`` command of a receiving parent's collect-and-pay application."""
+    fields.setdefault("applicant_role", "receiving_parent")
+    fields.setdefault("service_type", "collect_and_pay")
+    return OpenCase(receiving_parent_id=receiving_parent_id, paying_parent_id=paying_parent_id, **fields)
+
+
+def open_case(app: CaseJourney, by: Actor = CASEWORKER, **fields: Any) -> UUID:
+    """Opens a case through ``app`` (see ``opening`` for the defaults) and returns its id."""
+    return app.execute(opening(**fields), by).case_id
+
+
+# ---------------------------------------------------------------------------- the "then" of a story
+
+
+def refusal(story: Story, when: Callable[[], object], code: str) -> DomainError:
+    """Runs ``when`` expecting a refusal with ``code``; checks nothing was appended or changed."""
+    story.new_events()
+    before = copy.deepcopy(state_of(story.case))
+    with pytest.raises(DomainError) as refused:
+        when()
+    assert refused.value.code == code, refused.value.message
+    assert refused.value.message.strip()
+    assert story.new_events() == []
+    assert state_of(story.case) == before
+    return refused.value
+
+
+def last_event(events: list[Case.Event], of_type: type[Case.Event]) -> Case.Event:
+    matching = [e for e in events if isinstance(e, of_type)]
+    assert matching, f"no {of_type.__name__} among {[type(e).__name__ for e in events]}"
+    return matching[-1]
