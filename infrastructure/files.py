@@ -1,4 +1,8 @@
-"""Files the service writes for people (timelines, reports, digests, secrets): private and never through a link.
+"""Files the service writes (stores, keys, timelines, reports, digests, secrets): private, never through a link.
+
+``create_private_file`` makes a store's file before SQLite opens it: mode 0600 in a folder made
+0700, so the database, and the write-ahead log and shared-memory files SQLite gives the same
+mode, are readable by the service's user only; an existing file open to others is narrowed.
 
 ``write_private`` writes to a new file (mode 0600, created exclusively) in the target's folder and
 then renames it over the target. A rename replaces the folder entry itself: it never writes
@@ -35,3 +39,15 @@ def write_private(path: Path, content: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def create_private_file(path: Path) -> None:
+    """Creates ``path`` empty with mode 0600 if it does not exist (its folder 0700 if new); narrows it if open to others."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError, PermissionError):
+                if not each.is_symlink() and each.stat().st_mode & 0o077:
+                    os.chmod(each, 0o600)

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.rules.business_time import SERVICE_BEGAN, BusinessTimeBounds
 from domain.values import PathwayReason
 from infrastructure.eventstore.crypto import Keyring
+from infrastructure.files import create_private_file
 
 #: The seeds set no target times (DOMAIN.md): these defaults are a choice, written down here.
 DEFAULT_PATHWAY_TARGET_HOURS: dict[PathwayReason, float] = {
@@ -47,7 +48,19 @@ class Settings(BaseSettings):
     )
     cipher_keys: SecretStr | None = Field(
         default=None,
-        description="Payload encryption keyring 'id:base64key,...' (AES-256, current first); unset = no encryption.",
+        description="Payload keyring 'id:base64key,...' (AES-256, current first); unset: the key file of key_dir.",
+    )
+    wrapping_keys: SecretStr | None = Field(
+        default=None, description="Keyring wrapping the per-person keys; unset: the payload keyring wraps them."
+    )
+    key_dir: Path | None = Field(
+        default=None,
+        description="Folder of keyring.json, made on first use when no keyring is set; default: keys/ beside the"
+        " SQLite file (var/keys).",
+    )
+    payload_encryption: bool = Field(
+        default=True,
+        description="Off only to open a store written in clear before encryption was the default.",
     )
     digest_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key (base64) for digests.")
     digest_public_key: str | None = Field(default=None, description="Trusted Ed25519 public key to check digests.")
@@ -80,7 +93,7 @@ class Settings(BaseSettings):
         default=64 * 1024, ge=1024, description="Largest request body accepted; larger is refused (413) unread."
     )
 
-    @field_validator("cipher_keys")
+    @field_validator("cipher_keys", "wrapping_keys")
     @classmethod
     def _keyring_parses(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
@@ -129,11 +142,15 @@ class Settings(BaseSettings):
             "password": self.postgres_password,
         }
 
+    def key_folder(self) -> Path:
+        """Where the file key provider keeps ``keyring.json``: outside the database file, never in it."""
+        return self.key_dir if self.key_dir is not None else self.sqlite_path.parent / "keys"
+
     def store_env(self) -> dict[str, str]:
         """Where the store is, as the ``eventsourcing`` library's keys; which recorder and cipher run on it is
         said in code, by ``infrastructure.eventstore.environment``."""
         if self.store == "sqlite":
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.sqlite_path)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),

@@ -8,6 +8,8 @@ reason; under CI=true a missing server fails the run instead.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -61,10 +63,28 @@ def pg_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        shutil.rmtree(PG_KEY_ROOT / schema, ignore_errors=True)
+
+
+#: Each PostgreSQL test schema's key folder (its keyring is made on first use, as on a fresh machine).
+PG_KEY_ROOT = Path(tempfile.gettempdir()) / "casejourney-test-keys"
 
 
 def postgres_settings(schema: str, **overrides: object) -> Settings:
-    return Settings(store="postgres", postgres_url=POSTGRES_URL, postgres_schema=schema, **overrides)  # type: ignore[arg-type]
+    overrides.setdefault("key_dir", PG_KEY_ROOT / schema)
+    overrides.setdefault("postgres_url", POSTGRES_URL)
+    return Settings(store="postgres", postgres_schema=schema, **overrides)  # type: ignore[arg-type]
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The same store as ``CASEJOURNEY_*`` variables, for a CLI run in another process (keys included)."""
+    return {
+        "CASEJOURNEY_STORE": settings.store,
+        "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path),
+        "CASEJOURNEY_POSTGRES_URL": settings.postgres_url or "",
+        "CASEJOURNEY_POSTGRES_SCHEMA": settings.postgres_schema,
+        "CASEJOURNEY_KEY_DIR": str(settings.key_folder()),
+    }
 
 
 def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -32,6 +32,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
 from domain.values import Actor
 from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.files import create_private_file
 from infrastructure.settings import Settings
 
 MAX_ATTEMPTS = 10
@@ -87,7 +88,9 @@ def access_log_env(settings: Settings) -> dict[str, str]:
     env = eventsourcing_env(settings)
     if settings.store == "sqlite":
         path = settings.sqlite_path
-        env["SQLITE_DBNAME"] = str(path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}"))
+        log_path = path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}")
+        create_private_file(log_path)
+        env["SQLITE_DBNAME"] = str(log_path)
     return env
 
 

@@ -27,6 +27,8 @@ from infrastructure.cli import bench, cases, http, integrity, replay, reports, s
 from infrastructure.cli.common import configure, err
 from infrastructure.cli.projections import projections_cli
 from infrastructure.cli.text import safe
+from infrastructure.eventstore.crypto import KeyringError
+from infrastructure.eventstore.keys import StoreKeyError
 
 cli = typer.Typer(
     name="casejourney",
@@ -48,6 +50,12 @@ bench.register(cli)
 def main() -> None:
     try:
         cli()
+    except StoreKeyError as exc:  # the store and the keys do not fit: which key, in one sentence
+        err.print(f"[bold red]error:[/] {safe(exc)}")
+        sys.exit(4)
+    except KeyringError as exc:  # a key setting or key file that is not a keyring
+        err.print(f"[bold red]error:[/] {safe(exc)}")
+        sys.exit(2)
     except MapperDeserialisationError as exc:
         err.print(f"[bold red]error:[/] a stored event cannot be read: {safe(exc)}")
         sys.exit(4)

@@ -59,6 +59,7 @@ from domain.values import (
     StaffTeam,
 )
 from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.eventstore.keys import StoreKeyError, check_store_keys, key_material
 from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.eventstore.safety_markers import SAFETY_MARKER_POLICY, SafetyMarkerPolicy
@@ -189,7 +190,13 @@ class CaseJourney(Application[UUID]):
         self._roster: StaffRoster | None = None
         self._roster_lock = threading.Lock()
         self._time_bounds = self.settings.business_time_bounds()
-        super().__init__(env=eventsourcing_env(self.settings))
+        self.keys = key_material(self.settings)
+        super().__init__(env=eventsourcing_env(self.settings, self.keys))
+        try:
+            check_store_keys(self.recorder, self.keys)
+        except StoreKeyError:
+            self.close()
+            raise
         self._safety_marker_policy = SafetyMarkerPolicy(self.recorder, self.mapper, self._mark_person)
 
     def construct_mapper(self) -> PersonalDataMapper:
@@ -198,8 +205,7 @@ class CaseJourney(Application[UUID]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()
-        keyring = self.settings.cipher_keys.get_secret_value() if self.settings.cipher_keys else None
-        self.person_keys = PersonKeys(recorder, keyring)
+        self.person_keys = PersonKeys(recorder, self.keys.wrapping)
         assert isinstance(self.mapper, PersonalDataMapper)
         self.mapper.keys = self.person_keys
         return recorder

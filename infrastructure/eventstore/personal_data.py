@@ -11,9 +11,9 @@ verifies and every history still replays; the sealed fields just read as ``[eras
 tombstone means a key is never made again for that customer: recording new personal data about
 them is refused.
 
-Per-person keys are kept in the database, wrapped by the store's keyring when one is configured
-(a copy of the database alone then reveals no key). Without a keyring they are stored unwrapped:
-erasure still works, but a database thief could read personal data (see docs/threat-model.md).
+Per-person keys are kept in the database, always wrapped by the wrapping keyring
+(``keys.py``), so a copy of the database alone reveals no key. A key stored unwrapped by a build
+from before wrapping was the default is read once as it is and wrapped in place.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from psycopg.sql import SQL, Identifier
 
 from domain.customer.aggregate import ERASED
 from domain.errors import RuleViolation
-from infrastructure.eventstore.crypto import KeyringCipher
+from infrastructure.eventstore.crypto import MAGIC, KeyringCipher
 
 SEALED_PREFIX = "pd1:"
 
@@ -43,9 +43,9 @@ SEALED_PREFIX = "pd1:"
 class PersonKeys:
     """Per-person keys in the event store's database: create, read, destroy (with a tombstone)."""
 
-    def __init__(self, recorder: Any, keyring_text: str | None) -> None:
+    def __init__(self, recorder: Any, keyring_text: str) -> None:
         self.recorder = recorder
-        self.wrapper = KeyringCipher(Environment(env={"CIPHER_KEY": keyring_text})) if keyring_text else None
+        self.wrapper = KeyringCipher(Environment(env={"CIPHER_KEY": keyring_text}))
         self.postgres = isinstance(recorder, PostgresApplicationRecorder)
         if self.postgres:
             self.table = SQL("{}.{}").format(
@@ -82,10 +82,17 @@ class PersonKeys:
             )
 
     def _wrap(self, key: bytes) -> bytes:
-        return self.wrapper.encrypt(key) if self.wrapper else key
+        return self.wrapper.encrypt(key)
 
-    def _unwrap(self, wrapped: bytes) -> bytes:
-        return self.wrapper.decrypt(wrapped) if self.wrapper else wrapped
+    def _unwrap(self, wrapped: bytes, subject: str) -> bytes:
+        if len(wrapped) == 32 and not wrapped.startswith(MAGIC):  # stored unwrapped by an older build
+            with self._cursor() as c:
+                c.execute(
+                    self._sql("UPDATE {t} SET wrapped_key = ? WHERE subject = ? AND wrapped_key = ?"),
+                    (self._wrap(wrapped), subject, wrapped),
+                )
+            return wrapped
+        return self.wrapper.decrypt(wrapped)
 
     def key_for(self, subject: str) -> bytes | None:
         """The subject's key, or None when they have none (never had one, or erased).
@@ -96,7 +103,7 @@ class PersonKeys:
             c.execute(self._sql("SELECT wrapped_key FROM {t} WHERE subject = ?"), (subject,))
             row = c.fetchone()
         wrapped = (row["wrapped_key"] if self.postgres else row[0]) if row else None
-        return self._unwrap(bytes(wrapped)) if wrapped is not None else None
+        return self._unwrap(bytes(wrapped), subject) if wrapped is not None else None
 
     def ensure_key(self, subject: str) -> bytes:
         """The subject's key, made on first use; refused for an erased subject, forever."""
@@ -115,7 +122,7 @@ class PersonKeys:
                 f"The personal data of {subject} was erased; no key is ever made for them again.",
                 code="customer_erased",
             )
-        return self._unwrap(bytes(wrapped))  # another writer may have won the race: use the stored key
+        return self._unwrap(bytes(wrapped), subject)  # another writer may have won the race: use the stored key
 
     def destroy(self, subject: str, *, at: datetime, by: str, reason: str) -> None:
         """Destroys the key (idempotent) and leaves a tombstone so it is never made again."""

@@ -46,8 +46,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeDecorator
+from eventsourcing.utils import Environment
 
 from domain.case.aggregate import Case
+from infrastructure.eventstore.crypto import KeyringCipher
+from infrastructure.eventstore.keys import key_material
+from infrastructure.files import create_private_file
 from infrastructure.settings import Settings
 
 #: One decoded event of the log: its notification id and the domain event.
@@ -80,11 +84,12 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Sealed(TypeDecorator[Any]):
-    """Free text of the read models (what, why, reasons), sealed under the store's keyring when one
-    is configured, so that no payload text lies in the database in clear (docs/threat-model.md).
+    """Free text of the read models (what, why, reasons), sealed under the store's payload keyring
+    (on by default, ``eventstore/keys.py``), so no payload text lies in the database in clear
+    (docs/threat-model.md).
 
-    The sealer is set on the engine's dialect by ``make_engine``; without a keyring values are
-    stored as they are. Rows are compared by ``verify`` after reading, so random nonces are fine.
+    The sealer is set on the engine's dialect by ``make_engine``; with payload encryption turned
+    off values are stored as they are. Rows are compared by ``verify`` after reading, so random nonces are fine.
     """
 
     impl = Text
@@ -119,10 +124,6 @@ class ReadModelSealer:
     """AES-256-GCM under the store's keyring (the same ring as the events; current key first)."""
 
     def __init__(self, keyring_text: str) -> None:
-        from eventsourcing.utils import Environment
-
-        from infrastructure.eventstore.crypto import KeyringCipher
-
         self.cipher = KeyringCipher(Environment(env={"CIPHER_KEY": keyring_text}))
 
     def seal(self, value: str) -> str:
@@ -153,7 +154,7 @@ def _json_dumps(value: Any) -> str:
 def make_engine(settings: Settings) -> Engine:
     """A SQLAlchemy engine on the event store's own database (same file / same schema)."""
     if settings.store == "sqlite":
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(settings.sqlite_path)
         engine = create_engine(
             f"sqlite+pysqlite:///{settings.sqlite_path}",
             connect_args={"timeout": 30},
@@ -203,8 +204,9 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def _with_sealer(engine: Engine, settings: Settings) -> Engine:
-    if settings.cipher_keys is not None:
-        engine.dialect.cj_sealer = ReadModelSealer(settings.cipher_keys.get_secret_value())  # type: ignore[attr-defined]
+    keys = key_material(settings)
+    if keys.payload is not None:
+        engine.dialect.cj_sealer = ReadModelSealer(keys.payload)  # type: ignore[attr-defined]
     return engine
 
 

@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, cli_env, postgres_settings
 
 CLI = shutil.which("casejourney", path=str(Path(sys.executable).parent)) or "casejourney"
 
@@ -70,11 +70,7 @@ def test_errors_are_sentences_not_stack_traces(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_demo_and_history_on_postgres_by_settings_alone(pg_schema: str) -> None:
-    env = {
-        "CASEJOURNEY_STORE": "postgres",
-        "CASEJOURNEY_POSTGRES_URL": POSTGRES_URL,
-        "CASEJOURNEY_POSTGRES_SCHEMA": pg_schema,
-    }
+    env = cli_env(postgres_settings(pg_schema))
     demo = run("demo", env=env)
     assert demo.returncode == 0, demo.stderr
     assert "PostgreSQL" in demo.stdout

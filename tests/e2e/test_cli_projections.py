@@ -26,7 +26,7 @@ from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.settings import Settings
 from scripts.bench.projections import write_synthetic_log
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, cli_env, postgres_settings
 from tests.integration.projection_helpers import dump
 
 CLI = str(Path(sys.executable).parent / "casejourney")
@@ -39,9 +39,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Settings, dic
         path = tmp_path / "cj.sqlite"
         return Settings(store="sqlite", sqlite_path=path), {"CASEJOURNEY_SQLITE_PATH": str(path)}
     schema = request.getfixturevalue("pg_schema")
-    env = {"CASEJOURNEY_STORE": "postgres", "CASEJOURNEY_POSTGRES_URL": POSTGRES_URL}
-    env["CASEJOURNEY_POSTGRES_SCHEMA"] = schema
-    return Settings(store="postgres", postgres_url=POSTGRES_URL, postgres_schema=schema), env
+    settings = postgres_settings(schema)
+    return settings, cli_env(settings)
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,7 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
 from tests.builders import CASEWORKER, open_case
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, cli_env
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # before the test clock: stories run months
 
@@ -123,12 +123,7 @@ def test_export_writes_the_page_and_records_the_read(
     journey = run_scenario(app, SCENARIOS[4], START)
     case_id: UUID | None = journey.case_id
     assert case_id is not None
-    env = {
-        "CASEJOURNEY_STORE": store_settings.store,
-        "CASEJOURNEY_SQLITE_PATH": str(store_settings.sqlite_path),
-        "CASEJOURNEY_POSTGRES_URL": store_settings.postgres_url or "",
-        "CASEJOURNEY_POSTGRES_SCHEMA": store_settings.postgres_schema,
-    }
+    env = cli_env(store_settings)
     out = tmp_path / "timeline.html"
     args = [
         "export",

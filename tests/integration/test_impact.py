@@ -22,7 +22,7 @@ from infrastructure.audit.impact import IMPACT_COLUMNS, NEWLY_ELIGIBLE, NO_LONGE
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.policies import load_policy
 from infrastructure.settings import Settings
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, cli_env
 from tests.integration.population import START, Built, build_population
 
 PER_PROFILE = 40  # 8 profiles: 320 cases, ~1400 commands
@@ -166,12 +166,7 @@ def test_the_impact_command_reports_the_same_as_json_and_csv(
     from infrastructure.cli.main import cli
 
     app, built = population
-    env = {
-        "CASEJOURNEY_STORE": store_settings.store,
-        "CASEJOURNEY_SQLITE_PATH": str(store_settings.sqlite_path),
-        "CASEJOURNEY_POSTGRES_URL": store_settings.postgres_url or "",
-        "CASEJOURNEY_POSTGRES_SCHEMA": store_settings.postgres_schema,
-    }
+    env = cli_env(store_settings)
     runner = CliRunner()
     chart = tmp_path / "impact.html"
     done = runner.invoke(

@@ -104,9 +104,9 @@ def test_a_reader_tailing_by_highest_id_misses_nothing_under_concurrent_writers(
 
 
 def _open_and_append(url: str, schema: str, n: int) -> int:
-    from infrastructure.settings import Settings
+    from tests.conftest import postgres_settings
 
-    app = CaseJourney(Settings(store="postgres", postgres_url=url, postgres_schema=schema, postgres_pool_size=1))
+    app = CaseJourney(postgres_settings(schema, postgres_url=url, postgres_pool_size=1))
     version = open_case(app, n) and 1
     app.close()
     return version

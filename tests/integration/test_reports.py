@@ -12,6 +12,7 @@ from infrastructure.audit.reports import build_report
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
+from tests.conftest import cli_env
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # a Monday: every story's referral is in week 2025-W23
 
@@ -50,12 +51,7 @@ def test_the_report_command_writes_csv_and_html(app: CaseJourney, store_settings
 
     for s in SCENARIOS:
         run_scenario(app, s, START)
-    env = {
-        "CASEJOURNEY_STORE": store_settings.store,
-        "CASEJOURNEY_SQLITE_PATH": str(store_settings.sqlite_path),
-        "CASEJOURNEY_POSTGRES_URL": store_settings.postgres_url or "",
-        "CASEJOURNEY_POSTGRES_SCHEMA": store_settings.postgres_schema,
-    }
+    env = cli_env(store_settings)
     page = tmp_path / "report.html"
     done = CliRunner().invoke(
         cli, ["report", "--from", "2025-06-01", "--to", "2025-06-30", "--format", "csv", "--html", str(page)], env=env
