@@ -42,8 +42,8 @@ def write_private(path: Path, content: str | bytes) -> None:
 
 
 def create_private_file(path: Path) -> None:
-    """Creates ``path`` empty with mode 0600 if it does not exist (its folder 0700 if new); narrows it if open to others."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Creates ``path`` empty, mode 0600, if it does not exist (a new folder 0700); narrows it if open to others."""
+    make_private_folder(path.parent)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
     except FileExistsError:
@@ -51,3 +51,16 @@ def create_private_file(path: Path) -> None:
             with contextlib.suppress(FileNotFoundError, PermissionError):
                 if not each.is_symlink() and each.stat().st_mode & 0o077:
                     os.chmod(each, 0o600)
+
+
+def make_private_folder(path: Path) -> None:
+    """Creates ``path`` and any missing parent with mode 0700 (``mkdir(parents=True)`` would give
+    the parents the umask's default); an existing folder is left as it is."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            each.mkdir(mode=0o700)

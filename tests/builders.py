@@ -345,3 +345,20 @@ def last_event(events: list[Case.Event], of_type: type[Case.Event]) -> Case.Even
     matching = [e for e in events if isinstance(e, of_type)]
     assert matching, f"no {of_type.__name__} among {[type(e).__name__ for e in events]}"
     return matching[-1]
+
+
+# ---------------------------------------------------------------------------- stored bytes, as a store holds them
+
+
+def seal(app: Any, state: bytes) -> bytes:
+    """``state`` as ``app``'s store would hold it: sealed under its payload keyring (on by default).
+
+    For tests that place a stored event by hand (an older build's event, a damaged one)."""
+    cipher = app.mapper.cipher
+    return cipher.encrypt(state) if cipher is not None else state
+
+
+def opened(app: Any, stored_state: bytes) -> bytes:
+    """The JSON of a stored state of ``app``'s store (the inverse of ``seal``)."""
+    cipher = app.mapper.cipher
+    return cipher.decrypt(stored_state) if cipher is not None else stored_state

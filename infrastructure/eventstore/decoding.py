@@ -11,8 +11,9 @@ cheaper order, for the common case only:
 - the same id conversion, the same upcasting (``class_version`` and ``upcast_vN_vN+1``), and the
   same construction (``object.__new__`` and the state as ``__dict__``) as the mapper.
 
-Anything else goes to the library's mapper unchanged: a cipher or compressor configured, a
-transcoder with other types, an event class with personal-data fields sealed per person (the
+A state sealed under the store's keyring (``KeyringCipher``, on by default) is opened first, as
+the mapper would. Anything else goes to the library's mapper unchanged: another cipher or a
+compressor configured, a transcoder with other types, an event class with personal-data fields sealed per person (the
 application's mapper unseals them), a typed value nested below the top level (found by counting
 ``"_type_"`` in the bytes), or a type name it does not know. A test holds the two paths equal on
 every event the stories write and on stored fixtures of old event versions.
@@ -33,6 +34,7 @@ from eventsourcing.persistence import JSONTranscoder
 
 from domain.case.aggregate import Case
 from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.crypto import KeyringCipher
 
 _TYPED = b'"_type_"'
 _KNOWN_TRANSCODINGS = {"uuid_hex", "decimal_str", "datetime_iso"}
@@ -59,8 +61,10 @@ class CaseEventDecoder:
         mapper: Any = app.mapper
         self.fallback: Callable[[Any], Any] = mapper.to_domain_event
         transcoder = mapper.transcoder
+        cipher = mapper.cipher
+        self.decrypt: Callable[[bytes], bytes] | None = cipher.decrypt if cipher is not None else None
         self.fast = (
-            mapper.cipher is None
+            (cipher is None or type(cipher) is KeyringCipher)
             and mapper.compressor is None
             and isinstance(transcoder, JSONTranscoder)
             and set(transcoder.names) <= _KNOWN_TRANSCODINGS
@@ -78,7 +82,7 @@ class CaseEventDecoder:
         # Fields sealed per person (infrastructure.eventstore.personal_data) are the mapper's to unseal.
         if cls is None:
             return self._slow(notification)
-        raw = notification.state
+        raw = notification.state if self.decrypt is None else self.decrypt(notification.state)
         try:
             state: dict[str, Any] = _loads(raw)
         except orjson.JSONDecodeError:  # e.g. NaN, or an integer beyond 64 bits: the standard parser

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from infrastructure.eventstore.crypto import MAGIC, Keyring, KeyringError
+from infrastructure.files import make_private_folder
 from infrastructure.settings import Settings
 
 log = logging.getLogger("casejourney.keys")
@@ -101,7 +102,7 @@ class FileKeyProvider:
 
     def _create(self) -> Path | None:
         """Writes a new keyring unless another process has just done so; returns the path if this one did."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_folder(self.folder)
         text = json.dumps(
             {
                 "payload": Keyring.new_key_text(f"p-{secrets.token_hex(4)}"),

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from eventsourcing.utils import Environment
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -46,7 +47,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeDecorator
-from eventsourcing.utils import Environment
 
 from domain.case.aggregate import Case
 from infrastructure.eventstore.crypto import KeyringCipher

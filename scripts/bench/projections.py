@@ -55,9 +55,10 @@ STORY_START = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
 
 def story_template() -> list[StoredEvent]:
-    """The stored events of the ten stories, as a throwaway SQLite store writes them."""
+    """The stored events of the ten stories, as a throwaway SQLite store writes them (in clear: each
+    clone is sealed under the keys of the store it is written to)."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(store="sqlite", sqlite_path=Path(tmp) / "template.sqlite")
+        settings = Settings(store="sqlite", sqlite_path=Path(tmp) / "template.sqlite", payload_encryption=False)
         app = CaseJourney(settings, clock=lambda: datetime(2026, 3, 1, tzinfo=UTC))
         for scenario in SCENARIOS:
             run_scenario(app, scenario, STORY_START)
@@ -78,6 +79,8 @@ def write_synthetic_log(
     same log.
     """
     template = story_template()
+    cipher: Any = app.mapper.cipher  # the target store's payload keyring (on by default)
+    seal: Callable[[bytes], bytes] = cipher.encrypt if cipher is not None else bytes
     by_case: dict[object, list[StoredEvent]] = {}
     for stored in template:
         by_case.setdefault(stored.originator_id, []).append(stored)
@@ -90,7 +93,7 @@ def write_synthetic_log(
         caseworker = f"cw-{clone % 500:04d}".encode()
         for stored in journeys[clone % len(journeys)]:
             state = stored.state.replace(b"cw-amara", caseworker)
-            yield StoredEvent(case_id, stored.originator_version, stored.topic, state)
+            yield StoredEvent(case_id, stored.originator_version, stored.topic, seal(state))
 
     open_cases = [journey() for _ in range(max(1, interleave))]
     written, pending = 0, list[StoredEvent]()

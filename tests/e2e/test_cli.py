@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, cli_env, postgres_settings
+from tests.conftest import cli_env, postgres_settings
 
 CLI = shutil.which("casejourney", path=str(Path(sys.executable).parent)) or "casejourney"
 

@@ -26,7 +26,7 @@ from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.settings import Settings
 from scripts.bench.projections import write_synthetic_log
-from tests.conftest import POSTGRES_URL, cli_env, postgres_settings
+from tests.conftest import cli_env, postgres_settings
 from tests.integration.projection_helpers import dump
 
 CLI = str(Path(sys.executable).parent / "casejourney")

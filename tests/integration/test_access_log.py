@@ -19,7 +19,7 @@ from domain.access.aggregate import CaseReads, reads_id
 from domain.values import Actor, Role
 from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
 from infrastructure.settings import Settings
-from tests.builders import SPECIALIST
+from tests.builders import SPECIALIST, seal
 
 READER = SPECIALIST  # the specialist named caseworker of the stories
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -108,7 +108,10 @@ def test_a_read_stored_before_relationships_reads_back_as_allowed_by_role(store_
             "request_id": "old-1",
         }
         log.recorder.insert_events(
-            [opened, StoredEvent(reads_id(case_id), 2, CaseReads.HistoryRead.TOPIC, json.dumps(v1_read).encode())]
+            [
+                opened,
+                StoredEvent(reads_id(case_id), 2, CaseReads.HistoryRead.TOPIC, seal(log, json.dumps(v1_read).encode())),
+            ]
         )
 
         [read] = log.reads(case_id)

@@ -15,7 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from domain.case.commands import AssignCaseworker, RecordConcern
 from domain.errors import CaseNotFound, ConcurrencyConflict, IdempotencyKeyReused, NotPermitted, RuleViolation
 from infrastructure.eventstore.application import CaseJourney
-from tests.builders import AUDITOR, CASEWORKER, open_case, opening
+from tests.builders import AUDITOR, CASEWORKER, open_case, opening, seal
 from tests.conftest import FakeClock
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -144,7 +144,7 @@ def test_a_stored_v1_concern_is_upcast_when_read(app: CaseJourney) -> None:
             originator_id=UUID(e["originator_id"]),
             originator_version=e["originator_version"],
             topic=e["topic"],
-            state=json.dumps(e["state"]).encode(),
+            state=seal(app, json.dumps(e["state"]).encode()),
         )
         for e in fixture["events"]
     ]

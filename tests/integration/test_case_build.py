@@ -20,6 +20,7 @@ from infrastructure.readmodels.errors import ProjectionStopped
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from scripts.bench.projections import write_synthetic_log
+from tests.builders import opened, seal
 from tests.integration.projection_helpers import dump_all, run_all_stories
 
 
@@ -115,9 +116,11 @@ def test_a_report_names_the_event_a_case_fails_at_not_the_case_s_first(app: Case
     assigned = next(n for n in notifications if n.topic.endswith(":CaseworkerAssigned"))
     case_id = assigned.originator_id
     version = max(n.originator_version for n in notifications if n.originator_id == case_id)
-    state = json.loads(assigned.state)
+    state = json.loads(opened(app, assigned.state))
     del state["caseworker_id"]
-    app.recorder.insert_events([StoredEvent(case_id, version + 1, assigned.topic, json.dumps(state).encode())])
+    app.recorder.insert_events(
+        [StoredEvent(case_id, version + 1, assigned.topic, seal(app, json.dumps(state).encode()))]
+    )
     with pytest.raises(ProjectionStopped) as stopped:
         models.rebuild("team_assignment", fresh=True, workers=2, batch_size=200)
     report = str(stopped.value)

@@ -12,6 +12,7 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.decoding import CaseEventDecoder
 from infrastructure.readmodels.models import ReadModels
 from scripts.bench.projections import write_synthetic_log
+from tests.builders import opened, seal
 from tests.integration.projection_helpers import run_all_stories
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "stored_events_v1.json"
@@ -42,7 +43,7 @@ def test_old_event_versions_are_upcast_the_same_way(app: CaseJourney) -> None:
             originator_id=stored["originator_id"],
             originator_version=stored["originator_version"],
             topic=stored["topic"],
-            state=json.dumps(stored["state"]).encode(),
+            state=seal(app, json.dumps(stored["state"]).encode()),
         )
         _same(decoder, app, n)
 
@@ -53,9 +54,9 @@ def test_a_typed_value_below_the_top_level_goes_to_the_library(app: CaseJourney)
     referral = next(
         n for n in app.recorder.select_notifications(1, 1000) if n.topic.endswith("ReferredToSpecialistTeam")
     )
-    state = json.loads(referral.state)
+    state = json.loads(opened(app, referral.state))
     state["facts"]["checked_at"] = {"_type_": "datetime_iso", "_data_": "2026-01-01T00:00:00+00:00"}
-    odd = StoredEvent(uuid4(), 1, referral.topic, json.dumps(state).encode())
+    odd = StoredEvent(uuid4(), 1, referral.topic, seal(app, json.dumps(state).encode()))
     _same(decoder, app, Notification(id=1, **vars(odd)))
     assert decoder.fallbacks == 1
 

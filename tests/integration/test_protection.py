@@ -6,19 +6,21 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.persistence import MapperDeserialisationError
 
 from domain.case.commands import RecordConcern
 from domain.customer.aggregate import ERASED
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.errors import NotPermitted, RuleViolation
 from domain.values import Actor, Role
+from infrastructure.access.log import AccessLog
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.crypto import Keyring
 from infrastructure.eventstore.integrity import verify_log
+from infrastructure.eventstore.keys import StoreKeyError
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.readmodels.safeguarding_history import safeguarding_history_of
@@ -28,6 +30,7 @@ from tests.conftest import POSTGRES_URL, FakeClock
 
 RETENTION = Actor("svc-retention", Role.BACKEND_SERVICE)
 NOTE = "Police called about threats at the school gate"
+PURPOSE = "Complaint review of the handover at the school gate"
 DETAILS = {
     "name": "Harriet Quill",
     "address": "14 Juniper Row, Leeds",
@@ -49,8 +52,8 @@ def with_keys(settings: Settings, keys: str | None) -> Settings:
 def raw_bytes(settings: Settings) -> bytes:
     """Every byte the store has on disk for this test's data."""
     if settings.store == "sqlite":
-        files = [settings.sqlite_path, Path(f"{settings.sqlite_path}-wal")]
-        return b"".join(f.read_bytes() for f in files if f.exists())
+        folder = settings.sqlite_path.parent  # the store, its WAL, the access log beside it, the keys
+        return b"".join(f.read_bytes() for f in folder.rglob("*") if f.is_file())
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
         [(data_dir,)] = conn.execute("SHOW data_directory").fetchall()
@@ -90,9 +93,11 @@ def write_sample(app: CaseJourney) -> None:
     app.record_customer_details(RecordCustomerDetails(party_id="pwc-hq", **DETAILS), CASEWORKER)
 
 
-def test_without_a_keyring_payload_text_is_readable_in_the_raw_bytes(make_app: Callable[..., CaseJourney]) -> None:
+def test_with_payload_encryption_off_payload_text_is_readable_in_the_raw_bytes(
+    make_app: Callable[..., CaseJourney],
+) -> None:
     """The negative control: it shows the raw-byte search below would see plaintext if it were there."""
-    app = make_app()
+    app = make_app(payload_encryption=False)
     write_sample(app)
     app.close()
     raw = raw_bytes(app.settings)
@@ -100,10 +105,10 @@ def test_without_a_keyring_payload_text_is_readable_in_the_raw_bytes(make_app: C
     assert DETAILS["name"].encode() not in raw  # personal data is sealed under its own key regardless
 
 
-def test_with_a_keyring_no_payload_text_or_personal_data_is_in_the_raw_bytes(
+def test_with_the_default_settings_no_payload_text_or_personal_data_is_in_the_raw_bytes(
     make_app: Callable[..., CaseJourney],
 ) -> None:
-    app = make_app(cipher_keys=Settings(cipher_keys=Keyring.new_key_text("k1")).cipher_keys)
+    app = make_app()  # no key configured: the keyring is made on first use, in the key folder
     write_sample(app)
     assert app.customer("pwc-hq").details == DETAILS  # type: ignore[union-attr]
     with ReadModels(app) as models:  # the read models live in the same database: sealed too
@@ -112,10 +117,29 @@ def test_with_a_keyring_no_payload_text_or_personal_data_is_in_the_raw_bytes(
         with models.engine.connect() as conn:
             history = safeguarding_history_of(conn, case_id)
     assert any(NOTE in row["why"] for row in history)  # readable through the application...
+    log = AccessLog(app.settings)  # and the purposes of reads, in the access log
+    log.record_history_read(
+        UUID(case_id),
+        Actor("aud-eve", Role.AUDITOR),
+        basis="role",
+        purpose=PURPOSE,
+        as_of=None,
+        at=datetime(2026, 12, 1, tzinfo=UTC),
+        request_id="r-1",
+    )
+    assert [r.purpose for r in log.reads(UUID(case_id))] == [PURPOSE]
+    log.close()
     app.close()
     raw = raw_bytes(app.settings)
-    for secret in [NOTE, "Police called", "affected_party_id", *DETAILS.values()]:
+    for secret in [NOTE, "Police called", "affected_party_id", PURPOSE, *DETAILS.values()]:
         assert secret.encode() not in raw, secret  # ...and nowhere in the files
+    if app.settings.store == "sqlite":  # the files are the service user's alone
+        folder = app.settings.sqlite_path.parent
+        stores = [f for f in folder.glob("*.sqlite*") if not f.name.endswith(".lock")]
+        assert stores and all(f.stat().st_mode & 0o777 == 0o600 for f in stores), stores
+    keys = app.settings.key_folder()
+    assert keys.stat().st_mode & 0o777 == 0o700
+    assert (keys / "keyring.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_keys_rotate_old_events_stay_readable_and_a_missing_key_is_a_clear_error(
@@ -137,10 +161,8 @@ def test_keys_rotate_old_events_stay_readable_and_a_missing_key_is_a_clear_error
     sealed_with = [n.state[4 : 4 + n.state[3]] for n in rotated.recorder.select_notifications(1, 100)]
     assert set(sealed_with[:-1]) == {b"k1"} and sealed_with[-1] == b"k2"
     rotated.close()
-    without_k1 = CaseJourney(with_keys(store_settings, k2), clock=clock)
-    with pytest.raises(MapperDeserialisationError, match="not in the keyring"):
-        without_k1.case_events(case_id)
-    without_k1.close()
+    with pytest.raises(StoreKeyError, match="sealed with key 'k1', which is not in the keyring"):
+        CaseJourney(with_keys(store_settings, k2), clock=clock)  # refused at open, before any read
 
 
 def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settings: Settings, clock: FakeClock) -> None:

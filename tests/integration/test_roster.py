@@ -27,7 +27,7 @@ from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.readmodels.team_assignment import team_assignment_of
 from tests import builders
-from tests.builders import CASEWORKER
+from tests.builders import CASEWORKER, seal
 from tests.conftest import FakeClock
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "stored_events_before_roster.json"
@@ -93,7 +93,12 @@ def test_a_case_recorded_before_the_roster_replays_exactly_as_it_was(app: CaseJo
     fixture = json.loads(FIXTURE.read_text())
     app.recorder.insert_events(
         [
-            StoredEvent(UUID(e["originator_id"]), e["originator_version"], e["topic"], json.dumps(e["state"]).encode())
+            StoredEvent(
+                UUID(e["originator_id"]),
+                e["originator_version"],
+                e["topic"],
+                seal(app, json.dumps(e["state"]).encode()),
+            )
             for e in fixture["events"]
         ]
     )
