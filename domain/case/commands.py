@@ -8,6 +8,7 @@ aggregate method that guards, decides and records.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
@@ -94,10 +95,17 @@ class Command(BaseModel):
 
     _digest: str | None = PrivateAttr(default=None)
 
-    def digest(self) -> str:
-        """Fingerprint of the content, to tell a retry from a reuse of the command id (computed once)."""
+    def digest(self, key: bytes | None = None) -> str:
+        """Fingerprint of the content, to tell a retry from a reuse of the command id (computed once).
+
+        With ``key`` it is an HMAC under that key: commands carrying personal data are fingerprinted
+        under the person's own key, so the stored digest confirms a retry while the key exists and,
+        once the key is destroyed by erasure, confirms no guess of what was recorded.
+        """
+        body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
+        if key is not None:
+            return "h" + hmac.new(key, f"{self.action}:{body}".encode(), hashlib.sha256).hexdigest()[:31]
         if self._digest is None:
-            body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
             self._digest = hashlib.sha256(f"{self.action}:{body}".encode()).hexdigest()[:32]
         return self._digest
 

@@ -17,6 +17,7 @@ from domain.errors import DomainError
 from domain.values import Actor, Role
 from infrastructure.cli.common import console, err, fail, open_app
 from infrastructure.cli.text import safe
+from infrastructure.eventstore.application import ErasurePlan
 from infrastructure.eventstore.crypto import Keyring, new_signing_key
 from infrastructure.eventstore.digests import Digest, DigestError, check_signature, sign
 from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case, verify_log
@@ -117,21 +118,61 @@ def register(cli: typer.Typer) -> None:
         party_id: Annotated[str, typer.Argument(help="The customer (party id) whose personal data is erased.")],
         reason: Annotated[str, typer.Option(help="Why (e.g. the retention period that ended); recorded.")],
         actor: Annotated[str, typer.Option(help="Who runs the erasure (recorded as a backend service).")],
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Show what would go and what stays; erase nothing.")
+        ] = False,
+        yes: Annotated[bool, typer.Option("--yes", help="Do not ask (needed when not at a terminal).")] = False,
     ) -> None:
-        """Erase a customer's personal data: the erasure is recorded, their key destroyed, the audit trail kept."""
+        """Erase a customer's personal data: the erasure is recorded, their key destroyed, the audit trail kept.
+
+        An unknown party is refused (exit 1); on a terminal it asks first, elsewhere it needs --yes.
+        """
         try:
             command = EraseCustomer(party_id=party_id, reason=reason)
             who = Actor(actor, Role.BACKEND_SERVICE)
         except (ValidationError, ValueError) as exc:
             fail(f"invalid erasure: {exc}", 2)
         with open_app(ctx) as app:
+            plan = app.erasure_plan(party_id)
+            if not plan.known:
+                fail(
+                    f"No party {party_id} is known to this store (no customer record, no case names them):"
+                    " nothing was erased. Check the id.",
+                    1,
+                )
+            _show_plan(plan)
+            if dry_run:
+                console.print("Dry run: nothing was erased.")
+                return
+            if not yes:
+                if not sys.stdin.isatty():
+                    fail("Not at a terminal: run again with --yes to erase (or --dry-run to look first).", 2)
+                if not typer.confirm(f"Erase the personal data of {party_id}? This cannot be undone", default=False):
+                    fail("Nothing was erased.", 1)
             try:
                 app.erase_customer(command, who)
             except DomainError as exc:
                 fail(exc.message)
         console.print(
-            f"Erased the personal data of {party_id}: their key is destroyed; histories replay with it shown as"
-            " \\[erased] and the chain still verifies."
+            f"Erased the personal data of {safe(party_id)}: their key is destroyed; histories replay with it shown"
+            " as \\[erased] and the chain still verifies."
+        )
+
+    def _show_plan(plan: ErasurePlan) -> None:
+        cases = ", ".join(str(c) for c in plan.cases) or "none"
+        console.print(f"Party {safe(plan.party_id)}: named on {len(plan.cases)} case(s): {cases}.")
+        if plan.already_erased:
+            console.print("Already erased: running again only completes it (the key stays destroyed).")
+        if plan.details_recorded:
+            console.print(
+                f"Goes: their key, so the personal data recorded {plan.details_recorded} time(s) (name, address,"
+                " phone, e-mail, bank details) reads as \\[erased] everywhere, and none can be recorded again."
+            )
+        else:
+            console.print("Goes: no personal data is recorded for them; none can be recorded after this.")
+        markers = ", ".join(plan.safety_markers) or "none"
+        console.print(
+            f"Stays: every event and the hash chain, the case histories, and the safety markers ({safe(markers)})."
         )
 
     @cli.command()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -146,6 +146,22 @@ def _same_command(seen: CommandOutcome, command: Command, actor: Actor, where: s
             f"Command id {command.command_id} was already used by another actor {where}; choose a new one.",
             command_id=str(command.command_id),
         )
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """What an erasure of one party would do (``casejourney erase --dry-run`` shows it)."""
+
+    party_id: str
+    cases: list[UUID]
+    has_customer_record: bool
+    details_recorded: int
+    already_erased: bool
+    safety_markers: list[str]
+
+    @property
+    def known(self) -> bool:
+        return self.has_customer_record or bool(self.cases)
 
 
 class _LiveMembership:
@@ -446,12 +462,15 @@ class CaseJourney(Application[UUID]):
         """Records a customer's personal data (sealed under their own key); returns the new version."""
         ctx = self._context(command, actor)
         details = command.model_dump(include=set(Customer.DetailsRecorded.PERSONAL_DATA_FIELDS))
+        check_permitted("record_customer_details", actor.role)
+        # Keyed by her own key: once erasure destroys it, the stored digest confirms no guess.
+        digest = command.digest(key=self.person_keys.ensure_key(command.party_id))
         for _ in range(MAX_ATTEMPTS):
             try:
                 customer: Customer = self.repository.get(customer_id(command.party_id))
             except AggregateNotFoundError:
-                customer = Customer.register(ctx, party_id=command.party_id, digest=command.digest())
-            customer.record_details(ctx, details=details, withhold_name=command.withhold_name, digest=command.digest())
+                customer = Customer.register(ctx, party_id=command.party_id, digest=digest)
+            customer.record_details(ctx, details=details, withhold_name=command.withhold_name, digest=digest)
             try:
                 self.save(customer)
             except IntegrityError:
@@ -459,13 +478,52 @@ class CaseJourney(Application[UUID]):
             return customer.version
         raise RuleViolation("The customer's record is too busy; try again.", code="busy")
 
+    def erasure_plan(self, party_id: str) -> ErasurePlan:
+        """What erasing ``party_id`` would take away and what it leaves (nothing is written)."""
+        customer = self.customer(party_id)  # as recorded: a plan writes nothing, not even a marker
+        details = 0
+        if customer is not None:
+            details = sum(isinstance(e, Customer.DetailsRecorded) for e in self.events.get(customer.id))
+        return ErasurePlan(
+            party_id=party_id,
+            cases=self.cases_of_party(party_id),
+            has_customer_record=customer is not None,
+            details_recorded=details,
+            already_erased=bool(customer is not None and customer.erased) or self.person_keys.erased(party_id),
+            safety_markers=sorted(customer.markers) if customer is not None else [],
+        )
+
+    def cases_of_party(self, party_id: str) -> list[UUID]:
+        """The cases whose application names ``party_id`` as a parent, in the order they were opened."""
+        found: list[UUID] = []
+        position = 0
+        while True:
+            batch = self.recorder.select_notifications(position + 1, 1000, topics=[Case.ApplicationReceived.TOPIC])
+            for n in batch:
+                e = self.mapper.to_domain_event(n)
+                if isinstance(e, Case.ApplicationReceived) and party_id in (e.receiving_parent_id, e.paying_parent_id):
+                    found.append(e.originator_id)
+            if len(batch) < 1000:
+                return found
+            position = batch[-1].id
+
     def erase_customer(self, command: EraseCustomer, actor: Actor) -> None:
-        """Records the erasure (who, why) and destroys the customer's key; safe to run again."""
+        """Records the erasure (who, why) and destroys the customer's key; safe to run again.
+
+        Refused for a party the store does not know (no customer record, no case names them): a
+        mistyped id must never be recorded as an erasure that seems to have done something.
+        """
         ctx = self._context(command, actor)
         check_permitted("erase_customer", actor.role)
         try:
             customer: Customer = self.repository.get(customer_id(command.party_id))
         except AggregateNotFoundError:
+            if not self.cases_of_party(command.party_id):
+                raise RuleViolation(
+                    f"No party {command.party_id} is known to this store (no customer record, no case names"
+                    " them): nothing was erased.",
+                    code="unknown_party",
+                ) from None
             customer = Customer.register(ctx, party_id=command.party_id, digest=command.digest())
         if not customer.erased:
             customer.erase(ctx, reason=command.reason, digest=command.digest())

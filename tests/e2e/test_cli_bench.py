@@ -15,13 +15,16 @@ def test_a_tiny_bench_on_sqlite_reports_every_part_beside_its_baseline(tmp_path:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Commands/s at N concurrent client processes" in done.stdout
+    assert "Sealed by default over payload encryption off" in done.stdout
     figures = json.loads(out.read_text())
     assert figures["failures"] == {}
     sqlite = figures["stores"]["sqlite"]
     for n in ("1", "4", "8"):
         row = sqlite["commands"]["clients"][n]
-        assert all(row[v]["ops_per_s_median"] > 0 and row[v]["client_rss_mb"] > 0 for v in ("raw", "plain", "ours"))
-        assert row["ours_over_raw"] > 0
+        assert all(
+            row[v]["ops_per_s_median"] > 0 and row[v]["client_rss_mb"] > 0 for v in ("raw", "plain", "ours", "clear")
+        )
+        assert row["ours_over_raw"] > 0 and row["sealed_over_clear"] > 0
     (point,) = sqlite["scale"]["points"]
     assert point["events_stored"] >= 3000
     # The rebuild read the whole log: what was stored, plus the events the timed commands appended.

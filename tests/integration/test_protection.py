@@ -182,6 +182,11 @@ def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settin
     events = list(again.events.get(customer.id))
     assert [type(e).__name__ for e in events] == ["Registered", "DetailsRecorded", "Erased"]
     assert events[1].name == ERASED  # type: ignore[attr-defined]  # the history replays; the data reads as erased
+    # Its stored fingerprint was keyed by her own (now destroyed) key: a guess of her details,
+    # fingerprinted as an unkeyed digest would be, does not match it.
+    guess = RecordCustomerDetails(party_id="pwc-hq", **DETAILS)
+    assert events[1].command_digest.startswith("h")  # type: ignore[attr-defined]
+    assert events[1].command_digest not in (guess.digest(), guess.digest(key=b"\0" * 32))  # type: ignore[attr-defined]
     assert events[2].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
     assert events[2].actor_id == RETENTION.id
     assert again.safety_markers("pwc-hq")  # the safety marker is not personal data: it outlives erasure
@@ -219,7 +224,7 @@ def test_erase_from_the_command_line(tmp_path: Path, clock: FakeClock) -> None:
     exe = str(Path(sys.executable).parent / "casejourney")
     env = {**os.environ, "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path)}
     done = subprocess.run(
-        [exe, "erase", "pwc-hq", "--reason", "retention ended", "--actor", "ops-retention-job"],
+        [exe, "erase", "pwc-hq", "--reason", "retention ended", "--actor", "ops-retention-job", "--yes"],
         capture_output=True,
         text=True,
         env=env,
@@ -232,3 +237,40 @@ def test_erase_from_the_command_line(tmp_path: Path, clock: FakeClock) -> None:
     reread = CaseJourney(settings, clock=clock)
     assert reread.customer("pwc-hq").erased  # type: ignore[union-attr]
     reread.close()
+
+
+def test_erasure_cannot_be_mistyped(tmp_path: Path, clock: FakeClock) -> None:
+    """An unknown party is refused (exit 1), a dry run shows what would go, no terminal needs --yes:
+    and none of them appends anything."""
+    import os
+    import subprocess
+    import sys
+
+    settings = Settings(sqlite_path=tmp_path / "log.sqlite")
+    app = CaseJourney(settings, clock=clock)
+    write_sample(app)
+    with pytest.raises(RuleViolation) as refused:  # the library refuses it too, not only the command line
+        app.erase_customer(EraseCustomer(party_id="nobody-xyz", reason="retention ended"), RETENTION)
+    assert refused.value.code == "unknown_party"
+    head = app.recorder.max_notification_id()
+    app.close()
+    exe = str(Path(sys.executable).parent / "casejourney")
+    env = {**os.environ, "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path), "COLUMNS": "200"}
+
+    def erase(*args: str) -> subprocess.CompletedProcess[str]:
+        base = [exe, "erase", *args, "--reason", "retention ended", "--actor", "ops-retention-job"]
+        return subprocess.run(base, capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+
+    unknown = erase("nobody-xyz", "--yes")
+    assert unknown.returncode == 1 and "No party nobody-xyz is known" in unknown.stderr
+    assert "Erased" not in unknown.stdout
+    dry = erase("pwc-hq", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "named on 1 case(s)" in dry.stdout and "recorded 1 time(s)" in dry.stdout
+    assert "Dry run: nothing was erased." in dry.stdout
+    unasked = erase("pwc-hq")
+    assert unasked.returncode == 2 and "--yes" in unasked.stderr
+    again = CaseJourney(settings, clock=clock)
+    assert again.recorder.max_notification_id() == head  # nothing appended by any of them
+    assert again.customer("pwc-hq").details == DETAILS  # type: ignore[union-attr]
+    again.close()
