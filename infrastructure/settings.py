@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="The ACS senior leader a missed target goes to (a current member); unset: their route.",
     )
     clock_skew_tolerance_seconds: float = Field(default=300.0, ge=0)
+    retention_person_months: int = Field(
+        default=24,
+        ge=1,
+        description="A person's personal data is due for erasure this many months after the last of their cases"
+        " closed (DWP: supporting records 24 months after the department's live interest ends).",
+    )
     # Business time bounds (domain/rules/business_time.py, docs/domain-decisions.md).
     business_time_earliest: datetime = Field(
         default=SERVICE_BEGAN, description="No business time before this (the Child Support Act 1991 in force)."

@@ -86,8 +86,18 @@ STAFF_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
 ALLOWED_AFTER_CLOSURE: frozenset[str] = frozenset(a.name for a in CASE_ACTIONS if a.after_closure)
 
 
+#: Legal holds (domain/retention): placed and lifted by an ACS senior leader or a team leader
+#: (complaints and legal cases reach them), each with a reason; never by the retention process.
+RETENTION_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
+    {
+        "place_legal_hold": frozenset({ACSSL, TL}),
+        "lift_legal_hold": frozenset({ACSSL, TL}),
+    }
+)
+
+
 def allowed_roles(action: str) -> frozenset[Role]:
-    for table in (PERMISSIONS, CUSTOMER_PERMISSIONS, STAFF_PERMISSIONS):
+    for table in (PERMISSIONS, CUSTOMER_PERMISSIONS, STAFF_PERMISSIONS, RETENTION_PERMISSIONS):
         if action in table:
             return table[action]
     raise KeyError(action)

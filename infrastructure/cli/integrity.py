@@ -170,6 +170,8 @@ def register(cli: typer.Typer) -> None:
             )
         else:
             console.print("Goes: no personal data is recorded for them; none can be recorded after this.")
+        for hold in plan.holds:
+            console.print(f"Held, so erasure is refused: {safe(hold)}")
         markers = ", ".join(plan.safety_markers) or "none"
         console.print(
             f"Stays: every event and the hash chain, the case histories, and the safety markers ({safe(markers)})."

@@ -10,6 +10,7 @@ sentences, never as stack traces. The groups, one module each in this package:
 - ``integrity``: verify, digest, keys, erase;
 - ``reports``: policies, impact, report, deadlines, export, timeline;
 - ``staff``: staff, alerts;
+- ``retention``: retention due|apply|hold|lift|holds;
 - ``bench``: a thin door to the benchmark, which lives outside the product in ``scripts/bench``.
 
 They share ``common`` (consoles, ``fail``, settings, ``open_app``), which imports none of them.
@@ -23,7 +24,7 @@ import sys
 import typer
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 
-from infrastructure.cli import bench, cases, http, integrity, replay, reports, staff
+from infrastructure.cli import bench, cases, http, integrity, replay, reports, retention, staff
 from infrastructure.cli.common import configure, err
 from infrastructure.cli.projections import projections_cli
 from infrastructure.cli.text import safe
@@ -44,6 +45,7 @@ http.register(cli)
 integrity.register(cli)
 reports.register(cli)
 staff.register(cli)
+retention.register(cli)
 bench.register(cli)
 
 

@@ -44,6 +44,8 @@ from domain.customer.aggregate import Customer, customer_id
 from domain.customer.commands import EraseCustomer, LiftSafetyMarker, RecordCustomerDetails
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
 from domain.events import CommandOutcome
+from domain.retention.aggregate import LegalHolds, holds_id
+from domain.retention.commands import LiftLegalHold, PlaceLegalHold
 from domain.rules.business_time import check_business_time
 from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
@@ -158,6 +160,7 @@ class ErasurePlan:
     details_recorded: int
     already_erased: bool
     safety_markers: list[str]
+    holds: list[str]
 
     @property
     def known(self) -> bool:
@@ -484,9 +487,11 @@ class CaseJourney(Application[UUID]):
         details = 0
         if customer is not None:
             details = sum(isinstance(e, Customer.DetailsRecorded) for e in self.events.get(customer.id))
+        cases = self.cases_of_party(party_id)
         return ErasurePlan(
             party_id=party_id,
-            cases=self.cases_of_party(party_id),
+            cases=cases,
+            holds=self.holds_on_person(party_id, self.clock(), cases),
             has_customer_record=customer is not None,
             details_recorded=details,
             already_erased=bool(customer is not None and customer.erased) or self.person_keys.erased(party_id),
@@ -507,7 +512,62 @@ class CaseJourney(Application[UUID]):
                 return found
             position = batch[-1].id
 
-    def erase_customer(self, command: EraseCustomer, actor: Actor) -> None:
+    # ------------------------------------------------------------------ legal holds
+
+    def place_legal_hold(self, command: PlaceLegalHold, actor: Actor) -> UUID:
+        """Records a hold on a person or a case (who, why, until when); returns its id (the command id).
+
+        Placing the same command again records nothing new."""
+        ctx = self._context(command, actor)
+        if command.kind == "case":
+            try:
+                case_id = UUID(command.subject)
+            except ValueError:
+                raise RuleViolation(f"{command.subject!r} is not a case id.", code="invalid_hold_subject") from None
+            self._load(case_id, fresh=False)  # refused for a case that does not exist
+        elif not self.erasure_plan(command.subject).known:
+            raise RuleViolation(f"No party {command.subject} is known to this store.", code="unknown_party")
+        for _ in range(MAX_ATTEMPTS):
+            holds = self.legal_holds(command.kind, command.subject)
+            if holds is None:
+                holds = LegalHolds.open(ctx, kind=command.kind, subject=command.subject)
+            holds.place(
+                ctx, hold_id=command.command_id, reason=command.reason, until=command.until, digest=command.digest()
+            )
+            try:
+                self.save(holds)
+            except IntegrityError:
+                continue  # another writer placed or lifted a hold on the subject first
+            return command.command_id
+        raise RuleViolation("The subject's holds are too busy; try again.", code="busy")
+
+    def lift_legal_hold(self, command: LiftLegalHold, actor: Actor) -> None:
+        ctx = self._context(command, actor)
+        holds = self.legal_holds(command.kind, command.subject)
+        if holds is None:
+            raise RuleViolation(f"No hold stands on {command.kind} {command.subject}.", code="no_such_hold")
+        holds.lift(ctx, hold_id=command.hold_id, reason=command.reason, digest=command.digest())
+        self.save(holds)
+
+    def legal_holds(self, kind: str, subject: str) -> LegalHolds | None:
+        try:
+            holds: LegalHolds = self.repository.get(holds_id(kind, subject))
+        except AggregateNotFoundError:
+            return None
+        return holds
+
+    def holds_on_person(self, party_id: str, at: datetime, cases: Iterable[UUID] = ()) -> list[str]:
+        """The holds standing at ``at`` that keep ``party_id``'s data: on them, or on a case of theirs."""
+        found = []
+        for kind, subject in [("person", party_id), *(("case", str(c)) for c in cases)]:
+            holds = self.legal_holds(kind, subject)
+            if holds is not None:
+                for hold_id, hold in holds.standing_at(at).items():
+                    until = f" until {hold['until']:%Y-%m-%d}" if hold["until"] else ""
+                    found.append(f"{kind} {subject}: {hold['reason']} (by {hold['placed_by']}{until}; hold {hold_id})")
+        return found
+
+    def erase_customer(self, command: EraseCustomer, actor: Actor, *, cases: Sequence[UUID] | None = None) -> None:
         """Records the erasure (who, why) and destroys the customer's key; safe to run again.
 
         Refused for a party the store does not know (no customer record, no case names them): a
@@ -515,10 +575,18 @@ class CaseJourney(Application[UUID]):
         """
         ctx = self._context(command, actor)
         check_permitted("erase_customer", actor.role)
+        if cases is None:  # the caller (retention) may know them already: the log is scanned once, not per person
+            cases = self.cases_of_party(command.party_id)
+        held = self.holds_on_person(command.party_id, ctx.recorded_at, cases)
+        if held:
+            raise RuleViolation(
+                f"{command.party_id} is under legal hold, so nothing was erased: " + "; ".join(held),
+                code="legal_hold",
+            )
         try:
             customer: Customer = self.repository.get(customer_id(command.party_id))
         except AggregateNotFoundError:
-            if not self.cases_of_party(command.party_id):
+            if not cases:
                 raise RuleViolation(
                     f"No party {command.party_id} is known to this store (no customer record, no case names"
                     " them): nothing was erased.",

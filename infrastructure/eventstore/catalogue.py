@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from domain.case.actions import CASE_ACTIONS, RECEIVE_APPLICATION
 from domain.case.aggregate import Case
 from domain.customer.aggregate import Customer
+from domain.retention.aggregate import LegalHolds
 from domain.staff.aggregate import StaffRoster
 
 #: Fields every case event carries (the library's and ours); listed once, not per event.
@@ -33,7 +34,11 @@ COMMON_FIELDS = (
 def event_classes() -> dict[str, type[Any]]:
     """Every event class of every aggregate, by name."""
     classes: dict[str, type[Any]] = dict(Case.EVENT_CLASSES)
-    for aggregate, base in ((Customer, Customer.Event), (StaffRoster, StaffRoster.Event)):
+    for aggregate, base in (
+        (Customer, Customer.Event),
+        (StaffRoster, StaffRoster.Event),
+        (LegalHolds, LegalHolds.Event),
+    ):
         for name, value in vars(aggregate).items():
             is_event = isinstance(value, type) and issubclass(value, base) and value is not base
             if is_event and name != "Created":
