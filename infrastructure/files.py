@@ -22,7 +22,12 @@ class UnsafeTarget(OSError):
     """Raised when the target is not a place to write a file (a folder, say)."""
 
 
-def write_private(path: Path, content: str | bytes) -> None:
+def write_private(path: Path, content: str | bytes, *, exclusive: bool = False) -> bool:
+    """Writes ``content`` to ``path`` (mode 0600, never through a link); returns whether it was written.
+
+    ``exclusive``: only if no file is there yet, decided atomically (a hard link of the finished
+    file, which fails if the name exists), so of two processes writing at once exactly one wins.
+    """
     data = content.encode() if isinstance(content, str) else content
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir() and not path.is_symlink():
@@ -34,11 +39,17 @@ def write_private(path: Path, content: str | bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
+        if not exclusive:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        raise
 
 
 def create_private_file(path: Path) -> None:

@@ -27,15 +27,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from infrastructure.eventstore.crypto import MAGIC, Keyring, KeyringError
-from infrastructure.files import make_private_folder
+from infrastructure.files import make_private_folder, write_private
 from infrastructure.settings import Settings
 
 log = logging.getLogger("casejourney.keys")
@@ -112,20 +110,8 @@ class FileKeyProvider:
             },
             indent=1,
         )
-        fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=".keyring.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as out:
-                os.fchmod(out.fileno(), 0o600)
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                os.link(temporary, self.path)  # atomic, and refuses if another process made one first
-            except FileExistsError:
-                return None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+        if not write_private(self.path, text, exclusive=True):
+            return None  # another process made one first: use it
         log.warning("created a new keyring in %s: keep it safe, without it the store cannot be read", self.path)
         return self.path
 

@@ -274,3 +274,24 @@ def test_erasure_cannot_be_mistyped(tmp_path: Path, clock: FakeClock) -> None:
     assert again.recorder.max_notification_id() == head  # nothing appended by any of them
     assert again.customer("pwc-hq").details == DETAILS  # type: ignore[union-attr]
     again.close()
+
+
+def test_processes_starting_at_once_on_a_fresh_folder_agree_on_one_keyring(tmp_path: Path) -> None:
+    import threading
+
+    from infrastructure.eventstore.keys import FileKeyProvider
+
+    folder, seen, start = tmp_path / "keys", [], threading.Barrier(8)
+
+    def load() -> None:
+        start.wait()
+        seen.append(FileKeyProvider(folder).load())
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({(m.payload, m.wrapping) for m in seen}) == 1  # one keyring, whoever won
+    assert sum(m.created is not None for m in seen) == 1  # made (and said) once
+    assert [p.name for p in folder.iterdir()] == ["keyring.json"]  # no temporary file left
