@@ -32,6 +32,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
 from domain.values import Actor
 from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.eventstore.keys import KeyMaterial, StoreKeyError, check_store_keys, key_material
 from infrastructure.files import create_private_file
 from infrastructure.settings import Settings
 
@@ -84,8 +85,8 @@ class BreakGlass:
     read: str  # "safeguarding_history" or "contact_details"
 
 
-def access_log_env(settings: Settings) -> dict[str, str]:
-    env = eventsourcing_env(settings)
+def access_log_env(settings: Settings, keys: KeyMaterial | None = None) -> dict[str, str]:
+    env = eventsourcing_env(settings, keys)
     if settings.store == "sqlite":
         path = settings.sqlite_path
         log_path = path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}")
@@ -100,7 +101,13 @@ class AccessLog(Application[UUID]):
     name = "accesslog"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(env=access_log_env(settings))
+        keys = key_material(settings)
+        super().__init__(env=access_log_env(settings, keys))
+        try:  # the access log and its keys must fit too: refused at open, naming the key
+            check_store_keys(self.recorder, keys, what="the access log")
+        except StoreKeyError:
+            self.close()
+            raise
         # Readers of one case in this process take turns (so they never race for its next version);
         # other processes meet them at the version key and try again after a short random pause.
         self._case_locks = [threading.Lock() for _ in range(64)]

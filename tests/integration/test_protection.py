@@ -295,3 +295,19 @@ def test_processes_starting_at_once_on_a_fresh_folder_agree_on_one_keyring(tmp_p
     assert len({(m.payload, m.wrapping) for m in seen}) == 1  # one keyring, whoever won
     assert sum(m.created is not None for m in seen) == 1  # made (and said) once
     assert [p.name for p in folder.iterdir()] == ["keyring.json"]  # no temporary file left
+
+
+def test_the_access_log_opened_without_its_key_is_refused_naming_the_key(store_settings: Settings) -> None:
+    first = AccessLog(with_keys(store_settings, Keyring.new_key_text("k1")))
+    first.record_history_read(
+        UUID(int=5),
+        Actor("aud-eve", Role.AUDITOR),
+        basis="role",
+        purpose=PURPOSE,
+        as_of=None,
+        at=datetime(2026, 12, 1, tzinfo=UTC),
+        request_id="r-1",
+    )
+    first.close()
+    with pytest.raises(StoreKeyError, match="The events of the access log are sealed with key 'k1'"):
+        AccessLog(with_keys(store_settings, Keyring.new_key_text("k2")))
