@@ -54,6 +54,11 @@ def is_blank(value: str) -> bool:
     return not visible(value)
 
 
+#: Prefixes of the text keys' names in the keys table (``case_text.py``): a party id never takes one,
+#: so no person's key can be a case's text key, nor her erasure destroy another case's text.
+RESERVED_ID_PREFIXES = ("case:", "reads:")
+
+
 def id_problem(value: str) -> str | None:
     """Why ``value`` is not an acceptable id (of a person, a party, a service), or ``None``."""
     if not value or is_blank(value):
@@ -62,6 +67,8 @@ def id_problem(value: str) -> str | None:
         return f"must be at most {MAX_ID_LENGTH} characters"
     if any(c.isspace() or _unsafe(c, multiline=False) or unicodedata.category(c) == "Cf" for c in value):
         return "must not contain spaces, control or invisible characters"
+    if value.lower().startswith(RESERVED_ID_PREFIXES):
+        return "must not start with 'case:' or 'reads:' (the names of text keys)"
     return None
 
 

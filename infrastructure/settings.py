@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         description="A person's personal data is due for erasure this many months after the last of their cases"
         " closed (DWP: supporting records 24 months after the department's live interest ends).",
     )
+    retention_case_text_months: int = Field(
+        default=14,
+        ge=1,
+        description="A case's free text (notes, reasons, corrections, and the purposes of reads of it) is due for"
+        " erasure this many months after the case closed (CMS: case records kept 14 months after closure).",
+    )
+    retention_read_audit_months: int = Field(
+        default=24,
+        ge=1,
+        description="The read records of a month (purposes, break-glass reasons, review notes) are due for erasure"
+        " this many months after the month ended (DWP: supporting records 24 months).",
+    )
     # Business time bounds (domain/rules/business_time.py, docs/domain-decisions.md).
     business_time_earliest: datetime = Field(
         default=SERVICE_BEGAN, description="No business time before this (the Child Support Act 1991 in force)."

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -66,6 +66,7 @@ class CaseReads(Aggregate):
         Version 1 reads were allowed by role alone; they read back with ``basis`` ``"role"``."""
 
         TOPIC = TOPIC_PREFIX + "SafeguardingReads.HistoryRead"
+        TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("purpose",)  #: sealed: the case's and the month's keys
         class_version = 2
         case_id: UUID
         actor_id: str
@@ -217,6 +218,7 @@ class BreakGlassAlerts(Aggregate):
 
     class Raised(Aggregate.Event):
         TOPIC = TOPIC_PREFIX + "BreakGlassAlerts.Raised"
+        TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
         alert_id: UUID
         case_id: UUID
         actor_id: str
@@ -238,6 +240,7 @@ class BreakGlassAlerts(Aggregate):
 
     class Reviewed(Aggregate.Event):
         TOPIC = TOPIC_PREFIX + "BreakGlassAlerts.Reviewed"
+        TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
         alert_id: UUID
         reviewer_id: str
         reviewer_role: str

@@ -110,6 +110,8 @@ class Case(Aggregate):
         """Base of every case event: who, when (business time) and the command's ids (JourneyEvent);
         applying one notes its command, so a retry finds itself (IdempotentEvent)."""
 
+        TEXT_FIELDS: ClassVar[tuple[str, ...]]  #: its free-text fields (``FREE_TEXT_FIELDS``)
+
     class ApplicationReceived(Event, Aggregate.Created):
         TOPIC = TOPIC_PREFIX + "ApplicationReceived"
         applicant_role: str
@@ -1176,5 +1178,23 @@ def _event_classes() -> dict[str, type[Case.Event]]:
 
 
 Case.EVENT_CLASSES = _event_classes()
+
+#: Free text typed by a person (a note, a reason, a reviewer's note, a correction): what the store
+#: seals under the case's own text key, so the case's retention (or the erasure of a party)
+#: destroys it everywhere it was copied. ``doubts`` carry the reviewer's words in their explanations.
+FREE_TEXT_FIELDS: tuple[str, ...] = (
+    "reason",
+    "note",
+    "resolution",
+    "summary",
+    "reviewer_note",
+    "correction",
+    "override_reason",
+    "doubts",
+)
+Case.Event.TEXT_FIELDS = ()
+for _cls in Case.EVENT_CLASSES.values():
+    _declared = {n for k in _cls.__mro__ for n in vars(k).get("__annotations__", {})}
+    _cls.TEXT_FIELDS = tuple(f for f in FREE_TEXT_FIELDS if f in _declared)
 
 _ALL_DOUBTS: tuple[Doubt, ...] = tuple(Doubt)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 from uuid import UUID, uuid4, uuid5
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
@@ -94,20 +95,45 @@ class Command(BaseModel):
     expected_version: int | None = Field(default=None, ge=1, description="Optimistic concurrency check.")
 
     _digest: str | None = PrivateAttr(default=None)
+    _digest_keys: tuple[bytes, ...] = PrivateAttr(default=())
+
+    def keyed(self, keys: Sequence[bytes]) -> Self:
+        """Fingerprint this command under the service's digest keys (current first) from now on.
+
+        The digest is computed afresh after this (a ``model_copy(update=...)`` copies the cache)."""
+        self._digest_keys, self._digest = tuple(keys), None
+        return self
+
+    def _content(self) -> bytes:
+        body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
+        return f"{self.action}:{body}".encode()
 
     def digest(self, key: bytes | None = None) -> str:
         """Fingerprint of the content, to tell a retry from a reuse of the command id (computed once).
 
-        With ``key`` it is an HMAC under that key: commands carrying personal data are fingerprinted
-        under the person's own key, so the stored digest confirms a retry while the key exists and,
-        once the key is destroyed by erasure, confirms no guess of what was recorded.
+        It is an HMAC, so the stored digest confirms a retry without confirming a guess of what was
+        recorded to someone without the key: under the service's digest key (``keyed``, prefix
+        ``k``), or under ``key`` (prefix ``h``): commands carrying personal data are fingerprinted
+        under the person's own key, so once erasure destroys it the digest confirms nothing at all.
+        Unkeyed (no key given or set) it is the plain hash of stores written before keyed digests.
         """
-        body = self.model_dump_json(exclude={"command_id", "expected_version", "correlation_id", "causation_id"})
         if key is not None:
-            return "h" + hmac.new(key, f"{self.action}:{body}".encode(), hashlib.sha256).hexdigest()[:31]
+            return "h" + hmac.new(key, self._content(), hashlib.sha256).hexdigest()[:31]
         if self._digest is None:
-            self._digest = hashlib.sha256(f"{self.action}:{body}".encode()).hexdigest()[:32]
+            if self._digest_keys:
+                self._digest = "k" + hmac.new(self._digest_keys[0], self._content(), hashlib.sha256).hexdigest()[:31]
+            else:
+                self._digest = hashlib.sha256(self._content()).hexdigest()[:32]
         return self._digest
+
+    def matches_digest(self, stored: str) -> bool:
+        """Whether ``stored`` is this command's digest: under the current digest key, an older one of
+        the ring (rotated since), or unkeyed (a store written before keyed digests)."""
+        content = self._content()
+        candidates = [self.digest()]
+        candidates += ["k" + hmac.new(k, content, hashlib.sha256).hexdigest()[:31] for k in self._digest_keys[1:]]
+        candidates.append(hashlib.sha256(content).hexdigest()[:32])
+        return any(hmac.compare_digest(stored, candidate) for candidate in candidates)
 
 
 class CaseCommand(Command):

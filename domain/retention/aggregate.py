@@ -105,3 +105,73 @@ class LegalHolds(Aggregate):
     def standing_at(self, now: datetime) -> dict[str, dict[str, Any]]:
         """The holds standing at ``now``: not lifted, and not past their end."""
         return {k: v for k, v in self.standing.items() if v["until"] is None or v["until"] > now}
+
+
+ERASURES_NAMESPACE = UUID("3b9f1e27-8c4d-4a6b-b5e0-92d7c6a1f483")
+TEXT_SUBJECT_KINDS = ("case", "reads")
+
+
+def erasures_id(kind: str, subject: str) -> UUID:
+    """The stream of the text erasures of one subject: a case's free text, or a month's read records."""
+    return uuid5(ERASURES_NAMESPACE, f"{kind}:{subject}")
+
+
+class TextErasures(Aggregate):
+    """Each destruction of the text keys of a case (its free text) or of a month (its read records):
+    who, why, which keys. Recorded before the keys are destroyed, so a run stopped in between is
+    completed by the next; the keys named say exactly what went."""
+
+    TOPIC = TOPIC_PREFIX + "TextErasures"
+
+    class Event(JourneyEvent):
+        pass
+
+    class Opened(Event, Aggregate.Created):
+        TOPIC = TOPIC_PREFIX + "TextErasures.Opened"
+        kind: str
+        subject: str
+
+        def apply(self, erasures: TextErasures) -> None:
+            erasures.kind, erasures.subject = self.kind, self.subject
+
+    Created = Opened
+
+    class TextErased(Event):
+        TOPIC = TOPIC_PREFIX + "TextErased"
+        reason: str
+        keys: list[str]
+
+        def apply(self, erasures: TextErasures) -> None:
+            erasures.erased_keys.update(self.keys)
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.subject = ""
+        self.erased_keys: set[str] = set()
+
+    @classmethod
+    def open(cls, ctx: ActionContext, *, kind: str, subject: str) -> TextErasures:
+        check_permitted("erase_text", ctx.actor.role)
+        if kind not in TEXT_SUBJECT_KINDS:
+            raise RuleViolation(
+                f"Text is erased for a case or a month of reads, not a {kind!r}.", code="invalid_subject"
+            )
+        return cls._create(
+            cls.Opened,
+            id=erasures_id(kind, subject),
+            **ctx.event_fields(),
+            command_digest="",
+            kind=kind,
+            subject=subject,
+        )
+
+    def erase(self, ctx: ActionContext, *, reason: str, keys: list[str], digest: str) -> bool:
+        """Records the erasure of ``keys``; ``False`` (nothing recorded) when each was recorded before."""
+        check_permitted("erase_text", ctx.actor.role)
+        if is_blank(reason):
+            raise RuleViolation("An erasure needs a reason.", code="reason_required")
+        new = [k for k in keys if k not in self.erased_keys]
+        if not new:
+            return False
+        self.trigger_event(self.TextErased, **ctx.event_fields(), command_digest=digest, reason=reason, keys=new)
+        return True

@@ -27,3 +27,12 @@ class LiftLegalHold(Command):
     subject: Id
     hold_id: UUID
     reason: Reason
+
+
+class EraseText(Command):
+    """Destroys the text keys of a case (its free text) or of a month of read records; recorded first."""
+
+    action: ClassVar[str] = "erase_text"
+    kind: Literal["case", "reads"]
+    subject: Id
+    reason: Reason

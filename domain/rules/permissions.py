@@ -92,6 +92,9 @@ RETENTION_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType
     {
         "place_legal_hold": frozenset({ACSSL, TL}),
         "lift_legal_hold": frozenset({ACSSL, TL}),
+        # Destroying the text keys of a case or a month of reads: retention's service (or the erasure
+        # of a party, by the same service), never a person at a desk.
+        "erase_text": frozenset({SVC}),
     }
 )
 

@@ -31,8 +31,10 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
 from domain.values import Actor
+from infrastructure.eventstore.case_text import TextKeys
 from infrastructure.eventstore.environment import eventsourcing_env
 from infrastructure.eventstore.keys import KeyMaterial, StoreKeyError, check_store_keys, key_material
+from infrastructure.eventstore.personal_data import PersonalDataMapper
 from infrastructure.files import create_private_file
 from infrastructure.settings import Settings
 
@@ -100,8 +102,18 @@ class AccessLog(Application[UUID]):
 
     name = "accesslog"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, text_keys: TextKeys | None = None) -> None:
+        """``text_keys``: the case store's (``CaseJourney.text_keys``); without them the case store is
+        opened here for its keys. Purposes, break-glass reasons and review notes are sealed under the
+        case's text key and the month's read key (``case_text.py``): retention and erasure destroy them."""
         keys = key_material(settings)
+        self._journey: Any = None
+        if text_keys is None:
+            from infrastructure.eventstore.application import CaseJourney
+
+            self._journey = CaseJourney(settings)
+            text_keys = self._journey.text_keys
+        self.text_keys = text_keys
         super().__init__(env=access_log_env(settings, keys))
         try:  # the access log and its keys must fit too: refused at open, naming the key
             check_store_keys(self.recorder, keys, what="the access log")
@@ -112,6 +124,18 @@ class AccessLog(Application[UUID]):
         # other processes meet them at the version key and try again after a short random pause.
         self._case_locks = [threading.Lock() for _ in range(64)]
         self._alerts_lock = threading.Lock()
+
+    def construct_mapper(self) -> PersonalDataMapper:
+        base = super().construct_mapper()
+        mapper = PersonalDataMapper(transcoder=base.transcoder, cipher=base.cipher, compressor=base.compressor)
+        mapper.text = self.text_keys
+        return mapper
+
+    def close(self) -> None:
+        super().close()
+        if self._journey is not None:
+            self._journey.close()
+            self._journey = None
 
     def _head(self, aggregate_id: UUID) -> int:
         """The last version of a stream (0 if it has none): one indexed read, not the stream."""

@@ -155,6 +155,7 @@ def build_report(app: CaseJourney, *, period_from: datetime | None = None, perio
     escalations: dict[str, Counter[str]] = defaultdict(Counter)
     escalation_info: dict[str, dict[str, Any]] = {}
     issues: list[dict[str, Any]] = []
+    opened = app.text_keys.open  # free text is read sealed from the log (``case_text``)
 
     for logged in TopicReader(app, _READ).read():
         report.events_read += 1
@@ -181,7 +182,7 @@ def build_report(app: CaseJourney, *, period_from: datetime | None = None, perio
                 if in_period(started):
                     stays.append(_hours(at - started))
             case Case.EscalationRaised():
-                escalation_info[str(e.escalation_id)] = {"reason": e.reason, "route": e.route, "raised_at": at}
+                escalation_info[str(e.escalation_id)] = {"reason": opened(e.reason), "route": e.route, "raised_at": at}
         if not in_period(at):
             continue
         match e:
@@ -219,7 +220,7 @@ def build_report(app: CaseJourney, *, period_from: datetime | None = None, perio
                         "case_id": case_id,
                         "raised_at": at.isoformat(),
                         "raised_by": e.actor_id,
-                        "summary": e.summary,
+                        "summary": opened(e.summary),
                         "escalation_id": str(e.escalation_id) if e.escalation_id else None,
                         "escalation_reason": linked["reason"] if linked else None,
                     }

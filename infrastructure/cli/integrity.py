@@ -150,13 +150,17 @@ def register(cli: typer.Typer) -> None:
                 if not typer.confirm(f"Erase the personal data of {party_id}? This cannot be undone", default=False):
                     fail("Nothing was erased.", 1)
             try:
-                app.erase_customer(command, who)
+                kept = app.erase_customer(command, who)
             except DomainError as exc:
                 fail(exc.message)
         console.print(
-            f"Erased the personal data of {safe(party_id)}: their key is destroyed; histories replay with it shown"
-            " as \\[erased] and the chain still verifies."
+            f"Erased the personal data of {safe(party_id)} and the free text of their closed cases: the keys are"
+            " destroyed; histories replay with it shown as \\[erased] and the chain still verifies."
         )
+        for case_id, holds in kept.items():
+            console.print(
+                f"Kept under hold, until it ends: the free text of case {case_id} ({safe('; '.join(holds))})."
+            )
 
     def _show_plan(plan: ErasurePlan) -> None:
         cases = ", ".join(str(c) for c in plan.cases) or "none"
@@ -170,8 +174,20 @@ def register(cli: typer.Typer) -> None:
             )
         else:
             console.print("Goes: no personal data is recorded for them; none can be recorded after this.")
+        if plan.cases:
+            console.print(
+                "Goes too: the free text of their cases (notes, reasons, corrections, the purposes of reads of"
+                " them), by destroying each case's text key."
+            )
         for hold in plan.holds:
             console.print(f"Held, so erasure is refused: {safe(hold)}")
+        if plan.open_cases:
+            opened = ", ".join(map(str, plan.open_cases))
+            console.print(f"Open, so erasure is refused until they close: {len(plan.open_cases)} case(s): {opened}.")
+        for case_id, holds in plan.texts_held.items():
+            console.print(
+                f"Kept under a hold on the other party: the free text of case {case_id}: {safe('; '.join(holds))}"
+            )
         markers = ", ".join(plan.safety_markers) or "none"
         console.print(
             f"Stays: every event and the hash chain, the case histories, and the safety markers ({safe(markers)})."

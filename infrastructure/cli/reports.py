@@ -349,7 +349,7 @@ def register(cli: typer.Typer) -> None:
             fail(f"--auditor: {exc}", 2)
         purpose = purpose.strip()
         with open_app(ctx) as app:
-            log = AccessLog(ctx.obj)
+            log = AccessLog(ctx.obj, text_keys=app.text_keys)
             try:
                 events = app.case_events(case_id)
                 read = CaseReads(app, log, CustomerDirectory(app), app.clock).allow_history(

@@ -1,9 +1,11 @@
 """`casejourney retention`: what is due for erasure and why, erasing it, and legal holds.
 
-``due`` lists every person with their status (due, held, kept, erased) and the reason;
+``due`` lists what is due or held (``--all``: everything) of the three kinds of record (a case's
+free text, a person's personal data, a month of read records) with its status and the reason;
 ``apply --actor A`` erases those due, each recorded (who, why), with progress, and can be run
 again at any time (it completes what a killed run left). ``hold``/``lift``/``holds`` record and
-show legal holds on a person or a case; a standing hold keeps the person's data.
+show legal holds on a person or a case; a standing hold keeps the person's data and the free text of
+the case (a hold on a person keeps the text of her cases too).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from domain.errors import DomainError
 from domain.retention.commands import LiftLegalHold, PlaceLegalHold
 from domain.values import Actor, Role
-from infrastructure.audit.retention import RetentionItem, apply_retention, retention_items
+from infrastructure.audit.retention import KINDS, RetentionItem, apply_retention, retention_items
 from infrastructure.cli.common import console, err, fail, open_app
 from infrastructure.cli.text import SafeTable, safe
 
@@ -43,6 +45,11 @@ def _actor(by: str, role: str) -> Actor:
         fail(f"--role must be a role ({HOLD_ROLES} may hold), not {role!r}", 2)
 
 
+def _by_kind(items: list[RetentionItem]) -> str:
+    """``"3 case, 2 person"``: how many items of each kind (kinds with none left out)."""
+    return ", ".join(f"{n} {k}" for k in KINDS if (n := sum(i.kind == k for i in items)))
+
+
 def register(cli: typer.Typer) -> None:
     group = typer.Typer(
         help="Retention by policy: what is due for erasure, erasing it, legal holds.", no_args_is_help=True
@@ -55,24 +62,39 @@ def register(cli: typer.Typer) -> None:
         output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
         all_: Annotated[bool, typer.Option("--all", help="Everyone, not only those due or held.")] = False,
     ) -> None:
-        """Who is due for erasure now, and why; held items are shown as held."""
+        """What is due for erasure now, and why; held items are shown as held."""
         if output not in ("table", "json"):
             fail("--format must be table or json", 2)
         with open_app(ctx) as app:
             items = retention_items(app)
-            months = app.settings.retention_person_months
+            settings = app.settings
         shown = [i for i in items if all_ or i.status in ("due", "held")]
         if output == "json":
             sys.stdout.write(json.dumps([i.as_dict() for i in shown], indent=2) + "\n")
             return
-        table = SafeTable(title=f"Retention: personal data {months} months after the last case closed")
-        for column in ("person", "status", "due", "why"):
-            table.add_column(column, no_wrap=column in {"person", "status"})
-        for i in shown:
-            table.add_row(i.subject, i.status, f"{i.due_at:%Y-%m-%d}" if i.due_at else "-", i.why)
-        console.print(table)
-        counts = {s: sum(i.status == s for i in items) for s in ("due", "held", "kept", "erased")}
-        console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(items)} people.")
+        console.print(
+            "Retention: a case's free text "
+            f"{settings.retention_case_text_months} months after closure; personal data "
+            f"{settings.retention_person_months} months after the last case closed; read records "
+            f"{settings.retention_read_audit_months} months after their month."
+        )
+        if not shown:
+            console.print("Nothing is due or held." + ("" if all_ else " (--all lists everything.)"))
+        # One table per kind, the id whole on one line (the next command needs it); the due date is in "why".
+        for kind, title in (("case", "Cases' free text"), ("person", "People"), ("reads", "Months of read records")):
+            rows = [i for i in shown if i.kind == kind]
+            if rows:
+                table = SafeTable(title=title, title_justify="left")
+                table.add_column("case" if kind == "case" else "person" if kind == "person" else "month", no_wrap=True)
+                table.add_column("status", no_wrap=True)
+                table.add_column("why")
+                for i in rows:
+                    table.add_row(i.subject, i.status, i.why)
+                console.print(table)
+        for kind, noun in (("case", "cases' free text"), ("person", "people"), ("reads", "months of reads")):
+            of_kind = [i for i in items if i.kind == kind]
+            counts = {s: sum(i.status == s for i in of_kind) for s in ("due", "held", "kept", "erased")}
+            console.print(f"{noun}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(of_kind)}.")
 
     @group.command()
     def apply(
@@ -80,7 +102,7 @@ def register(cli: typer.Typer) -> None:
         actor: Annotated[str, typer.Option(help="Who runs it (recorded on each erasure, as a backend service).")],
         yes: Annotated[bool, typer.Option("--yes", help="Do not ask (needed when not at a terminal).")] = False,
     ) -> None:
-        """Erase everyone due now, each as a recorded event; safe to run again (it completes a killed run)."""
+        """Erase what is due now (case text, people, months of reads), each recorded; safe to run again."""
         try:
             who = Actor(actor, Role.BACKEND_SERVICE)
         except ValueError as exc:
@@ -93,7 +115,7 @@ def register(cli: typer.Typer) -> None:
             if not yes:
                 if not sys.stdin.isatty():
                     fail(f"{len(due_now)} due: run again with --yes to erase them (retention due lists them).", 2)
-                if not typer.confirm(f"Erase the personal data of {len(due_now)} people?", default=False):
+                if not typer.confirm(f"Erase what is due ({_by_kind(due_now)})?", default=False):
                     fail("Nothing was erased.", 1)
             with Progress(TextColumn("erasing"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
                 task = bar.add_task("erase", total=len(due_now))
@@ -102,7 +124,11 @@ def register(cli: typer.Typer) -> None:
                     bar.update(task, completed=done)
 
                 result = apply_retention(app, who, progress=step)
-        console.print(f"Erased {len(result.erased)}; {len(result.held)} held; {len(result.failed)} refused.")
+        console.print(
+            f"Erased {_by_kind(result.erased) or 'nothing'}; {len(result.held)} held; {len(result.failed)} refused."
+        )
+        for case_id, holds in result.texts_kept.items():
+            console.print(f"  kept under hold: the free text of case {case_id} ({safe('; '.join(holds))})")
         for subject, why in result.failed.items():
             err.print(f"  {safe(subject)}: {safe(why)}")
         if result.failed:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -44,8 +44,8 @@ from domain.customer.aggregate import Customer, customer_id
 from domain.customer.commands import EraseCustomer, LiftSafetyMarker, RecordCustomerDetails
 from domain.errors import CaseNotFound, ConcurrencyConflict, DomainError, IdempotencyKeyReused, RuleViolation
 from domain.events import CommandOutcome
-from domain.retention.aggregate import LegalHolds, holds_id
-from domain.retention.commands import LiftLegalHold, PlaceLegalHold
+from domain.retention.aggregate import LegalHolds, TextErasures, erasures_id, holds_id
+from domain.retention.commands import EraseText, LiftLegalHold, PlaceLegalHold
 from domain.rules.business_time import check_business_time
 from domain.rules.eligibility import PolicyRegistry
 from domain.rules.expedited import due_at
@@ -60,8 +60,9 @@ from domain.values import (
     SafetyMarker,
     StaffTeam,
 )
+from infrastructure.eventstore.case_text import TextKeys, case_subject
 from infrastructure.eventstore.environment import eventsourcing_env
-from infrastructure.eventstore.keys import StoreKeyError, check_store_keys, key_material
+from infrastructure.eventstore.keys import StoreKeyError, check_store_keys, digest_keys, key_material
 from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.eventstore.safety_markers import SAFETY_MARKER_POLICY, SafetyMarkerPolicy
@@ -137,7 +138,7 @@ def _version_conflict(command: CaseCommand, case: Case) -> ConcurrencyConflict |
 
 def _same_command(seen: CommandOutcome, command: Command, actor: Actor, where: str) -> None:
     """A command id seen before is a retry only with the same content from the same actor."""
-    if seen.digest != command.digest():
+    if not command.matches_digest(seen.digest):
         raise IdempotencyKeyReused(
             f"Command id {command.command_id} was already used for a different command {where}.",
             command_id=str(command.command_id),
@@ -161,6 +162,8 @@ class ErasurePlan:
     already_erased: bool
     safety_markers: list[str]
     holds: list[str]
+    open_cases: list[UUID] = field(default_factory=list)
+    texts_held: dict[UUID, list[str]] = field(default_factory=dict)  # case -> holds on its other party
 
     @property
     def known(self) -> bool:
@@ -216,6 +219,7 @@ class CaseJourney(Application[UUID]):
         except StoreKeyError:
             self.close()
             raise
+        assert isinstance(self.mapper, PersonalDataMapper)
         self._safety_marker_policy = SafetyMarkerPolicy(self.recorder, self.mapper, self._mark_person)
 
     def construct_mapper(self) -> PersonalDataMapper:
@@ -225,8 +229,11 @@ class CaseJourney(Application[UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()
         self.person_keys = PersonKeys(recorder, self.keys.wrapping)
+        self.digest_keys = digest_keys(self.keys.wrapping)
+        self.text_keys = TextKeys(self.person_keys)
         assert isinstance(self.mapper, PersonalDataMapper)
         self.mapper.keys = self.person_keys
+        self.mapper.text = self.text_keys
         return recorder
 
     # ------------------------------------------------------------------ commands
@@ -255,6 +262,8 @@ class CaseJourney(Application[UUID]):
                 if decided is None:
                     continue
                 events: list[Case.Event] = decided.collect_events()  # type: ignore[assignment]
+                if decided.closed:  # a closed case's text key may have been destroyed since: read it afresh
+                    self.text_keys.for_case(case_id, fresh=True)
                 if self._append(command, case_id, events):
                     self._remember(decided)
                     return _result(case_id, command.command_id, events, replayed=False)
@@ -339,6 +348,7 @@ class CaseJourney(Application[UUID]):
         return command.case_id
 
     def _context(self, command: Command, actor: Actor, *, check_time: bool = True) -> ActionContext:
+        command.keyed(self.digest_keys)  # its stored fingerprint is an HMAC under the service's key
         now = self.clock()
         occurred_at = command.occurred_at or now
         if check_time:
@@ -492,11 +502,17 @@ class CaseJourney(Application[UUID]):
             party_id=party_id,
             cases=cases,
             holds=self.holds_on_person(party_id, self.clock(), cases),
+            texts_held=self.texts_held(party_id, self.clock(), cases),
             has_customer_record=customer is not None,
             details_recorded=details,
             already_erased=bool(customer is not None and customer.erased) or self.person_keys.erased(party_id),
             safety_markers=sorted(customer.markers) if customer is not None else [],
+            open_cases=self.open_cases(cases),
         )
+
+    def open_cases(self, cases: Iterable[UUID]) -> list[UUID]:
+        """Those of ``cases`` not closed (read from the store)."""
+        return [c for c in cases if not self._load(c, fresh=True).closed]
 
     def cases_of_party(self, party_id: str) -> list[UUID]:
         """The cases whose application names ``party_id`` as a parent, in the order they were opened."""
@@ -558,8 +574,26 @@ class CaseJourney(Application[UUID]):
 
     def holds_on_person(self, party_id: str, at: datetime, cases: Iterable[UUID] = ()) -> list[str]:
         """The holds standing at ``at`` that keep ``party_id``'s data: on them, or on a case of theirs."""
+        return self._holds_on([("person", party_id), *(("case", str(c)) for c in cases)], at)
+
+    def holds_on_case(self, case_id: UUID, at: datetime, parties: Iterable[str] = ()) -> list[str]:
+        """The holds standing at ``at`` that keep a case's free text: on it, or on a party of it."""
+        return self._holds_on([("case", str(case_id)), *(("person", p) for p in sorted(set(parties)))], at)
+
+    def texts_held(self, party_id: str, at: datetime, cases: Iterable[UUID]) -> dict[UUID, list[str]]:
+        """Cases of ``party_id`` whose free text a hold on another party of theirs keeps (her erasure
+        leaves that text until the hold ends; case-text retention erases it then)."""
+        held = {}
+        for case_id in cases:
+            others = self._load(case_id, fresh=True).party_ids() - {party_id}
+            found = self._holds_on([("person", p) for p in sorted(others)], at)
+            if found:
+                held[case_id] = found
+        return held
+
+    def _holds_on(self, subjects: Iterable[tuple[str, str]], at: datetime) -> list[str]:
         found = []
-        for kind, subject in [("person", party_id), *(("case", str(c)) for c in cases)]:
+        for kind, subject in subjects:
             holds = self.legal_holds(kind, subject)
             if holds is not None:
                 for hold_id, hold in holds.standing_at(at).items():
@@ -567,8 +601,12 @@ class CaseJourney(Application[UUID]):
                     found.append(f"{kind} {subject}: {hold['reason']} (by {hold['placed_by']}{until}; hold {hold_id})")
         return found
 
-    def erase_customer(self, command: EraseCustomer, actor: Actor, *, cases: Sequence[UUID] | None = None) -> None:
-        """Records the erasure (who, why) and destroys the customer's key; safe to run again.
+    def erase_customer(
+        self, command: EraseCustomer, actor: Actor, *, cases: Sequence[UUID] | None = None
+    ) -> dict[UUID, list[str]]:
+        """Records the erasure (who, why), destroys the customer's key, then the text keys of her cases
+        (closed: an open case refuses the erasure); safe to run again. Returns the cases whose text a
+        hold on their other party keeps, with the holds (the text goes when the hold ends, by retention).
 
         Refused for a party the store does not know (no customer record, no case names them): a
         mistyped id must never be recorded as an erasure that seems to have done something.
@@ -582,6 +620,14 @@ class CaseJourney(Application[UUID]):
             raise RuleViolation(
                 f"{command.party_id} is under legal hold, so nothing was erased: " + "; ".join(held),
                 code="legal_hold",
+            )
+        still_open = self.open_cases(cases)
+        if still_open:
+            raise RuleViolation(
+                f"{command.party_id} is a party to {len(still_open)} open case(s) ("
+                + ", ".join(map(str, still_open))
+                + "): their data is kept while the service has a live interest; nothing was erased.",
+                code="case_open",
             )
         try:
             customer: Customer = self.repository.get(customer_id(command.party_id))
@@ -598,6 +644,82 @@ class CaseJourney(Application[UUID]):
             self.save(customer)
         # After the event: if this step fails, running the erasure again completes it.
         self.person_keys.destroy(command.party_id, at=ctx.recorded_at, by=actor.id, reason=command.reason)
+        # Free text about her is in her cases, in any field: the free text of each goes too, but for a
+        # case whose other party is under hold (that hold keeps the case's record).
+        kept = self.texts_held(command.party_id, ctx.recorded_at, cases)
+        for case_id in (c for c in cases if c not in kept):
+            self.erase_text(
+                EraseText(
+                    kind="case",
+                    subject=str(case_id),
+                    reason=f"erasure of {command.party_id}: {command.reason}",
+                    command_id=uuid5(command.command_id, f"case:{case_id}"),
+                ),
+                actor,
+                checked=True,
+            )
+        return kept
+
+    def erase_text(self, command: EraseText, actor: Actor, *, checked: bool = False) -> list[str]:
+        """Destroys the text keys of a closed case (its free text, and the purposes of reads of it) or
+        of a month of read records, recorded first (who, why, which keys); safe to run again. Refused
+        for an open case, a case under legal hold, and (given ``expected_version``) a case that moved
+        since the caller judged it: a concern recorded after closure renews its period. Returns the
+        keys named."""
+        ctx = self._context(command, actor)
+        check_permitted("erase_text", actor.role)
+        if command.kind == "reads":
+            subject = f"reads:{command.subject}"
+            return self._erase_keys(command, ctx, [subject, *self.person_keys.subjects(subject)])
+        try:
+            case_id = UUID(command.subject)
+        except ValueError:
+            raise RuleViolation(f"{command.subject!r} is not a case id.", code="invalid_subject") from None
+        # Under the case's lock: a command of this process lands wholly before (and is judged by the
+        # version check) or wholly after (sealed under the next key).
+        with self._case_locks[hash(case_id) % len(self._case_locks)]:
+            if not checked:
+                case = self._load(case_id, fresh=True)  # refused for an unknown case (CaseNotFound)
+                if not case.closed:
+                    raise RuleViolation(f"Case {case_id} is open: its free text is kept.", code="case_open")
+                held = self.holds_on_case(case_id, ctx.recorded_at, case.party_ids())
+                if held:
+                    raise RuleViolation(f"Case {case_id} is under legal hold: " + "; ".join(held), code="legal_hold")
+                if command.expected_version is not None and case.version != command.expected_version:
+                    raise RuleViolation(
+                        f"Case {case_id} changed since it was judged due (version {command.expected_version},"
+                        f" now {case.version}): nothing was erased; judge it again.",
+                        code="case_changed",
+                    )
+            subjects = [case_subject(case_id), *self.text_keys.subjects_of_case(case_id)]
+            erased = self._erase_keys(command, ctx, subjects)
+            self._evict(case_id)  # a kept copy holds the text as it was opened
+        return erased
+
+    def _erase_keys(self, command: EraseText, ctx: ActionContext, keys: list[str]) -> list[str]:
+        subjects = list(dict.fromkeys(keys))
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                erasures: TextErasures = self.repository.get(erasures_id(command.kind, command.subject))
+            except AggregateNotFoundError:
+                erasures = TextErasures.open(ctx, kind=command.kind, subject=command.subject)
+            if not erasures.erase(ctx, reason=command.reason, keys=subjects, digest=command.digest()):
+                break  # each key was recorded as erased before: nothing new to record
+            try:
+                self.save(erasures)
+            except IntegrityError:
+                continue  # another erasure of the same subject was recorded first: look again
+            break
+        # After the record: a run stopped here is completed by the next, which destroys the same keys.
+        self.text_keys.destroy(subjects, at=ctx.recorded_at, by=ctx.actor.id, reason=command.reason)
+        return subjects
+
+    def text_erasures(self, kind: str, subject: str) -> TextErasures | None:
+        try:
+            erasures: TextErasures = self.repository.get(erasures_id(kind, subject))
+        except AggregateNotFoundError:
+            return None
+        return erasures
 
     def lift_safety_marker(self, command: LiftSafetyMarker, actor: Actor) -> None:
         """Takes a marker off a person: an explicit override, recorded with who and why."""

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from domain.case.actions import CASE_ACTIONS, RECEIVE_APPLICATION
 from domain.case.aggregate import Case
 from domain.customer.aggregate import Customer
-from domain.retention.aggregate import LegalHolds
+from domain.retention.aggregate import LegalHolds, TextErasures
 from domain.staff.aggregate import StaffRoster
 
 #: Fields every case event carries (the library's and ours); listed once, not per event.
@@ -38,6 +38,7 @@ def event_classes() -> dict[str, type[Any]]:
         (Customer, Customer.Event),
         (StaffRoster, StaffRoster.Event),
         (LegalHolds, LegalHolds.Event),
+        (TextErasures, TextErasures.Event),
     ):
         for name, value in vars(aggregate).items():
             is_event = isinstance(value, type) and issubclass(value, base) and value is not base

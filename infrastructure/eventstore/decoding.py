@@ -55,11 +55,13 @@ def _uuid(hex_digits: str) -> UUID:
 
 
 class CaseEventDecoder:
-    """``decode(notification) -> Case.Event``, equal to ``app.mapper.to_domain_event``."""
+    """``decode(notification) -> Case.Event``, equal to ``app.mapper.to_domain_event_sealed`` (free
+    text still sealed: the projections fold tokens, and what is shown opens them)."""
 
     def __init__(self, app: CaseJourney) -> None:
         mapper: Any = app.mapper
-        self.fallback: Callable[[Any], Any] = mapper.to_domain_event
+        # Free text stays sealed here, as the projections fold it (``case_text.py``): the fallback too.
+        self.fallback: Callable[[Any], Any] = mapper.to_domain_event_sealed
         transcoder = mapper.transcoder
         cipher = mapper.cipher
         self.decrypt: Callable[[bytes], bytes] | None = cipher.decrypt if cipher is not None else None

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from infrastructure.eventstore.crypto import MAGIC, Keyring, KeyringError
 from infrastructure.files import make_private_folder, write_private
 from infrastructure.settings import Settings
@@ -119,6 +122,18 @@ class FileKeyProvider:
         """Removes a key file this process made in error (the store already held events under other keys)."""
         with contextlib.suppress(FileNotFoundError):
             created.unlink()
+
+
+DIGEST_KEY_INFO = b"casejourney command digest v1"
+
+
+def digest_keys(wrapping: str) -> tuple[bytes, ...]:
+    """The service's command-digest keys, current first: one per key of the wrapping keyring, derived
+    with HKDF-SHA256 (a key of its own purpose; the wrapping key itself is never used to digest)."""
+    return tuple(
+        HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=DIGEST_KEY_INFO).derive(key)
+        for _, key in Keyring.parse(wrapping).keys
+    )
 
 
 def key_provider(settings: Settings) -> KeyProvider:

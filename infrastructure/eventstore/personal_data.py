@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,7 @@ from psycopg.sql import SQL, Identifier
 
 from domain.customer.aggregate import ERASED
 from domain.errors import RuleViolation
+from infrastructure.eventstore.case_text import TextKeys, open_event_text, seal_event_text
 from infrastructure.eventstore.crypto import MAGIC, KeyringCipher
 
 SEALED_PREFIX = "pd1:"
@@ -105,13 +106,22 @@ class PersonKeys:
         wrapped = (row["wrapped_key"] if self.postgres else row[0]) if row else None
         return self._unwrap(bytes(wrapped), subject) if wrapped is not None else None
 
-    def ensure_key(self, subject: str) -> bytes:
-        """The subject's key, made on first use; refused for an erased subject, forever."""
-        key = self.key_for(subject)
-        if key is not None:
-            return key
+    def ensure_key(self, subject: str, *, likely_new: bool = False) -> bytes:
+        """The subject's key, made on first use; refused for an erased subject, forever.
+
+        ``likely_new`` (a case's first free text) skips the first look and makes the key in one
+        transaction. On PostgreSQL that transaction does not wait for its own WAL flush: a key is used
+        only by an event committed after it, whose commit flushes the WAL past the key's, so a key is
+        durable whenever anything sealed with it is (and one lost with no such event is just made again).
+        """
+        if not likely_new:
+            key = self.key_for(subject)
+            if key is not None:
+                return key
         fresh = AESGCM.generate_key(bit_length=256)
         with self._cursor() as c:
+            if self.postgres:
+                c.execute("SET LOCAL synchronous_commit TO OFF")
             insert = "INSERT INTO {t} (subject, wrapped_key) VALUES (?, ?) ON CONFLICT (subject) DO NOTHING"
             c.execute(self._sql(insert), (subject, self._wrap(fresh)))
             c.execute(self._sql("SELECT wrapped_key, erased_at FROM {t} WHERE subject = ?"), (subject,))
@@ -126,6 +136,12 @@ class PersonKeys:
 
     def destroy(self, subject: str, *, at: datetime, by: str, reason: str) -> None:
         """Destroys the key (idempotent) and leaves a tombstone so it is never made again."""
+        self.destroy_many([subject], at=at, by=by, reason=reason)
+
+    def destroy_many(self, subjects: Sequence[str], *, at: datetime, by: str, reason: str) -> None:
+        """Destroys several keys in one transaction, then makes sure no copy of them lingers."""
+        if not subjects:
+            return
         upsert = (
             "INSERT INTO {t} (subject, wrapped_key, erased_at, erased_by, erasure_reason) VALUES (?, NULL, ?, ?, ?)"
             " ON CONFLICT (subject) DO UPDATE SET wrapped_key = NULL,"
@@ -133,10 +149,10 @@ class PersonKeys:
             " erased_by = COALESCE({t}.erased_by, excluded.erased_by),"
             " erasure_reason = COALESCE({t}.erasure_reason, excluded.erasure_reason)"
         )
-        params = (subject, at.isoformat(), by, reason)
+        rows = [(subject, at.isoformat(), by, reason) for subject in subjects]
         if self.postgres:
             with self._cursor() as c:
-                c.execute(self._sql(upsert), params)
+                c.executemany(self._sql(upsert), rows)
             # The old row version still holds the key until vacuumed: rewrite the (small) table now.
             with self.recorder.datastore.get_connection() as conn:
                 conn.execute(SQL("VACUUM (FULL) {}").format(self.table))
@@ -144,11 +160,33 @@ class PersonKeys:
             with self.recorder.datastore.transaction(commit=True) as c:
                 # secure_delete overwrites the freed cell, so the old key bytes do not linger in the file.
                 c.execute("PRAGMA secure_delete = ON")
-                c.execute(
-                    upsert.replace("{t}.", "casejourney_person_keys.").format(t="casejourney_person_keys"), params
+                c.executemany(
+                    upsert.replace("{t}.", "casejourney_person_keys.").format(t="casejourney_person_keys"), rows
                 )
             with self.recorder.datastore.get_connection(commit=True) as conn:
                 conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and none stay in the write-ahead log
+
+    def subjects(self, prefix: str) -> list[str]:
+        """The subjects ``prefix`` itself and ``prefix/<generation>`` that have a row (a key or a tombstone)."""
+        with self._cursor() as c:
+            c.execute(
+                self._sql("SELECT subject FROM {t} WHERE subject = ? OR subject LIKE ? ORDER BY subject"),
+                (prefix, prefix + "/%"),  # subjects here are ids and months: no LIKE wildcard in them
+            )
+            rows = c.fetchall()
+        found = [r["subject"] if self.postgres else r[0] for r in rows]
+        return sorted(found, key=lambda s: int(s.rpartition("/")[2]) if "/" in s[len(prefix) :] else 1)
+
+    def subjects_starting(self, prefix: str) -> dict[str, bool]:
+        """Every subject starting with ``prefix`` (a key or a tombstone) -> whether it is destroyed."""
+        with self._cursor() as c:
+            c.execute(
+                self._sql("SELECT subject, erased_at FROM {t} WHERE subject LIKE ? ORDER BY subject"), (prefix + "%",)
+            )
+            rows = c.fetchall()
+        if self.postgres:
+            return {r["subject"]: r["erased_at"] is not None for r in rows}
+        return {r[0]: r[1] is not None for r in rows}
 
     def erased(self, subject: str) -> bool:
         with self._cursor() as c:
@@ -176,9 +214,11 @@ def unseal(key: bytes, subject: str, field: str, text: str) -> Any:
 
 
 class PersonalDataMapper(Mapper):  # type: ignore[type-arg]
-    """The library's mapper, plus sealing of personal-data fields under the subject's own key."""
+    """The library's mapper, plus sealing of personal-data fields under the subject's own key and
+    of free text under the case's text key (``case_text.py``); both opened again on the way out."""
 
     keys: PersonKeys | None = None  # set by the application once its recorder exists
+    text: TextKeys | None = None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         fields: tuple[str, ...] = getattr(type(domain_event), "PERSONAL_DATA_FIELDS", ())
@@ -192,9 +232,18 @@ class PersonalDataMapper(Mapper):  # type: ignore[type-arg]
             sealed = object.__new__(type(domain_event))
             object.__setattr__(sealed, "__dict__", state)
             domain_event = sealed
+        if self.text is not None:
+            domain_event = seal_event_text(self.text, domain_event)
         return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = self.to_domain_event_sealed(stored_event)
+        if self.text is not None:
+            open_event_text(self.text, event)
+        return event
+
+    def to_domain_event_sealed(self, stored_event: StoredEvent) -> Any:
+        """The event with personal data unsealed and its free text still sealed (as projections fold it)."""
         event: Any = super().to_domain_event(stored_event)
         fields: tuple[str, ...] = getattr(type(event), "PERSONAL_DATA_FIELDS", ())
         if fields:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder
 
 from domain.case.aggregate import Case
 from domain.values import DOMESTIC_ABUSE_KINDS, Actor, ConcernKind, Role
+from infrastructure.eventstore.personal_data import PersonalDataMapper
 
 #: The actor recorded on the markers this policy sets.
 SAFETY_MARKER_POLICY = Actor("svc-safety-marker-policy", Role.BACKEND_SERVICE)
@@ -34,7 +34,7 @@ class SafetyMarkerPolicy:
     def __init__(
         self,
         recorder: ApplicationRecorder,
-        mapper: Mapper[Any],
+        mapper: PersonalDataMapper,
         mark_person: Callable[[Case.ConcernRecorded, int], int],
     ) -> None:
         self._recorder = recorder
@@ -54,7 +54,7 @@ class SafetyMarkerPolicy:
                 if not batch:
                     return marked
                 for notification in batch:
-                    concern = self._mapper.to_domain_event(notification)
+                    concern = self._mapper.to_domain_event_sealed(notification)  # its note is not needed
                     assert isinstance(concern, Case.ConcernRecorded)
                     if ConcernKind(concern.kind) in DOMESTIC_ABUSE_KINDS:
                         marked += self._mark_person(concern, notification.id)

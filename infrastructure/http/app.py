@@ -55,7 +55,7 @@ def create_app(
     if app is None:
         app = CaseJourney(settings, clock=clock or utc_now)
         owned.append(app)
-    access_log = AccessLog(settings)
+    access_log = AccessLog(settings, text_keys=app.text_keys)
     owned.append(access_log)
     clock = clock or app.clock
     services = Services(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 
+from infrastructure.eventstore.case_text import TextKeys
 from infrastructure.readmodels.engine import (
     Item,
     Sealed,
@@ -89,7 +90,14 @@ SPEC = ProjectionSpec(
 # -- the query readers ask
 
 
-def safeguarding_history_of(conn: Connection, case_id: str) -> list[dict[str, Any]]:
+def safeguarding_history_of(conn: Connection, case_id: str, text: TextKeys | None = None) -> list[dict[str, Any]]:
+    """The case's rows, in order. Their free text is stored sealed under the case's text key (as the
+    events hold it): given ``text`` (the application's ``text_keys``) it is opened, and reads
+    ``[erased]`` once the key is destroyed; without it, it stays sealed."""
     t = SPEC.tables()["safeguarding_history"]
-    rows = conn.execute(select(t).where(t.c.case_id == case_id).order_by(t.c.case_version))
-    return [dict(r._mapping) for r in rows]
+    rows = [dict(r._mapping) for r in conn.execute(select(t).where(t.c.case_id == case_id).order_by(t.c.case_version))]
+    if text is not None:
+        for row in rows:
+            for column in ("what", "why", "reasons"):
+                row[column] = text.open(row[column])
+    return rows

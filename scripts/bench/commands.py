@@ -647,10 +647,17 @@ class Unprotected(CaseJourney):
 
 
 class Clear(CaseJourney):
-    """Our command path, hash chain and all, with payload encryption turned off: the baseline that
-    shows what sealing every event by default costs. Its own tables (name) and, on SQLite, its own file."""
+    """Our command path, hash chain and all, with payload encryption turned off and free text not
+    sealed under case keys (which the service itself never turns off): the baseline that shows what
+    sealing every event and every free text by default costs. Its own tables (name) and, on SQLite,
+    its own file."""
 
     name = "casejourney_clear"
+
+    def construct_recorder(self) -> Any:
+        recorder = super().construct_recorder()
+        self.mapper.text = None  # type: ignore[attr-defined]  # bench only: no case text keys
+        return recorder
 
 
 def _beside(settings: Settings, file_name: str, **update: Any) -> Settings:

@@ -60,7 +60,7 @@ LABELS = {
     "raw": "raw INSERT+COMMIT",
     "plain": "plain eventsourcing (+cache)",
     "ours": "CaseJourney.execute (warm)",
-    "clear": "the same, payload encryption off",
+    "clear": "the same, no encryption (payload, case text)",
 }
 SCAN_BATCH = 5000  # as scripts/bench/projections.py
 PREPARED_EVENTS = 10  # events per case before the timed commands

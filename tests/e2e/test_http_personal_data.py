@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
+from domain.errors import RuleViolation
 from tests.e2e.conftest import ACSSL, AUD, CW, EM, SCW, SVC, TL, Api
 
 
@@ -19,6 +22,10 @@ def test_contact_details_come_from_the_customer_record_and_vanish_on_erasure(api
         response = api.get(f"/cases/{case_id}", actor)
         assert "Hidden Close" not in response.text and "07000" not in response.text
 
+    with pytest.raises(RuleViolation) as refused:
+        app.erase_customer(EraseCustomer(party_id="pwc-1", reason="retention ended"), SVC)
+    assert refused.value.code == "case_open"  # kept while the case is open
+    api.command(case_id, "close_case", {"reason": "Maintenance arrangement ended."}, CW)
     app.erase_customer(EraseCustomer(party_id="pwc-1", reason="retention ended"), SVC)
     for actor in (SCW, ACSSL, CW):
         response = api.get(f"/cases/{case_id}", actor)

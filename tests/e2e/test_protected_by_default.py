@@ -3,7 +3,8 @@
 Given a fresh folder and no settings, when ``casejourney demo`` runs (then the read models and a
 history), then the keyring is made once in ``var/keys`` (0700, the file 0600) and said once, the
 store's files are 0600, and no free text the demo wrote (notes, reasons, corrections) is in any
-file under ``var/``. The same search finds the text when encryption is turned off, so it can fail.
+file under ``var/``. With payload encryption turned off the same search finds the payloads' structured
+fields, so it can fail, while free text stays sealed under its case's text key.
 Opening the store without its keyring is then one sentence naming the key, for every command, and
 a rebuild refuses before it starts.
 """
@@ -59,10 +60,14 @@ def test_a_fresh_demo_leaves_no_free_text_in_any_file_under_var(tmp_path: Path) 
     assert run("demo", cwd=tmp_path).stderr.count("created a new keyring") == 0  # not again
 
 
-def test_the_same_search_finds_the_text_with_payload_encryption_off(tmp_path: Path) -> None:
+def test_the_same_search_finds_the_payloads_with_payload_encryption_off(tmp_path: Path) -> None:
     demo_in(tmp_path, CASEJOURNEY_PAYLOAD_ENCRYPTION="false")
-    raw = text_under(tmp_path / "var").lower()
-    assert all(text.lower().encode() in raw for text in FREE_TEXT)
+    raw = text_under(tmp_path / "var")
+    # The payloads are in clear (so the search can fail): a concern's structured fields are found...
+    assert b'"kind":"threatened_violence"' in raw.replace(b" ", b"")
+    # ...but free text is sealed under its case's text key even so (erasure must reach it).
+    assert b"{{ct1:case:" in raw
+    assert not any(text.lower().encode() in raw.lower() for text in FREE_TEXT)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """`casejourney retention` as an operator runs it: due, apply with progress, and a resume after kill -9.
 
 Given 120 cases closed three years ago (written at a clock the test sets), when `retention apply`
-is killed with SIGKILL mid-way and run again, then every person is erased exactly once (one
-``Erased`` event each, with who and why), nothing is left due, and the chain still verifies.
+is killed with SIGKILL mid-way and run again, then every case's free text and every person is
+erased exactly once (one ``TextErased`` and one ``Erased`` event each, with who and why), nothing is
+left due, the closing reasons read ``[erased]``, and the chain still verifies.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from domain.case.aggregate import Case
 from domain.case.commands import CloseCase
-from domain.customer.aggregate import Customer
+from domain.customer.aggregate import ERASED, Customer
+from domain.retention.aggregate import TextErasures
 from infrastructure.eventstore.application import CaseJourney
 from tests.builders import CASEWORKER, open_case
 from tests.conftest import FakeClock, cli_env
 from tests.e2e.test_cli import CLI
 
 CASES = 120
+
+
+def text_erasures(app: CaseJourney) -> list[str]:
+    found = app.recorder.select_notifications(1, 100_000, topics=[TextErasures.TextErased.TOPIC])
+    return [k for n in found for k in app.mapper.to_domain_event(n).keys]  # type: ignore[attr-defined]
 
 
 def erasures(app: CaseJourney) -> list[str]:
@@ -43,8 +51,11 @@ def test_a_killed_apply_is_completed_by_the_next_run_and_erases_each_person_once
     due = subprocess.run([CLI, "retention", "due", "--format", "json"], capture_output=True, text=True, env=env)
     assert due.returncode == 0, due.stderr
     listed = json.loads(due.stdout)
-    assert len(listed) == 2 * CASES and {i["status"] for i in listed} == {"due"}
-    assert "24 months end 2025-01-10" in listed[0]["why"]
+    assert len(listed) == 3 * CASES and {i["status"] for i in listed} == {"due"}
+    by_kind = {k: [i for i in listed if i["kind"] == k] for k in ("case", "person")}
+    assert (len(by_kind["case"]), len(by_kind["person"])) == (CASES, 2 * CASES)
+    assert "14 months end 2024-03-10" in by_kind["case"][0]["why"]
+    assert "24 months end 2025-01-10" in by_kind["person"][0]["why"]
     unasked = subprocess.run(
         [CLI, "retention", "apply", "--actor", "svc-retention"],
         env=env,
@@ -69,6 +80,7 @@ def test_a_killed_apply_is_completed_by_the_next_run_and_erases_each_person_once
     assert run.returncode == -signal.SIGKILL
     first = erasures(app)
     assert 5 <= len(first) < 2 * CASES  # it really was killed mid-way
+    assert len(text_erasures(app)) == CASES  # the cases' text went first
 
     resumed = subprocess.run(
         [CLI, "retention", "apply", "--actor", "svc-retention", "--yes"],
@@ -82,6 +94,10 @@ def test_a_killed_apply_is_completed_by_the_next_run_and_erases_each_person_once
     every = erasures(app)
     assert sorted(every) == sorted({p for i in range(CASES) for p in (f"pwc-ret-{i}", f"nrp-ret-{i}")})
     assert len(every) == len(set(every))  # each person erased exactly once
+    texts = text_erasures(app)
+    assert len(texts) == len(set(texts)) == CASES  # and each case's text key once
+    [closed] = [e for e in app.case_events(case_id) if isinstance(e, Case.CaseClosed)]
+    assert closed.reason == ERASED
     after = subprocess.run([CLI, "retention", "due", "--format", "json"], capture_output=True, text=True, env=env)
     assert json.loads(after.stdout) == []
     verify = subprocess.run([CLI, "verify"], capture_output=True, text=True, env=env)

@@ -83,7 +83,9 @@ def test_a_caller_reads_its_own_write_once_the_runner_has_caught_up(app: CaseJou
     assert time.monotonic() - started < 3.0  # on PostgreSQL the 5 s poll was cut short by NOTIFY
     with models.engine.connect() as conn:
         assert team_assignment_of(conn, str(case_id))["case_version"] == result.version
-        assert [r["event_type"] for r in safeguarding_history_of(conn, str(case_id))] == ["ConcernRecorded"]
+        assert [r["event_type"] for r in safeguarding_history_of(conn, str(case_id), app.text_keys)] == [
+            "ConcernRecorded"
+        ]
 
 
 def test_wait_for_times_out_without_a_runner(app: CaseJourney, models) -> None:

@@ -129,7 +129,7 @@ def test_safeguarding_history_is_complete_and_ordered_for_every_story(stories, a
     models, cases = stories
     with models.engine.connect() as conn:
         for number, expected in HISTORY.items():
-            rows = safeguarding_history_of(conn, str(cases[number]))
+            rows = safeguarding_history_of(conn, str(cases[number]), app.text_keys)
             assert [r["event_type"] for r in rows] == expected, f"story {number}"
             versions = [r["case_version"] for r in rows]
             assert versions == sorted(versions)
@@ -137,13 +137,13 @@ def test_safeguarding_history_is_complete_and_ordered_for_every_story(stories, a
             assert ids == sorted(ids)
 
 
-def test_history_rows_say_who_why_and_on_which_policy(stories) -> None:
+def test_history_rows_say_who_why_and_on_which_policy(stories, app: CaseJourney) -> None:
     models, cases = stories
     with models.engine.connect() as conn:
-        police = safeguarding_history_of(conn, str(cases[1]))
-        not_met = safeguarding_history_of(conn, str(cases[4]))
-        refused = safeguarding_history_of(conn, str(cases[5]))
-        missed = safeguarding_history_of(conn, str(cases[8]))
+        police = safeguarding_history_of(conn, str(cases[1]), app.text_keys)
+        not_met = safeguarding_history_of(conn, str(cases[4]), app.text_keys)
+        refused = safeguarding_history_of(conn, str(cases[5]), app.text_keys)
+        missed = safeguarding_history_of(conn, str(cases[8]), app.text_keys)
     referral = police[1]
     assert (referral["actor_id"], referral["actor_role"]) == ("cw-amara", "caseworker")
     assert referral["criteria_met"] == "police_involvement"

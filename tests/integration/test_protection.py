@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from domain.case.commands import RecordConcern
+from domain.case.commands import CloseCase, RecordConcern
 from domain.customer.aggregate import ERASED
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.errors import NotPermitted, RuleViolation
@@ -93,6 +93,12 @@ def write_sample(app: CaseJourney) -> None:
     app.record_customer_details(RecordCustomerDetails(party_id="pwc-hq", **DETAILS), CASEWORKER)
 
 
+def close_all(app: CaseJourney) -> None:
+    """Closes every case: a party's data is erased only once the service's live interest has ended."""
+    for case_id in list(app.all_case_ids()):
+        app.execute(CloseCase(case_id=case_id, reason="Maintenance arrangement ended"), CASEWORKER)
+
+
 def test_with_payload_encryption_off_payload_text_is_readable_in_the_raw_bytes(
     make_app: Callable[..., CaseJourney],
 ) -> None:
@@ -101,8 +107,9 @@ def test_with_payload_encryption_off_payload_text_is_readable_in_the_raw_bytes(
     write_sample(app)
     app.close()
     raw = raw_bytes(app.settings)
-    assert NOTE.encode() in raw
-    assert DETAILS["name"].encode() not in raw  # personal data is sealed under its own key regardless
+    assert b"threatened_violence" in raw  # the payload's structured values, in clear
+    assert NOTE.encode() not in raw  # free text is sealed under the case's text key regardless
+    assert DETAILS["name"].encode() not in raw  # and personal data under the person's own key
 
 
 def test_with_the_default_settings_no_payload_text_or_personal_data_is_in_the_raw_bytes(
@@ -115,7 +122,7 @@ def test_with_the_default_settings_no_payload_text_or_personal_data_is_in_the_ra
         models.catch_up()
         case_id = str(next(app.all_case_ids()))
         with models.engine.connect() as conn:
-            history = safeguarding_history_of(conn, case_id)
+            history = safeguarding_history_of(conn, case_id, app.text_keys)
     assert any(NOTE in row["why"] for row in history)  # readable through the application...
     log = AccessLog(app.settings)  # and the purposes of reads, in the access log
     log.record_history_read(
@@ -169,6 +176,11 @@ def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settin
     settings = with_keys(store_settings, Keyring.new_key_text("k1"))
     app = CaseJourney(settings, clock=clock)
     write_sample(app)
+    with pytest.raises(RuleViolation) as still_open:
+        app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention ended"), RETENTION)
+    assert still_open.value.code == "case_open"  # refused while a case of hers is open...
+    assert app.customer("pwc-hq").details == DETAILS  # type: ignore[union-attr]  # ...and nothing went
+    close_all(app)
     with pytest.raises(NotPermitted):
         app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention ended"), CASEWORKER)
     app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention period ended 2026-11-30"), RETENTION)
@@ -204,8 +216,9 @@ def test_an_erased_key_leaves_no_bytes_in_the_sqlite_file(tmp_path: Path, clock:
     settings = Settings(sqlite_path=tmp_path / "log.sqlite")  # no keyring: keys stored unwrapped, easy to look for
     app = CaseJourney(settings, clock=clock)
     write_sample(app)
+    close_all(app)
     with sqlite3.connect(settings.sqlite_path) as conn:
-        [(key,)] = conn.execute("SELECT wrapped_key FROM casejourney_person_keys").fetchall()
+        [(key,)] = conn.execute("SELECT wrapped_key FROM casejourney_person_keys WHERE subject = 'pwc-hq'").fetchall()
     assert key in raw_bytes(settings)
     app.erase_customer(EraseCustomer(party_id="pwc-hq", reason="retention ended"), RETENTION)
     app.close()
@@ -220,6 +233,7 @@ def test_erase_from_the_command_line(tmp_path: Path, clock: FakeClock) -> None:
     settings = Settings(sqlite_path=tmp_path / "log.sqlite")
     app = CaseJourney(settings, clock=clock)
     write_sample(app)
+    close_all(app)
     app.close()
     exe = str(Path(sys.executable).parent / "casejourney")
     env = {**os.environ, "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path)}

@@ -111,7 +111,7 @@ def test_replay_now_agrees_with_the_live_projections(app: CaseJourney, journey: 
         models.catch_up()
         with models.engine.connect() as conn:
             assert team_assignment_of(conn, str(journey.case_id)) == replay.assignment
-            projected = safeguarding_history_of(conn, str(journey.case_id))
+            projected = safeguarding_history_of(conn, str(journey.case_id), app.text_keys)
     assert [{k: v for k, v in r.items() if k != "notification_id"} for r in projected] == replay.history
 
 
