@@ -73,9 +73,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def seal_text(key: bytes, subject: str, field: str, text: str) -> str:
+def seal_text(key: bytes | AESGCM, subject: str, field: str, text: str) -> str:
     nonce = os.urandom(12)
-    sealed = AESGCM(key).encrypt(nonce, text.encode(), f"{subject}\x00{field}".encode())
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
+    sealed = aead.encrypt(nonce, text.encode(), f"{subject}\x00{field}".encode())
     return f"{{{{ct1:{subject}:{field}:{_b64(nonce + sealed)}}}}}"
 
 
@@ -89,20 +90,20 @@ class TextKeys:
     def __init__(self, store: Any) -> None:
         self.store = store  # PersonKeys: ensure_key, key_for, destroy, erased, subjects
         self._lock = threading.Lock()
-        self._writing: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._writing: OrderedDict[Any, tuple[str, AESGCM]] = OrderedDict()
         self._reading: dict[str, tuple[float, bytes | None]] = {}
 
     # ------------------------------------------------------------------ writing
 
-    def for_case(self, case_id: UUID | str, *, fresh: bool = False) -> tuple[str, bytes]:
-        """(subject, key) to seal new text of a case with: the current generation, made on first use."""
-        return self._for_writing(str(case_id), lambda g: case_subject(case_id, g), fresh=fresh)
+    def for_case(self, case_id: UUID | str, *, fresh: bool = False) -> tuple[str, AESGCM]:
+        """(subject, cipher) to seal new text of a case with: the current generation, made on first use."""
+        return self._for_writing(case_id, lambda g: case_subject(case_id, g), fresh=fresh)
 
-    def for_month(self, at: datetime) -> tuple[str, bytes]:
+    def for_month(self, at: datetime) -> tuple[str, AESGCM]:
         subject = month_subject(at)
         return self._for_writing(subject, lambda g: subject if g == 1 else f"{subject}/{g}", fresh=False)
 
-    def _for_writing(self, name: str, subject_of: Callable[[int], str], *, fresh: bool) -> tuple[str, bytes]:
+    def _for_writing(self, name: Any, subject_of: Callable[[int], str], *, fresh: bool) -> tuple[str, AESGCM]:
         if not fresh:
             with self._lock:
                 hit = self._writing.get(name)
@@ -119,14 +120,15 @@ class TextKeys:
                 generation += 1  # that generation was destroyed: text from now on gets the next
                 continue
             break
+        found = (subject, AESGCM(key))
         with self._lock:
-            self._writing[name] = (subject, key)
+            self._writing[name] = found
             self._writing.move_to_end(name)
             while len(self._writing) > WRITE_CACHE:
                 self._writing.popitem(last=False)
-        return subject, key
+        return found
 
-    def seal(self, layers: Iterable[tuple[str, bytes]], field: str, value: Any) -> Any:
+    def seal(self, layers: Iterable[tuple[str, AESGCM]], field: str, value: Any) -> Any:
         """``value`` with every string in it sealed, layer by layer (the first innermost); empty stays empty."""
         if isinstance(value, str):
             if not value:
@@ -205,7 +207,7 @@ class TextKeys:
             self._reading.clear()
 
 
-def text_layers(keys: TextKeys, event: Any) -> list[tuple[str, bytes]]:
+def text_layers(keys: TextKeys, event: Any) -> list[tuple[str, AESGCM]]:
     """The keys an event's free text is sealed with, innermost first: a case event's, its case's;
     the access log's, the month's (read-audit retention) under the case's, if it names one."""
     if isinstance(event, Case.Event):
