@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     )
     digest_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key (base64) for digests.")
     digest_public_key: str | None = Field(default=None, description="Trusted Ed25519 public key to check digests.")
+    checkpoint_origin: str = Field(
+        default="casejourney.local/log",
+        pattern=r"^[^\s+]+$",
+        description="The log's name in its checkpoints (and its signing key's name): unique per deployment.",
+    )
+    checkpoint_signing_key: SecretStr | None = Field(
+        default=None,
+        description="The checkpoint signer key (PRIVATE+KEY+name+hash+key); unset: made in the key folder.",
+    )
     aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
     deadline_escalation_actor: str | None = Field(

@@ -18,9 +18,11 @@ from domain.values import Actor, Role
 from infrastructure.cli.common import console, err, fail, open_app
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import ErasurePlan
+from infrastructure.eventstore.checkpoints import checkpoint_signer, make_checkpoint
 from infrastructure.eventstore.crypto import Keyring, new_signing_key
 from infrastructure.eventstore.digests import Digest, DigestError, check_signature, sign
 from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case, verify_log
+from infrastructure.eventstore.signed_note import NoteError
 from infrastructure.files import write_private
 from infrastructure.settings import Settings
 
@@ -111,6 +113,37 @@ def register(cli: typer.Typer) -> None:
             console.print(f"Digest of {result.checked} events written to {out}. Keep a copy outside this system.")
         else:
             sys.stdout.write(text)
+
+    @cli.command()
+    def checkpoint(
+        ctx: typer.Context,
+        out: Annotated[Path | None, typer.Option(help="Write the checkpoint here instead of standard output.")] = None,
+        verifier_key: Annotated[
+            bool, typer.Option("--verifier-key", help="Print the key auditors check checkpoints with, and stop.")
+        ] = False,
+    ) -> None:
+        """Verify the chain, grow the log's Merkle tree, and sign a checkpoint of it (size, root hash, time)."""
+        settings: Settings = ctx.obj
+        try:
+            signer = checkpoint_signer(settings)
+        except (NoteError, OSError) as exc:
+            fail(f"the checkpoint signing key cannot be used: {exc}", 2)
+        if verifier_key:
+            sys.stdout.write(signer.verifier().text() + "\n")
+            return
+        with open_app(ctx) as app:
+            result = verify_log(app.recorder.chain_rows())  # type: ignore[attr-defined]
+            if not result.ok:
+                assert result.first_break is not None
+                fail(f"refusing to sign a broken log: {safe(result.first_break.describe())}")
+            note = make_checkpoint(
+                app.recorder, signer, settings.checkpoint_origin, app.clock(), until=result.head_position
+            )
+        if out:
+            write_private(out, note)
+            console.print(f"Checkpoint of {result.checked} events written to {out}.")
+        else:
+            sys.stdout.write(note)
 
     @cli.command()
     def erase(

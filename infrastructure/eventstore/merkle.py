@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 HASH_SIZE = 32
@@ -71,34 +71,50 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
-def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PATH(index, D[n]) of RFC 9162 2.1.3.1, from the leaf hashes."""
-    n = len(leaves)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf {index} is not in a tree of {n}")
-    if n == 1:
+#: The root of the leaves ``[start, end)`` of a tree: from a list here, from stored nodes in ``merkle_log``.
+RangeRoot = Callable[[int, int], bytes]
+
+
+def inclusion_path(index: int, size: int, mth: RangeRoot, start: int = 0) -> list[bytes]:
+    """PATH(index, D[start:start+size]) of RFC 9162 2.1.3.1, with ``mth`` giving subtree roots."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size}")
+    if size == 1:
         return []
-    k = _split(n)
+    k = _split(size)
     if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+        return [*inclusion_path(index, k, mth, start), mth(start + k, start + size)]
+    return [*inclusion_path(index - k, size - k, mth, start + k), mth(start, start + k)]
+
+
+def consistency_path(size1: int, size2: int, mth: RangeRoot) -> list[bytes]:
+    """PROOF(size1, D[size2]) of RFC 9162 2.1.4.1, with ``mth`` giving subtree roots."""
+    if not 0 < size1 <= size2:
+        raise ValueError(f"no consistency proof from {size1} to {size2}")
+    return _subproof(size1, 0, size2, True, mth)
+
+
+def _subproof(m: int, start: int, n: int, whole: bool, mth: RangeRoot) -> list[bytes]:
+    if m == n:
+        return [] if whole else [mth(start, start + n)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, start, k, whole, mth), mth(start + k, start + n)]
+    return [*_subproof(m - k, start + k, n - k, False, mth), mth(start, start + k)]
+
+
+def _of(leaves: Sequence[bytes]) -> RangeRoot:
+    return lambda start, end: root(leaves[start:end])
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """The inclusion proof of leaf ``index`` in the tree of ``leaves`` (leaf hashes)."""
+    return inclusion_path(index, len(leaves), _of(leaves))
 
 
 def consistency_proof(size1: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PROOF(size1, D[n]) of RFC 9162 2.1.4.1, from the leaf hashes of the larger tree."""
-    if not 0 < size1 <= len(leaves):
-        raise ValueError(f"no consistency proof from {size1} to {len(leaves)}")
-    return _subproof(size1, leaves, True)
-
-
-def _subproof(m: int, leaves: Sequence[bytes], whole: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if whole else [root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(m, leaves[:k], whole), root(leaves[k:])]
-    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
+    """The consistency proof from the first ``size1`` of ``leaves`` to all of them."""
+    return consistency_path(size1, len(leaves), _of(leaves))
 
 
 def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes | None:

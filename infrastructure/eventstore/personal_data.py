@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,20 +41,16 @@ from infrastructure.eventstore.crypto import MAGIC, KeyringCipher
 SEALED_PREFIX = "pd1:"
 
 
-class PersonKeys:
-    """Per-person keys in the event store's database: create, read, destroy (with a tombstone)."""
+class SideTable:
+    """A table of the service's own beside the events, used on the store's own connections."""
 
-    def __init__(self, recorder: Any, keyring_text: str) -> None:
+    NAME: ClassVar[str]
+
+    def __init__(self, recorder: Any) -> None:
         self.recorder = recorder
-        self.wrapper = KeyringCipher(Environment(env={"CIPHER_KEY": keyring_text}))
         self.postgres = isinstance(recorder, PostgresApplicationRecorder)
         if self.postgres:
-            self.table = SQL("{}.{}").format(
-                Identifier(recorder.datastore.schema), Identifier("casejourney_person_keys")
-            )
-        self._create_table()
-
-    # ------------------------------------------------------------------ storage
+            self.table = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(self.NAME))
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -66,9 +62,23 @@ class PersonKeys:
                 yield curs
 
     def _sql(self, text: str) -> Any:
+        """``text`` with ``{t}`` for the table and ``?`` for parameters, for this store."""
         if self.postgres:
             return SQL(text.replace("?", "%s")).format(t=self.table)
-        return text.format(t="casejourney_person_keys")
+        return text.format(t=self.NAME)
+
+
+class PersonKeys(SideTable):
+    """Per-person keys in the event store's database: create, read, destroy (with a tombstone)."""
+
+    NAME = "casejourney_person_keys"
+
+    def __init__(self, recorder: Any, keyring_text: str) -> None:
+        super().__init__(recorder)
+        self.wrapper = KeyringCipher(Environment(env={"CIPHER_KEY": keyring_text}))
+        self._create_table()
+
+    # ------------------------------------------------------------------ storage
 
     def _create_table(self) -> None:
         with self._cursor() as c:

@@ -17,8 +17,9 @@ import pytest
 from domain.case.commands import CloseCase
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.values import Actor, Role
-from infrastructure.eventstore import merkle
+from infrastructure.eventstore import merkle, merkle_log
 from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.merkle_log import MerkleLog
 from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
 from tests.builders import CASEWORKER, SPECIALIST
@@ -89,3 +90,39 @@ def test_one_edited_stored_byte_breaks_that_events_proof(logged) -> None:  # typ
     proof = merkle.inclusion_proof(target, before)  # the proof as it was issued
     assert not merkle.verify_inclusion(target, len(edited), edited[target], proof, head)
     assert merkle.root(edited) != head
+
+
+class Stop(Exception):
+    pass
+
+
+def test_the_stored_tree_answers_as_the_tree_of_the_leaves_and_grows_resumably(logged, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app, _ = logged
+    monkeypatch.setattr(merkle_log, "BATCH", 7)
+    tree = MerkleLog(app.recorder)
+
+    def stop_after_first_batch(size: int) -> None:
+        raise Stop  # as if killed once the first batch was written
+
+    with pytest.raises(Stop):
+        tree.grow(progress=stop_after_first_batch)
+    partly = tree.head()[0]
+    assert 0 < partly < len(leaves(app))
+    tree.grow()  # resumes from the last leaf written
+    expected = leaves(app)
+    assert tree.head()[0] == len(expected) and tree.grow() == 0  # complete; nothing more to add
+    assert tree.root(len(expected)) == merkle.root(expected)
+    for index in range(len(expected)):
+        assert tree.inclusion_proof(index, len(expected)) == merkle.inclusion_proof(index, expected)
+    for size1 in range(1, len(expected) + 1):
+        assert tree.consistency_proof(size1, len(expected)) == merkle.consistency_proof(size1, expected)
+        assert tree.root(size1) == merkle.root(expected[:size1])  # every earlier head, too
+
+    for scenario in SCENARIOS[4:6]:  # the log grows; so does the tree, from where it was
+        run_scenario(app, scenario, START)
+    added = MerkleLog(app.recorder).grow()
+    grown = leaves(app)
+    assert added == len(grown) - len(expected) > 0
+    assert tree.root(len(grown)) == merkle.root(grown)
+    last = app.recorder.max_notification_id()
+    assert tree.leaf_index(last) == len(grown) - 1 and tree.leaf(len(grown) - 1) == grown[-1]

@@ -1,0 +1,176 @@
+"""The log's Merkle tree, kept in a table so that roots and proofs are answered fast.
+
+``casejourney_merkle`` holds every leaf hash (level 0, with the stored event's position) and the
+hash of every **perfect** subtree above them: node ``(level, idx)`` covers the leaves
+``[idx * 2**level, (idx + 1) * 2**level)``. Any root or proof of RFC 9162 is made of such nodes
+(``merkle.inclusion_path`` and ``consistency_path`` only ever ask for ranges that start at a
+multiple of a power of two at least their length), so a proof reads O(log² n) nodes and no
+leaf beyond them.
+
+``grow()`` follows the log: it reads the stored events after the last leaf (raw rows, never
+decrypted: the leaves cover ciphertext, so an erasure never changes one), hashes each leaf with
+``merkle.event_leaf``, and inserts the leaf and the nodes it completes, a batch per transaction.
+Every row is a pure function of the log, so two processes growing it at once insert the same rows
+(``ON CONFLICT DO NOTHING``), and a grow killed mid-way is resumed by the next from its last leaf.
+It is a follower, off the write path: the commands pay nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from psycopg.sql import SQL, Identifier
+
+from infrastructure.eventstore import merkle
+from infrastructure.eventstore.personal_data import SideTable
+
+BATCH = 5_000
+
+
+class MerkleLog(SideTable):
+    """The stored tree of the log of ``recorder`` (a chained recorder: ``chain_rows``)."""
+
+    NAME = "casejourney_merkle"
+
+    def __init__(self, recorder: Any) -> None:
+        super().__init__(recorder)
+        blob = "bytea" if self.postgres else "BLOB"
+        with self._cursor() as c:
+            if self.postgres:  # processes starting at once would race on CREATE TABLE: one at a time
+                c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{recorder.datastore.schema}.merkle",))
+            c.execute(
+                self._sql(
+                    "CREATE TABLE IF NOT EXISTS {t} (level INTEGER NOT NULL, idx BIGINT NOT NULL,"
+                    f" hash {blob} NOT NULL, position BIGINT, PRIMARY KEY (level, idx))"
+                )
+            )
+            if self.postgres:
+                c.execute(
+                    SQL("CREATE UNIQUE INDEX IF NOT EXISTS {i} ON {t} (position) WHERE level = 0").format(
+                        i=Identifier(f"{self.NAME}_position"), t=self.table
+                    )
+                )
+            else:
+                c.execute(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS casejourney_merkle_position ON casejourney_merkle (position)"
+                    " WHERE level = 0"
+                )
+
+    # ------------------------------------------------------------------ reading
+
+    def head(self) -> tuple[int, int]:
+        """(number of leaves, position of the last leaf's event); (0, 0) for an empty tree."""
+        with self._cursor() as c:
+            c.execute(self._sql("SELECT idx, position FROM {t} WHERE level = 0 ORDER BY idx DESC LIMIT 1"))
+            row = c.fetchone()
+        if row is None:
+            return 0, 0
+        idx, position = (row["idx"], row["position"]) if self.postgres else row
+        return int(idx) + 1, int(position)
+
+    def _nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        keys = list(dict.fromkeys(wanted))
+        found: dict[tuple[int, int], bytes] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            where = " OR ".join(["(level = ? AND idx = ?)"] * len(chunk))
+            with self._cursor() as c:
+                c.execute(self._sql("SELECT level, idx, hash FROM {t} WHERE " + where), [v for k in chunk for v in k])
+                for row in c.fetchall():
+                    level, idx, value = (row["level"], row["idx"], row["hash"]) if self.postgres else row
+                    found[(int(level), int(idx))] = bytes(value)
+        return found
+
+    def range_root(self) -> Callable[[int, int], bytes]:
+        """``mth(start, end)`` over the stored nodes, each node read once (memoised per call)."""
+        cache: dict[tuple[int, int], bytes] = {}
+
+        def node(level: int, idx: int) -> bytes:
+            if (level, idx) not in cache:
+                cache.update(self._nodes([(level, idx)]))
+                if (level, idx) not in cache:
+                    raise LookupError(f"the tree has no node {level}/{idx}: grow it first")
+            return cache[(level, idx)]
+
+        def mth(start: int, end: int) -> bytes:
+            size = end - start
+            if size <= 0:
+                return merkle.EMPTY_ROOT
+            if size & (size - 1) == 0 and start % size == 0:
+                level = size.bit_length() - 1
+                return node(level, start >> level)
+            k = 1 << ((size - 1).bit_length() - 1)
+            return merkle.node_hash(mth(start, start + k), mth(start + k, end))
+
+        return mth
+
+    def root(self, size: int) -> bytes:
+        return self.range_root()(0, size)
+
+    def leaf_index(self, position: int) -> int | None:
+        """The leaf of the event stored at ``position``, if the tree has it."""
+        with self._cursor() as c:
+            c.execute(self._sql("SELECT idx FROM {t} WHERE level = 0 AND position = ?"), (position,))
+            row = c.fetchone()
+        return None if row is None else int(row["idx"] if self.postgres else row[0])
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return merkle.inclusion_path(index, size, self.range_root())
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return merkle.consistency_path(size1, size2, self.range_root())
+
+    def leaf(self, index: int) -> bytes:
+        return self.range_root()(index, index + 1)
+
+    # ------------------------------------------------------------------ growing
+
+    def grow(self, *, until: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Adds the events stored since the last leaf (up to position ``until``, if given: the head a
+        verification saw); returns how many leaves it added."""
+        size, last_position = self.head()
+        # The frontier: the roots of the perfect subtrees that make up the tree of ``size`` leaves
+        # (one per set bit of ``size``), left to right, as (level, idx, hash).
+        wanted = []
+        start = 0
+        for level in reversed(range(size.bit_length())):
+            if size >> level & 1:
+                wanted.append((level, start >> level))
+                start += 1 << level
+        stored = self._nodes(wanted)
+        frontier = [(level, idx, stored[(level, idx)]) for level, idx in wanted]
+        added = 0
+        rows: list[tuple[int, int, bytes, int | None]] = []
+        for event in self.recorder.chain_rows(after=last_position):
+            if until is not None and event.position > until:
+                break
+            value = merkle.leaf_hash(
+                merkle.event_leaf(event.position, event.originator_id, event.version, event.topic, bytes(event.state))
+            )
+            index = size + added
+            rows.append((0, index, value, event.position))
+            level, idx, carry = 0, index, value
+            while idx & 1:  # a right child: it completes its parent, and maybe more above
+                left_level, _, left = frontier.pop()
+                assert left_level == level
+                carry = merkle.node_hash(left, carry)
+                level, idx = level + 1, idx >> 1
+                rows.append((level, idx, carry, None))
+            frontier.append((level, idx, carry))
+            added += 1
+            if len(rows) >= BATCH:
+                self._insert(rows)
+                rows = []
+                if progress is not None:
+                    progress(size + added)
+        if rows:
+            self._insert(rows)
+        if progress is not None and added:
+            progress(size + added)
+        return added
+
+    def _insert(self, rows: list[tuple[int, int, bytes, int | None]]) -> None:
+        insert = self._sql("INSERT INTO {t} (level, idx, hash, position) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        with self._cursor() as c:
+            c.executemany(insert, rows)
