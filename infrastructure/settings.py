@@ -73,6 +73,16 @@ class Settings(BaseSettings):
         default=None,
         description="The checkpoint signer key (PRIVATE+KEY+name+hash+key); unset: made in the key folder.",
     )
+    checkpoint_verifier_key: str | None = Field(
+        default=None,
+        description="The verifier key (name+hash+key) checkpoints and bundles are checked against; unset: the"
+        " signer's own (the key folder's or CASEJOURNEY_CHECKPOINT_SIGNING_KEY's).",
+    )
+    checkpoint_every: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds between the checkpoints `serve` signs by itself (0: only `casejourney checkpoint`).",
+    )
     aggregate_cache_size: int = Field(default=10_000, ge=0, description="Cases kept in memory; 0 turns it off.")
     pathway_target_hours: dict[PathwayReason, float] = Field(default_factory=lambda: dict(DEFAULT_PATHWAY_TARGET_HOURS))
     deadline_escalation_actor: str | None = Field(

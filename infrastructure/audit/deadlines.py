@@ -143,23 +143,43 @@ class DeadlineClock:
             return result
 
 
-class DeadlineClockThread(threading.Thread):
-    """Ticks every ``every`` seconds until ``stop`` is set (for ``serve --deadline-clock SECONDS``)."""
+class Ticker(threading.Thread):
+    """Calls ``tick`` every ``every`` seconds until ``stop`` is set; an error is reported and the
+    next tick retries (a store outage must not kill a background duty of ``serve``)."""
 
-    def __init__(self, clock: DeadlineClock, every: float, on_error: Callable[[Exception], None] | None = None) -> None:
-        super().__init__(name="deadline-clock", daemon=True)
-        self.clock = clock
+    def __init__(
+        self,
+        tick: Callable[[], object],
+        every: float,
+        *,
+        name: str,
+        on_error: Callable[[Exception], None] | None = None,
+        first_after: float = 0.0,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.tick = tick
         self.every = every
         self.on_error = on_error
+        self.first_after = first_after
         self.stop = threading.Event()
         self.ticks = 0
 
     def run(self) -> None:
+        if self.first_after and self.stop.wait(self.first_after):
+            return
         while not self.stop.is_set():
             try:
-                self.clock.tick()
-            except Exception as exc:  # a store outage must not kill the clock: the next tick retries
+                self.tick()
+            except Exception as exc:
                 if self.on_error:
                     self.on_error(exc)
             self.ticks += 1
             self.stop.wait(self.every)
+
+
+class DeadlineClockThread(Ticker):
+    """Ticks every ``every`` seconds until ``stop`` is set (for ``serve --deadline-clock SECONDS``)."""
+
+    def __init__(self, clock: DeadlineClock, every: float, on_error: Callable[[Exception], None] | None = None) -> None:
+        super().__init__(clock.tick, every, name="deadline-clock", on_error=on_error)
+        self.clock = clock

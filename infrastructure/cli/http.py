@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -56,12 +56,14 @@ def register(cli: typer.Typer) -> None:
                 f"  deadline clock every {deadline_clock:g}s (missed targets escalated to"
                 f" {settings.deadline_escalation_actor or 'the ACS senior leaders route'})"
             )
+        signer = _checkpoint_ticker(api.state.services, settings, out)
         try:
             uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
         finally:
-            if ticker is not None:
-                ticker.stop.set()
-                ticker.join(timeout=10)
+            for thread in (ticker, signer):
+                if thread is not None:
+                    thread.stop.set()
+                    thread.join(timeout=10)
             api.state.services.close()
 
     @cli.command()
@@ -79,3 +81,29 @@ def register(cli: typer.Typer) -> None:
         except (NoSecretConfigured, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+
+
+def _checkpoint_ticker(services: Any, settings: Any, out: Any) -> Any:
+    """Signs a checkpoint at start and every ``checkpoint_every`` seconds (0: never), each only after
+    the whole store verifies (``sign_verified``); a log that has not grown keeps its checkpoint."""
+    if not settings.checkpoint_every:
+        return None
+    from infrastructure.audit.deadlines import Ticker
+    from infrastructure.eventstore.store_check import sign_verified
+
+    def tick() -> None:
+        note, result = sign_verified(services.app, services.access_log, settings, services.app.clock())
+        if note is None:
+            out.print(f"[bold red]checkpoint refused:[/] the store does not verify: {result.first_problem()}")
+        else:
+            out.print(f"checkpoint signed: {result.tree_size} events")
+
+    ticker = Ticker(
+        tick,
+        settings.checkpoint_every,
+        name="checkpoints",
+        on_error=lambda exc: out.print(f"[yellow]checkpoint:[/] {exc}"),
+    )
+    ticker.start()
+    out.print(f"  checkpoints signed every {settings.checkpoint_every:g}s (CASEJOURNEY_CHECKPOINT_EVERY; 0: off)")
+    return ticker

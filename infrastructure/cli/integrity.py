@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 from uuid import UUID
@@ -15,14 +16,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from domain.customer.commands import EraseCustomer
 from domain.errors import DomainError
 from domain.values import Actor, Role
+from infrastructure.access.log import AccessLog
 from infrastructure.cli.common import console, err, fail, open_app
 from infrastructure.cli.text import safe
-from infrastructure.eventstore.application import ErasurePlan
-from infrastructure.eventstore.checkpoints import checkpoint_signer, make_checkpoint
+from infrastructure.eventstore.application import CaseJourney, ErasurePlan
+from infrastructure.eventstore.checkpoints import checkpoint_signer, trusted_verifier
 from infrastructure.eventstore.crypto import Keyring, new_signing_key
 from infrastructure.eventstore.digests import Digest, DigestError, check_signature, sign
-from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case, verify_log
-from infrastructure.eventstore.signed_note import NoteError
+from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case
+from infrastructure.eventstore.signed_note import Checkpoint, NoteError, Verifier, open_note
+from infrastructure.eventstore.store_check import StoreVerification, sign_verified, verify_store
 from infrastructure.files import write_private
 from infrastructure.settings import Settings
 
@@ -47,42 +50,60 @@ def register(cli: typer.Typer) -> None:
     def verify(
         ctx: typer.Context,
         case: Annotated[UUID | None, typer.Option(help="Verify one case's events only.")] = None,
-        since: Annotated[Path | None, typer.Option(help="A digest file: prove the log only grew since.")] = None,
+        since: Annotated[
+            Path | None,
+            typer.Option(help="A checkpoint (or an older digest) kept elsewhere: prove the log only grew since."),
+        ] = None,
+        public_key: Annotated[
+            str | None,
+            typer.Option(help="The key to trust for --since and the stored checkpoints (a verifier key)."),
+        ] = None,
     ) -> None:
-        """Walk the hash chain; report the first broken link and exit non-zero if there is one."""
+        """Verify every record that is evidence: the case log (its chain and Merkle tree), the signed
+        checkpoints, the access log, the chain heads and the keys (a key may go only with its recorded
+        erasure). One line per record; exit 1 at the first problem, 2 if a key cannot be trusted."""
         settings: Settings = ctx.obj
-        digest = _read_digest(since, settings) if since else None
+        trusted = _trusted_verifier(settings, public_key)
+        given = _read_since(since, settings, public_key, trusted) if since else None
         with open_app(ctx) as app:
-            recorder = app.recorder
             if case is not None:
-                result: Verification = verify_case(recorder.case_chain_rows(case))  # type: ignore[attr-defined]
+                result: Verification = verify_case(app.recorder.case_chain_rows(case))  # type: ignore[attr-defined]
                 if result.checked == 0 and result.ok:
                     fail(f"No case with id {case}.")
-            else:
-                total = recorder.max_notification_id() or 0
-                rows = _progress_rows(recorder.chain_rows(), total, sys.stderr.isatty())  # type: ignore[attr-defined]
-                result = verify_log(rows)
-                if digest is not None and result.ok:
-                    anchored: ChainRow | None = recorder.chain_row_at(digest.position)  # type: ignore[attr-defined]
-                    if anchored is None or anchored.chain_hash is None or anchored.chain_hash.hex() != digest.head_hash:
-                        err.print(
-                            f"[bold red]BROKEN[/] the event at position {digest.position} no longer has the digest's"
-                            " hash: history before the digest was rewritten or truncated."
-                        )
-                        raise typer.Exit(1)
-        if not result.ok:
-            assert result.first_break is not None
-            err.print(f"[bold red]BROKEN[/] after {result.checked} good events: {safe(result.first_break.describe())}")
+                if not result.ok:
+                    assert result.first_break is not None
+                    err.print(
+                        f"[bold red]BROKEN[/] after {result.checked} good events: {safe(result.first_break.describe())}"
+                    )
+                    raise typer.Exit(1)
+                console.print(
+                    f"[bold green]OK[/] case {case}: {result.checked} events chained; head at position"
+                    f" {result.head_position}, hash {result.head_hash.hex()}"
+                )
+                return
+            log = AccessLog(settings, text_keys=app.text_keys)
+            try:
+                progress = sys.stderr.isatty()
+                checked = verify_store(
+                    app,
+                    log,
+                    trusted,
+                    rows=lambda rows, total: _progress_rows(rows, total, progress),
+                    since=given.checkpoint if isinstance(given, _Since) else None,
+                )
+                digest_broken = (
+                    _digest_contradicted(app, given) if isinstance(given, Digest) and checked.log.ok else None
+                )
+            finally:
+                log.close()
+        _report(checked)
+        if digest_broken:
+            err.print(f"[bold red]BROKEN[/] {digest_broken}")
+        if not checked.ok or digest_broken:
             raise typer.Exit(1)
-        scope = f"case {case}" if case else "the log"
-        console.print(
-            f"[bold green]OK[/] {scope}: {result.checked} events chained; head at position {result.head_position},"
-            f" hash {result.head_hash.hex()}"
-        )
-        if digest is not None:
+        if isinstance(given, Digest):
             console.print(
-                f"The log has only grown since the digest of {digest.issued_at.isoformat()}"
-                f" (position {digest.position})."
+                f"The log has only grown since the digest of {given.issued_at.isoformat()} (position {given.position})."
             )
 
     @cli.command()
@@ -90,27 +111,32 @@ def register(cli: typer.Typer) -> None:
         ctx: typer.Context,
         out: Annotated[Path | None, typer.Option(help="Write the digest here instead of standard output.")] = None,
     ) -> None:
-        """Verify the chain, then sign a statement of its head (position, hash, time) to keep elsewhere."""
+        """Verify the store, then sign a statement of its head (position, hash, time) to keep elsewhere.
+
+        Kept for digests already held elsewhere: `casejourney checkpoint` supersedes it (a signed Merkle
+        tree head, from which auditors' inclusion and consistency proofs are checked)."""
         settings: Settings = ctx.obj
         if settings.digest_signing_key is None:
             fail("no signing key: set CASEJOURNEY_DIGEST_SIGNING_KEY (make one with `casejourney keys`).", 2)
         with open_app(ctx) as app:
-            result = verify_log(app.recorder.chain_rows())  # type: ignore[attr-defined]
-            if not result.ok:
-                assert result.first_break is not None
-                fail(f"refusing to sign a broken log: {safe(result.first_break.describe())}")
+            log = AccessLog(settings, text_keys=app.text_keys)
+            try:
+                result = verify_store(app, log, _trusted_verifier(settings, None))
+            finally:
+                log.close()
+            _refuse_broken(result)
             signed = sign(
                 app.name,
-                result.head_position,
-                result.head_hash,
-                result.checked,
+                result.log.head_position,
+                result.log.head_hash,
+                result.log.checked,
                 app.clock(),
                 settings.digest_signing_key.get_secret_value(),
             )
         text = signed.model_dump_json(indent=2) + "\n"
         if out:
             write_private(out, text)
-            console.print(f"Digest of {result.checked} events written to {out}. Keep a copy outside this system.")
+            console.print(f"Digest of {result.log.checked} events written to {out}. Keep a copy outside this system.")
         else:
             sys.stdout.write(text)
 
@@ -122,7 +148,8 @@ def register(cli: typer.Typer) -> None:
             bool, typer.Option("--verifier-key", help="Print the key auditors check checkpoints with, and stop.")
         ] = False,
     ) -> None:
-        """Verify the chain, grow the log's Merkle tree, and sign a checkpoint of it (size, root hash, time)."""
+        """Verify the store, grow the log's Merkle tree, and sign a checkpoint of it (size, root hash,
+        time, and the access log's head)."""
         settings: Settings = ctx.obj
         try:
             signer = checkpoint_signer(settings)
@@ -131,17 +158,18 @@ def register(cli: typer.Typer) -> None:
         if verifier_key:
             sys.stdout.write(signer.verifier().text() + "\n")
             return
+        _trusted_verifier(settings, None)  # a bad configured verifier key stops here, before any work
         with open_app(ctx) as app:
-            result = verify_log(app.recorder.chain_rows())  # type: ignore[attr-defined]
-            if not result.ok:
-                assert result.first_break is not None
-                fail(f"refusing to sign a broken log: {safe(result.first_break.describe())}")
-            note = make_checkpoint(
-                app.recorder, signer, settings.checkpoint_origin, app.clock(), until=result.head_position
-            )
+            log = AccessLog(settings, text_keys=app.text_keys)
+            try:
+                note, result = sign_verified(app, log, settings, app.clock())
+            finally:
+                log.close()
+        _refuse_broken(result)
+        assert note is not None
         if out:
             write_private(out, note)
-            console.print(f"Checkpoint of {result.checked} events written to {out}.")
+            console.print(f"Checkpoint of {result.tree_size} events written to {out}.")
         else:
             sys.stdout.write(note)
 
@@ -237,10 +265,78 @@ def register(cli: typer.Typer) -> None:
         )
 
 
-def _read_digest(path: Path, settings: Settings) -> Digest:
+@dataclass(frozen=True)
+class _Since:
+    checkpoint: Checkpoint
+
+
+def _trusted_verifier(settings: Settings, public_key: str | None) -> Verifier:
     try:
-        digest = Digest.model_validate_json(path.read_text())
-        check_signature(digest, settings.digest_public_key)
-    except (OSError, ValidationError, DigestError) as exc:
-        fail(f"digest {path}: {exc}", 2)
+        return Verifier.parse(public_key) if public_key else trusted_verifier(settings)
+    except (NoteError, OSError) as exc:
+        fail(f"the verifier key cannot be used: {exc}", 2)
+
+
+def _read_since(path: Path, settings: Settings, public_key: str | None, trusted: Verifier) -> _Since | Digest:
+    """A checkpoint note (opened with the trusted verifier key), or an older JSON digest, which is
+    checked only against a public key the operator gives: never the key the digest carries."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--since {path}: {exc}", 2)
+    if not text.lstrip().startswith("{"):
+        try:
+            return _Since(Checkpoint.parse(open_note(text, trusted)))
+        except NoteError as exc:
+            fail(f"--since {path}: the checkpoint does not verify against {trusted.name}+{trusted.hash.hex()}: {exc}")
+    trusted_key = public_key or settings.digest_public_key
+    if not trusted_key:
+        fail(
+            f"--since {path} is a digest, and no key to trust it by is given: set CASEJOURNEY_DIGEST_PUBLIC_KEY"
+            " or pass --public-key (the key written inside a digest proves nothing: whoever rewrote the log"
+            " could sign with their own).",
+            2,
+        )
+    try:
+        digest = Digest.model_validate_json(text)
+        check_signature(digest, trusted_key)
+    except (ValidationError, DigestError) as exc:
+        fail(f"digest {path}: {exc}")
     return digest
+
+
+def _digest_contradicted(app: CaseJourney, digest: Digest) -> str | None:
+    anchored: ChainRow | None = app.recorder.chain_row_at(digest.position)  # type: ignore[attr-defined]
+    if anchored is None or anchored.chain_hash is None or anchored.chain_hash.hex() != digest.head_hash:
+        return (
+            f"the event at position {digest.position} no longer has the digest's hash: history before the digest"
+            " was rewritten or truncated."
+        )
+    return None
+
+
+def _report(result: StoreVerification) -> None:
+    """One line per record: OK and what was checked, or BROKEN and the first thing wrong."""
+    log = result.log
+    if log.ok:
+        console.print(
+            f"[bold green]OK[/] the case log: {log.checked} events chained; head at position {log.head_position}"
+            f" (hash {log.head_hash.hex()[:16]}...); Merkle root {result.tree_root.hex()[:16]}..."
+        )
+    else:
+        assert log.first_break is not None
+        err.print(
+            f"[bold red]BROKEN[/] the case log, after {log.checked} good events: {safe(log.first_break.describe())}"
+        )
+        err.print("(the other records are checked once the log verifies)")
+    for finding in result.findings:
+        if finding.ok:
+            console.print(f"[bold green]OK[/] {finding.record}: {safe(finding.detail)}")
+        else:
+            err.print(f"[bold red]BROKEN[/] {finding.record}: {safe(finding.detail)}")
+
+
+def _refuse_broken(result: StoreVerification) -> None:
+    problem = result.first_problem()
+    if problem is not None:
+        fail(f"refusing to sign a broken store: {problem}")

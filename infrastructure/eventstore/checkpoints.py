@@ -18,7 +18,7 @@ from typing import Any
 
 from infrastructure.eventstore.merkle_log import MerkleLog
 from infrastructure.eventstore.personal_data import SideTable
-from infrastructure.eventstore.signed_note import Checkpoint, Signer, sign_note
+from infrastructure.eventstore.signed_note import Checkpoint, Signer, Verifier, sign_note
 from infrastructure.files import make_private_folder, write_private
 from infrastructure.settings import Settings
 
@@ -37,6 +37,14 @@ def checkpoint_signer(settings: Settings) -> Signer:
         if write_private(path, Signer.generate(settings.checkpoint_origin).text() + "\n", exclusive=True):
             log.warning("created a checkpoint signing key in %s: give auditors its verifier key", path)
     return Signer.parse(path.read_text())
+
+
+def trusted_verifier(settings: Settings) -> Verifier:
+    """The key the operator's own tools check checkpoints against: the configured verifier key, or
+    the signer's (kept outside the database: someone who can write to the store cannot re-sign)."""
+    if settings.checkpoint_verifier_key:
+        return Verifier.parse(settings.checkpoint_verifier_key)
+    return checkpoint_signer(settings).verifier()
 
 
 class Checkpoints(SideTable):
@@ -73,6 +81,15 @@ class Checkpoints(SideTable):
             row = c.fetchone()
         return None if row is None else str(row["note"] if self.postgres else row[0])
 
+    def all(self) -> list[tuple[int, str, str]]:
+        """Every checkpoint kept, smallest first: (size, issued at, note)."""
+        with self._cursor() as c:
+            c.execute(self._sql("SELECT size, issued_at, note FROM {t} ORDER BY size"))
+            rows = c.fetchall()
+        if self.postgres:
+            return [(int(r["size"]), str(r["issued_at"]), str(r["note"])) for r in rows]
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
     def latest(self) -> str | None:
         with self._cursor() as c:
             c.execute(self._sql("SELECT note FROM {t} ORDER BY size DESC LIMIT 1"))
@@ -80,11 +97,26 @@ class Checkpoints(SideTable):
         return None if row is None else str(row["note"] if self.postgres else row[0])
 
 
-def make_checkpoint(recorder: Any, signer: Signer, origin: str, at: datetime, *, until: int | None = None) -> str:
+def make_checkpoint(
+    recorder: Any,
+    signer: Signer,
+    origin: str,
+    at: datetime,
+    *,
+    until: int | None = None,
+    reads: tuple[int, bytes] | None = None,
+) -> str:
     """Grows the tree to the head (or to position ``until``: the head a verification of the chain
-    saw), then signs and keeps a checkpoint of it; returns the note."""
+    saw), then signs and keeps a checkpoint of it; returns the note.
+
+    ``reads``, the access log's verified head (position, chain hash), is signed too, as the
+    extension line ``reads <position> <hex>``: the reads recorded before the checkpoint cannot be
+    deleted afterwards without ``verify`` finding it."""
     tree = MerkleLog(recorder)
     tree.grow(until=until)
     size, _ = tree.head()
-    checkpoint = Checkpoint(origin, size, tree.root(size), (f"time {at.isoformat()}",))
+    extensions = [f"time {at.isoformat()}"]
+    if reads is not None:
+        extensions.append(f"reads {reads[0]} {reads[1].hex()}")
+    checkpoint = Checkpoint(origin, size, tree.root(size), tuple(extensions))
     return Checkpoints(recorder).add(size, at, sign_note(checkpoint.text(), signer))

@@ -168,3 +168,32 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1
     return sn == 0 and fr == root1 and sr == root2
+
+
+class Frontier:
+    """A tree grown one leaf at a time, keeping only the roots of its perfect subtrees (one per set
+    bit of its size): its root at every size costs O(log n) memory, as a verifier walking the log needs."""
+
+    __slots__ = ("nodes", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.nodes: list[tuple[int, bytes]] = []  # (level, hash), left to right
+
+    def append(self, leaf: bytes) -> None:
+        """Adds a leaf hash (``leaf_hash`` of the leaf)."""
+        level, carry, index = 0, leaf, self.size
+        while index & 1:
+            _, left = self.nodes.pop()
+            carry = node_hash(left, carry)
+            level, index = level + 1, index >> 1
+        self.nodes.append((level, carry))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        value = self.nodes[-1][1]
+        for _, left in reversed(self.nodes[:-1]):
+            value = node_hash(left, value)
+        return value

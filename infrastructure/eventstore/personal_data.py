@@ -188,15 +188,20 @@ class PersonKeys(SideTable):
         return sorted(found, key=lambda s: int(s.rpartition("/")[2]) if "/" in s[len(prefix) :] else 1)
 
     def subjects_starting(self, prefix: str) -> dict[str, bool]:
-        """Every subject starting with ``prefix`` (a key or a tombstone) -> whether it is destroyed."""
+        """Every subject starting with ``prefix`` (a key or a tombstone) -> whether it is destroyed (its
+        key gone or its erasure stamped: either way it reads as erased)."""
         with self._cursor() as c:
             c.execute(
-                self._sql("SELECT subject, erased_at FROM {t} WHERE subject LIKE ? ORDER BY subject"), (prefix + "%",)
+                self._sql(
+                    "SELECT subject, (wrapped_key IS NULL OR erased_at IS NOT NULL) AS gone FROM {t}"
+                    " WHERE subject LIKE ? ORDER BY subject"
+                ),
+                (prefix + "%",),
             )
             rows = c.fetchall()
         if self.postgres:
-            return {r["subject"]: r["erased_at"] is not None for r in rows}
-        return {r[0]: r[1] is not None for r in rows}
+            return {r["subject"]: bool(r["gone"]) for r in rows}
+        return {r[0]: bool(r[1]) for r in rows}
 
     def erased(self, subject: str) -> bool:
         with self._cursor() as c:

@@ -380,6 +380,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(query, (case_id.hex,))
             return [(self._row(r), bytes(r[6]) if r[6] is not None else GENESIS) for r in c.fetchall()]
 
+    def chain_head(self) -> tuple[int, bytes]:
+        """The head row the next append links to: (position, chain hash)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT head_position, head_hash FROM {self.head_table} WHERE id = 1")
+            row = c.fetchone()
+        return (int(row[0]), bytes(row[1])) if row is not None else (-1, b"")
+
     def chain_row_at(self, position: int) -> ChainRow | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(

@@ -192,7 +192,7 @@ def test_verify_and_digest_from_the_command_line(tmp_path: Path) -> None:
     }
     assert cli("demo", env=env).returncode == 0
     ok = cli("verify", env=env)
-    assert ok.returncode == 0 and "OK the log" in ok.stdout
+    assert ok.returncode == 0 and "OK the case log" in ok.stdout
     assert cli("digest", "--out", str(tmp_path / "d.json"), env=env).returncode == 0
     assert cli("verify", "--since", str(tmp_path / "d.json"), env=env).returncode == 0
     with sqlite3.connect(tmp_path / "log.sqlite") as conn:

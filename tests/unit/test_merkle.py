@@ -128,3 +128,14 @@ def test_proofs_are_refused_outside_the_tree() -> None:
     with pytest.raises(ValueError):
         merkle.consistency_proof(0, ct_hashes(3))
     assert not merkle.verify_inclusion(0, 0, ct_hashes(1)[0], [], merkle.EMPTY_ROOT)
+
+
+@given(st.integers(min_value=0, max_value=130))
+def test_a_frontier_has_the_root_of_every_size(n: int) -> None:
+    leaves = [merkle.leaf_hash(bytes([i % 256, i // 256])) for i in range(n)]
+    frontier = merkle.Frontier()
+    assert frontier.root() == merkle.EMPTY_ROOT
+    for i, leaf in enumerate(leaves):
+        frontier.append(leaf)
+        assert frontier.size == i + 1
+        assert frontier.root() == merkle.root(leaves[: i + 1])
