@@ -74,24 +74,16 @@ def store(app: CaseJourney, store_settings: Settings) -> Iterator[Store]:
     journeys = [run_scenario(app, scenario, START) for scenario in SCENARIOS[:4]]
     app.record_customer_details(RecordCustomerDetails(party_id="pwc-s1", name="Ann Example"), CASEWORKER)
     s = Store(app, store_settings)
-    s.access.record_history_read(
-        journeys[0].case_id,
-        SPECIALIST,
-        basis="named_caseworker",
-        purpose="complaint review 12",
-        as_of=None,
-        at=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
-        request_id="r-1",
-    )
-    s.access.record_history_read(
-        journeys[0].case_id,
-        SPECIALIST,
-        basis="named_caseworker",
-        purpose="complaint review 13",
-        as_of=None,
-        at=datetime(2026, 12, 1, 9, 5, tzinfo=UTC),
-        request_id="r-2",
-    )
+    for n in (1, 2):  # two recorded reads of a safeguarding history
+        s.access.record_history_read(
+            journeys[0].case_id,
+            SPECIALIST,
+            basis="named_caseworker",
+            purpose=f"complaint review {n}",
+            as_of=None,
+            at=datetime(2026, 12, 1, 9, n, tzinfo=UTC),
+            request_id=f"r-{n}",
+        )
     app.execute(CloseCase(case_id=journeys[0].case_id, reason="Arrangement ended"), SPECIALIST)
     app.record_customer_details(RecordCustomerDetails(party_id="pwc-gone", name="Bea Example"), CASEWORKER)
     app.erase_customer(EraseCustomer(party_id="pwc-gone", reason="retention ended"), Actor("svc", Role.BACKEND_SERVICE))
