@@ -204,8 +204,9 @@ def verify_store(
     if not log.ok:
         return result  # what follows would only repeat the break in other words
     result.findings.append(_check_head(recorder, log, "the case log's chain head"))
-    result.findings.append(_check_checkpoints(recorder, stored, roots, frontier.size, trusted))
-    signed_reads = {position: (what, value) for what, position, value in _signed_reads(stored, trusted, since)}
+    opened = _open_checkpoints(stored, trusted)
+    result.findings.append(_check_checkpoints(recorder, opened, roots, frontier.size, trusted))
+    signed_reads = {position: (what, value) for what, position, value in _signed_reads(opened, since)}
     access_hashes: dict[int, bytes] = {}
     if access_log is None:
         result.findings.append(Finding("the access log", True, "not checked (no access log opened)"))
@@ -226,19 +227,26 @@ def verify_store(
     return result
 
 
-def _signed_reads(
-    stored: list[tuple[int, str, str]], trusted: Verifier, since: Checkpoint | None
-) -> Iterator[tuple[str, int, bytes]]:
-    """The access-log heads the checkpoints signed (``reads <position> <hash>``): (which, position, hash)."""
-    opened: list[tuple[str, Checkpoint]] = []
-    for size, _, note in stored:
+Opened = list[tuple[int, str, Checkpoint | NoteError]]
+
+
+def _open_checkpoints(stored: list[tuple[int, str, str]], trusted: Verifier) -> Opened:
+    """Each stored checkpoint opened once with the trusted key: (size, issued at, checkpoint or why not)."""
+    opened: Opened = []
+    for size, issued_at, note in stored:
         try:
-            opened.append((f"the checkpoint of size {size}", Checkpoint.parse(open_note(note, trusted))))
-        except NoteError:
-            continue  # reported by the checkpoints' own check
-    if since is not None:
-        opened.append(("the checkpoint you gave", since))
-    for what, checkpoint in opened:
+            opened.append((size, issued_at, Checkpoint.parse(open_note(note, trusted))))
+        except NoteError as exc:
+            opened.append((size, issued_at, exc))
+    return opened
+
+
+def _signed_reads(opened: Opened, since: Checkpoint | None) -> Iterator[tuple[str, int, bytes]]:
+    """The access-log heads the checkpoints signed (``reads <position> <hash>``): (which, position, hash)."""
+    trusted = [(f"the checkpoint of size {size}", c) for size, _, c in opened if isinstance(c, Checkpoint)]
+    if since is not None:  # those that do not open are reported by the checkpoints' own check
+        trusted.append(("the checkpoint you gave", since))
+    for what, checkpoint in trusted:
         value = checkpoint.extension("reads")
         if value is None:
             continue
@@ -311,18 +319,14 @@ def _check_head(recorder: Any, log: Verification, record: str) -> Finding:
     return Finding(record, True, f"at the last event (position {position})")
 
 
-def _check_checkpoints(
-    recorder: Any, stored: list[tuple[int, str, str]], roots: dict[int, bytes], size: int, trusted: Verifier
-) -> Finding:
+def _check_checkpoints(recorder: Any, stored: Opened, roots: dict[int, bytes], size: int, trusted: Verifier) -> Finding:
     record = "the checkpoints"
     if not stored:
         return Finding(record, True, "none made yet (casejourney checkpoint makes one)")
     last_time = ""
-    for tree_size, issued_at, note in stored:
-        try:
-            checkpoint = Checkpoint.parse(open_note(note, trusted))
-        except NoteError as exc:
-            return Finding(record, False, f"the checkpoint of size {tree_size} does not verify: {exc}")
+    for tree_size, issued_at, checkpoint in stored:
+        if isinstance(checkpoint, NoteError):
+            return Finding(record, False, f"the checkpoint of size {tree_size} does not verify: {checkpoint}")
         if checkpoint.size != tree_size:
             return Finding(record, False, f"the checkpoint kept as size {tree_size} says {checkpoint.size}")
         if tree_size > size:
