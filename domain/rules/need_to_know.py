@@ -95,6 +95,22 @@ class CaseAccessFacts:
     victim_survivor_party_ids: frozenset[str]
 
 
+#: The facts of a case whose record cannot be replayed (its stored bytes fail to decode: altered).
+#: Nothing in them names anyone, so only relationships that do not depend on the case hold (audit,
+#: and break-glass): the caseworker a tampered record would name is not trusted to be the one.
+UNREADABLE_CASE = CaseAccessFacts(
+    team=Team.SPECIALIST_CASE_TEAM,
+    named_caseworker_id=None,
+    enforcement_manager_id=None,
+    escalation_holders=(),
+    referral_pending=False,
+    removal_pending=False,
+    receiving_parent_id="",
+    paying_parent_id="",
+    victim_survivor_party_ids=frozenset(),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     allowed: bool

@@ -16,9 +16,18 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
+from eventsourcing.persistence import MapperDeserialisationError
+
 from domain.case.aggregate import Case
 from domain.errors import NoLegitimateRelationship
-from domain.rules.need_to_know import Access, Relationship, contact_access, history_access, standing_of
+from domain.rules.need_to_know import (
+    UNREADABLE_CASE,
+    Access,
+    Relationship,
+    contact_access,
+    history_access,
+    standing_of,
+)
 from domain.values import Actor
 from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
 from infrastructure.eventstore.application import CaseJourney
@@ -141,11 +150,16 @@ class CaseReads:
         as_of: datetime | None = None,
         break_glass_reason: str | None = None,
     ) -> HistoryRead:
-        """Decides a read of the case's safeguarding history and records it; raises if not allowed."""
-        case = self.app.get_case(case_id)
-        access = history_access(
-            actor, case.access_facts(), self.app.memberships(), break_glass_reason=break_glass_reason
-        )
+        """Decides a read of the case's safeguarding history and records it; raises if not allowed.
+
+        A case whose stored events no longer decode (altered) is decided on ``UNREADABLE_CASE``: an
+        auditor may still read what is stored, marked as failed verification; no one is taken to be
+        its caseworker on the word of a tampered record."""
+        try:
+            facts = self.app.get_case(case_id).access_facts()
+        except MapperDeserialisationError:
+            facts = UNREADABLE_CASE
+        access = history_access(actor, facts, self.app.memberships(), break_glass_reason=break_glass_reason)
         _refuse(access)
         assert access.basis is not None
         at = self.clock()

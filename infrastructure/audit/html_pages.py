@@ -32,6 +32,9 @@ tr.corrected{opacity:.65} tr.corrected td{text-decoration:line-through} .tag{dis
 padding:0 6px;border-radius:3px;background:#1d70b8;color:#fff;font-size:12px;margin-right:4px}
 .tag.warn{background:#d4351c} .tag.ok{background:#00703c} .small{font-size:12px;color:#505a5f}
 pre{white-space:pre-wrap;margin:0;font:12px/1.35 ui-monospace,monospace}
+.verified,.broken{padding:8px 12px;margin:0 0 14px;border-left:6px solid #00703c;background:#e7f3ec}
+.broken{border-left-color:#d4351c;background:#fbe9e6;font-weight:600} code{font:12px ui-monospace,monospace}
+tr.failed td{background:#fbe9e6}
 """
 
 
@@ -96,18 +99,62 @@ def _facts(facts: dict[str, Any]) -> str:
     return f'<div class="small">facts: {shown}</div>'
 
 
+def _integrity_banner(evidence: Any) -> str:
+    """What verifying the case found, before anything it shows (``evidence.CaseEvidence``)."""
+    problems = evidence.problems()
+    if problems:
+        items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+        return (
+            '<div class="broken">FAILED VERIFICATION: this record is not what the log signed. What is stored is'
+            f" shown below, but it is not evidence until the breaks are explained.<ul>{items}</ul></div>"
+        )
+    return f'<div class="verified">{escape(evidence.summary()[:1].upper() + evidence.summary()[1:])}.</div>'
+
+
+def _in_log(e: Any) -> str:
+    """The log column: position, leaf hash, and whether its inclusion proof holds."""
+    proved = {
+        True: '<span class="tag ok">proved</span>',
+        False: '<span class="tag warn">proof FAILS</span>',
+        None: '<span class="tag">not yet in a checkpoint</span>',
+    }[e.included]
+    return f'<td class="n">{e.row.position}<div class="small"><code>{e.leaf_hash.hex()[:16]}</code></div>{proved}</td>'
+
+
 def case_timeline_html(
-    case_id: Any, events: Sequence[Case.Event], *, generated_at: datetime, generated_for: str
+    case_id: Any,
+    events: Sequence[Case.Event],
+    *,
+    generated_at: datetime,
+    generated_for: str,
+    evidence: Any = None,
 ) -> str:
-    """The case's journey as a readable timeline: who, when (occurred and recorded), what, why, grounds."""
+    """The case's journey as a readable timeline: who, when (occurred and recorded), what, why,
+    grounds; given ``evidence`` (``evidence.case_evidence``), verified first, the result at the top
+    and each event's position, leaf hash and proof beside it (an event that no longer decodes is
+    shown as such, in its place)."""
     corrected = {e.corrected_version: e.correction for e in events if isinstance(e, Case.EntryRecordedInError)}
     rows: list[str] = []
     policies: set[str] = set()
-    for event in events:
+    entries = evidence.events if evidence is not None else [None] * len(events)
+    decoded = iter(events)
+    for entry in entries:
+        event = next(decoded) if entry is None or entry.event is not None else None
+        log_cell = _in_log(entry) if entry is not None else ""
+        if event is None:
+            assert entry is not None
+            rows.append(
+                f'<tr class="safety failed"><td class="n">{entry.row.version}</td><td>-</td><td>-</td>'
+                f'<td><span class="kind">cannot be decoded</span><div>{escape(entry.decode_problem or "")}</div></td>'
+                f"<td>-</td>{log_cell}</tr>"
+            )
+            continue
         name = type(event).__name__  # shown as the event's kind, as stored
         if isinstance(event, Case.ReferredToSpecialistTeam | Case.ReferralNotMade) and event.policy_version:
             policies.add(str(event.policy_version))
         classes = ["safety" if name in SAFETY_RELEVANT else "other"]
+        if entry is not None and entry.included is False:
+            classes.append("failed")
         note = ""
         if event.originator_version in corrected:
             classes.append("corrected")
@@ -118,21 +165,23 @@ def case_timeline_html(
             f'<td>{_t(event.occurred_at)}<div class="small">recorded {_t(event.timestamp)}</div></td>'
             f'<td>{escape(event.actor_id)}<div class="small">{escape(event.actor_role.replace("_", " "))}</div></td>'
             f'<td><span class="kind">{escape(name)}</span><div>{escape(what(event))}</div>{note}</td>'
-            f"<td>{escape(why(event))}{_grounds(event)}</td></tr>"
+            f"<td>{escape(why(event))}{_grounds(event)}</td>{log_cell}</tr>"
         )
     first, last = (events[0], events[-1]) if events else (None, None)
     summary = (
-        f"{len(events)} events"
+        f"{len(entries)} events"
         + (f", {_t(first.occurred_at)} to {_t(last.occurred_at)}" if first and last else "")
         + (f"; eligibility policies applied: {escape(', '.join(sorted(policies)))}" if policies else "")
     )
+    log_head = "<th>in the log (position, leaf hash, proof)</th>" if evidence is not None else ""
     body = (
         f"<h1>Safeguarding journey of case {escape(str(case_id))}</h1>"
-        f'<div class="meta">{summary}. Generated {_t(generated_at)} for {escape(generated_for)}.'
+        + (_integrity_banner(evidence) if evidence is not None else "")
+        + f'<div class="meta">{summary}. Generated {_t(generated_at)} for {escape(generated_for)}.'
         " Red rows are safety-relevant; a struck-through row was later recorded in error (it stays in the record)."
         "</div>"
         "<table><thead><tr><th>#</th><th>when (occurred / recorded)</th><th>who</th><th>what</th>"
-        "<th>why and on what grounds</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+        f"<th>why and on what grounds</th>{log_head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
     )
     return _page(f"Case {case_id}: safeguarding journey", body)
 

@@ -93,13 +93,16 @@ def replay_case(
     as_of: datetime | None = None,
     version: int | None = None,
     time_axis: TimeAxis = "recorded",
+    events: list[Case.Event] | None = None,
 ) -> Replay:
-    """The case as it stood at ``version`` or ``as_of`` (or now, given neither)."""
+    """The case as it stood at ``version`` or ``as_of`` (or now, given neither); from ``events``
+    when given (the decodable events of a verified read: ``evidence.case_evidence``)."""
     if as_of is not None and version is not None:
         raise ValueError("give a version or a time, not both")
     if as_of is not None and as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
-    events = app.case_events(case_id)  # raises CaseNotFound
+    if events is None:
+        events = app.case_events(case_id)  # raises CaseNotFound
     if version is not None:
         selected = [e for e in events if e.originator_version <= version]
         prefix = selected
@@ -123,6 +126,16 @@ def replay_case(
     else:
         selected = prefix = events
         moment = "now"
+
+    run: list[
+        Case.Event
+    ] = []  # an aggregate replays only from its start with no gap: a broken record's undecodable event stops it
+    for e in prefix:
+        if e.originator_version != len(run) + 1:
+            break
+        run.append(e)
+    if len(run) != len(prefix):
+        prefix = run
 
     case: Any = None
     for event in prefix:

@@ -60,3 +60,35 @@ def configure(
         ctx.obj = Settings(**overrides)
     except ValidationError as exc:
         fail(f"invalid settings:\n{exc}", 2)
+
+
+def verified_case(app: CaseJourney, settings: Settings, case_id: UUID) -> Any:
+    """The case's evidence (``audit.evidence.case_evidence``): its chain, decoding and inclusion
+    checked against the trusted checkpoint key; a missing case fails here."""
+    from domain.errors import DomainError
+    from infrastructure.audit.evidence import case_evidence
+    from infrastructure.eventstore.checkpoints import trusted_verifier
+    from infrastructure.eventstore.signed_note import NoteError
+
+    try:
+        trusted = trusted_verifier(settings)
+    except (NoteError, OSError) as exc:
+        fail(f"the checkpoint verifier key cannot be used: {exc}", 2)
+    try:
+        return case_evidence(app, case_id, trusted)
+    except DomainError as exc:
+        fail(exc.message)
+
+
+def print_integrity(evidence: Any) -> None:
+    """The verification's verdict, after what was shown; exits 1 if the case does not verify."""
+    if evidence.ok:
+        console.print(f"[bold green]OK[/] integrity: {safe(evidence.summary())}")
+        return
+    for problem in evidence.problems():
+        err.print(f"[bold red]BROKEN[/] {safe(problem)}")
+    err.print(
+        f"[bold red]FAILED VERIFICATION[/]: case {evidence.case_id} is shown as stored, but it is not what the log"
+        " signed; run `casejourney verify` and keep this output"
+    )
+    raise typer.Exit(1)

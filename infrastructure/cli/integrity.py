@@ -173,6 +173,52 @@ def register(cli: typer.Typer) -> None:
         else:
             sys.stdout.write(note)
 
+    @cli.command("verify-bundle")
+    def verify_bundle(
+        ctx: typer.Context,
+        bundle: Annotated[Path, typer.Argument(help="The evidence bundle (from `export --bundle`).")],
+        public_key: Annotated[
+            str | None,
+            typer.Option(
+                help="The verifier key to trust (default: CASEJOURNEY_CHECKPOINT_VERIFIER_KEY, or this"
+                " machine's own signing key)."
+            ),
+        ] = None,
+        case: Annotated[UUID | None, typer.Option(help="Refuse a bundle that is not of this case.")] = None,
+    ) -> None:
+        """Check an evidence bundle offline (no store is opened): the checkpoint and the seal against a
+        key you trust, then every event's place, leaf hash, checkpoint and inclusion proof.
+        Exit 0 verified, 1 broken (the first bad event named), 2 no key to trust or no file."""
+        from infrastructure.audit.bundle import BundleBroken, check_bundle
+        from infrastructure.eventstore.checkpoints import SIGNER_FILE
+
+        settings: Settings = ctx.obj
+        try:
+            text = bundle.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read {bundle}: {exc}", 2)
+        key_text = public_key or settings.checkpoint_verifier_key
+        local = settings.checkpoint_signing_key is not None or (settings.key_folder() / SIGNER_FILE).exists()
+        if not key_text and not local:
+            fail(
+                "no key to trust the bundle by: pass --public-key (the verifier key the service's operator gave"
+                " you) or set CASEJOURNEY_CHECKPOINT_VERIFIER_KEY; the key a bundle names proves nothing.",
+                2,
+            )
+        trusted = _trusted_verifier(settings, key_text)
+        try:
+            checked = check_bundle(text, trusted, case_id=case)
+        except BundleBroken as exc:
+            err.print(f"[bold red]BROKEN[/] {safe(str(bundle))}: {safe(str(exc))}")
+            raise typer.Exit(1) from None
+        reader = checked.reader
+        console.print(
+            f"[bold green]OK[/] evidence bundle of case {checked.case_id}: {checked.events} events, each proved in"
+            f" the checkpoint of {checked.checkpoint.size} events signed {checked.checkpoint.extension('time')}"
+            f" by {checked.key}; read by {safe(str(reader.get('id')))} ({safe(str(reader.get('purpose')))})"
+            f" at {safe(str(reader.get('read_at')))}."
+        )
+
     @cli.command()
     def erase(
         ctx: typer.Context,

@@ -15,11 +15,11 @@ import typer
 
 from domain.errors import DomainError
 from infrastructure.audit.replay import replay_case
-from infrastructure.cli.common import console, fail, open_app
+from infrastructure.cli.common import console, fail, open_app, print_integrity, verified_case
 from infrastructure.cli.text import SafeTable, safe
 
 
-def _parse_time(value: str) -> datetime:
+def parse_time(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -42,15 +42,37 @@ def replay(
         fail("--time must be recorded or business", 2)
     if output not in ("text", "json"):
         fail("--format must be text or json", 2)
-    moment = _parse_time(as_of) if as_of is not None else None
+    moment = parse_time(as_of) if as_of is not None else None
     with open_app(ctx) as app:
+        evidence = verified_case(app, ctx.obj, case_id)
+        events = evidence.decoded()
+        if version is not None and version > len(evidence.events):
+            fail(f"case {case_id} has {len(evidence.events)} events: there is no version {version}", 1)
+        opened = events[0].timestamp if events else None
+        if (
+            moment is not None
+            and opened is not None
+            and moment < (opened if time == "recorded" else events[0].occurred_at)
+        ):
+            fail(f"case {case_id} did not exist at {moment.isoformat()}: it was opened {opened.isoformat()}", 1)
         try:
-            result = replay_case(app, case_id, as_of=moment, version=version, time_axis=time)  # type: ignore[arg-type]
+            result = replay_case(
+                app,
+                case_id,
+                as_of=moment,
+                version=version,
+                time_axis=time,  # type: ignore[arg-type]
+                events=events,
+            )
         except DomainError as exc:
             fail(exc.message)
     if output == "json":
-        json.dump(result.as_record(), sys.stdout, indent=2, default=str)
+        record = result.as_record()
+        record["integrity"] = evidence.as_record()
+        json.dump(record, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
+        if not evidence.ok:
+            raise typer.Exit(1)
         return
     console.print(
         f"[bold]Case {case_id}[/] as it stood {result.moment}: version {result.version} of {result.total_versions}"
@@ -80,6 +102,7 @@ def replay(
     console.print(history)
     for check in result.checks:
         console.print(f"check: {safe(check)}")
+    print_integrity(evidence)
 
 
 def register(cli: typer.Typer) -> None:

@@ -330,16 +330,30 @@ def register(cli: typer.Typer) -> None:
         case_id: Annotated[UUID, typer.Argument(help="The case.")],
         auditor: Annotated[str, typer.Option(help="Your auditor id: the read is recorded as yours.")],
         purpose: Annotated[str, typer.Option(help="Why you are reading it (recorded).")],
-        html: Annotated[bool, typer.Option("--html", help="A self-contained HTML timeline (the only format).")] = True,
+        html: Annotated[bool, typer.Option("--html", help="A self-contained HTML timeline (the default).")] = True,
         out: Annotated[Path | None, typer.Option(help="File to write (default: case-<id>.html).")] = None,
+        bundle: Annotated[
+            Path | None,
+            typer.Option(help="Write an evidence bundle here instead (JSON, checked offline by `verify-bundle`)."),
+        ] = None,
+        as_of: Annotated[
+            str | None, typer.Option(help="The bundle's moment: events recorded by then (ISO 8601; UTC if no offset).")
+        ] = None,
     ) -> None:
-        """Write a case's safeguarding journey as a self-contained HTML timeline (the read is recorded).
+        """Write a case's safeguarding journey as a self-contained HTML timeline, or as an evidence
+        bundle (--bundle: its events with their Merkle proofs, a signed checkpoint and the replayed
+        views, sealed); the read is recorded either way.
 
         The auditor must be a current member of audit on the staff roster, as over HTTP; the file is
-        readable by its owner only (0600) and never written through a link."""
+        readable by its owner only (0600) and never written through a link. The case is verified
+        before it is shown; a case that fails verification is still written, marked, and exits 1."""
         from infrastructure.access.log import AccessLog
         from infrastructure.access.reads import CaseReads, CustomerDirectory
+        from infrastructure.audit.bundle import case_bundle, dump
+        from infrastructure.audit.evidence import case_evidence
         from infrastructure.audit.html_pages import case_timeline_html
+        from infrastructure.cli.replay import parse_time
+        from infrastructure.eventstore.checkpoints import trusted_verifier
 
         if not meaningful(purpose):
             fail("--purpose must say why: 3 visible characters or more, no control or invisible characters", 2)
@@ -347,30 +361,53 @@ def register(cli: typer.Typer) -> None:
             actor = Actor(auditor, Role.AUDITOR)
         except ValueError as exc:
             fail(f"--auditor: {exc}", 2)
+        if as_of is not None and bundle is None:
+            fail("--as-of goes with --bundle (the HTML timeline shows every event)", 2)
+        moment = parse_time(as_of) if as_of is not None else None
         purpose = purpose.strip()
         with open_app(ctx) as app:
             log = AccessLog(ctx.obj, text_keys=app.text_keys)
             try:
-                events = app.case_events(case_id)
+                evidence = case_evidence(app, case_id, trusted_verifier(ctx.obj))  # raises CaseNotFound
+                opened_at = next((e.event.timestamp for e in evidence.events if e.event is not None), None)
+                if moment is not None and opened_at is not None and moment < opened_at:
+                    fail(f"--as-of {moment.isoformat()} is before case {case_id} was opened: nothing to show", 1)
                 read = CaseReads(app, log, CustomerDirectory(app), app.clock).allow_history(
                     actor, case_id, purpose=purpose
                 )
+                reader = {"id": auditor, "role": str(Role.AUDITOR), "purpose": purpose, "read_at": read.at}
+                if bundle is not None:
+                    made = case_bundle(app, ctx.obj, log, case_id, reader=reader, as_of=moment, evidence=evidence)
+                    verified = made["body"]["integrity"]["verified"]
+                    summary = made["body"]["integrity"]["summary"]
+                    page, target, shown = dump(made), bundle, len(made["body"]["events"])
+                else:
+                    verified, summary = evidence.ok, evidence.summary()
+                    page = case_timeline_html(
+                        case_id,
+                        evidence.decoded(),
+                        generated_at=read.at,
+                        generated_for=f"{auditor} ({purpose})",
+                        evidence=evidence,
+                    )
+                    target, shown = out or Path(f"case-{case_id}.html"), len(evidence.events)
             except DomainError as exc:
                 fail(exc.message)
             finally:
                 log.close()
-        target = out or Path(f"case-{case_id}.html")
         try:
-            write_private(
-                target,
-                case_timeline_html(case_id, events, generated_at=read.at, generated_for=f"{auditor} ({purpose})"),
-            )
+            write_private(target, page)
         except OSError as exc:
             fail(f"cannot write {target}: {exc}; the read was recorded", 3)
+        kind = "evidence bundle" if bundle is not None else "timeline"
         console.print(
-            f"timeline of case {case_id} ({len(events)} events) written to {target} (readable by you only);"
+            f"{kind} of case {case_id} ({shown} events) written to {target} (readable by you only);"
             " the read is recorded."
         )
+        if not verified:
+            err.print(f"[bold red]BROKEN[/] case {case_id}: {safe(summary)}")
+            raise typer.Exit(1)
+        console.print(f"[bold green]OK[/] case {case_id}: {safe(summary)}")
 
 
 def _write_page(page: str, path: Path, fail: Any) -> None:

@@ -93,17 +93,31 @@ class MerkleLog(SideTable):
                     raise LookupError(f"the tree has no node {level}/{idx}: grow it first")
             return cache[(level, idx)]
 
-        def mth(start: int, end: int) -> bytes:
-            size = end - start
-            if size <= 0:
-                return merkle.EMPTY_ROOT
-            if size & (size - 1) == 0 and start % size == 0:
-                level = size.bit_length() - 1
-                return node(level, start >> level)
-            k = 1 << ((size - 1).bit_length() - 1)
-            return merkle.node_hash(mth(start, start + k), mth(start + k, end))
+        return _range_root(node)
 
-        return mth
+    def inclusion_proofs(self, indexes: Iterable[int], size: int) -> dict[int, list[bytes]]:
+        """The inclusion proof of each leaf of ``indexes`` in the tree of ``size`` leaves, with every
+        node they need read in a few batched queries (a case's proofs share most of their nodes)."""
+        indexes = list(indexes)
+        wanted: set[tuple[int, int]] = set()
+
+        def plan(level: int, idx: int) -> bytes:
+            wanted.add((level, idx))
+            return merkle.EMPTY_ROOT
+
+        planning = _range_root(plan)
+        for index in indexes:
+            merkle.inclusion_path(index, size, planning)
+        found = self._nodes(wanted)
+
+        def node(level: int, idx: int) -> bytes:
+            try:
+                return found[(level, idx)]
+            except KeyError:
+                raise LookupError(f"the tree has no node {level}/{idx}: grow it first") from None
+
+        mth = _range_root(node)
+        return {index: merkle.inclusion_path(index, size, mth) for index in indexes}
 
     def root(self, size: int) -> bytes:
         return self.range_root()(0, size)
@@ -114,6 +128,22 @@ class MerkleLog(SideTable):
             c.execute(self._sql("SELECT idx FROM {t} WHERE level = 0 AND position = ?"), (position,))
             row = c.fetchone()
         return None if row is None else int(row["idx"] if self.postgres else row[0])
+
+    def leaf_indexes(self, positions: Iterable[int]) -> dict[int, int]:
+        """The leaf of each event stored at ``positions`` that the tree has: {position: index}."""
+        positions = list(dict.fromkeys(positions))
+        found: dict[int, int] = {}
+        for i in range(0, len(positions), 500):
+            chunk = positions[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            with self._cursor() as c:
+                c.execute(
+                    self._sql(f"SELECT position, idx FROM {{t}} WHERE level = 0 AND position IN ({marks})"), chunk
+                )
+                for row in c.fetchall():
+                    position, idx = (row["position"], row["idx"]) if self.postgres else row
+                    found[int(position)] = int(idx)
+        return found
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return merkle.inclusion_path(index, size, self.range_root())
@@ -174,3 +204,19 @@ class MerkleLog(SideTable):
         insert = self._sql("INSERT INTO {t} (level, idx, hash, position) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
         with self._cursor() as c:
             c.executemany(insert, rows)
+
+
+def _range_root(node: Callable[[int, int], bytes]) -> Callable[[int, int], bytes]:
+    """``mth(start, end)`` of RFC 9162 made of perfect subtrees, each ``node(level, idx)``."""
+
+    def mth(start: int, end: int) -> bytes:
+        size = end - start
+        if size <= 0:
+            return merkle.EMPTY_ROOT
+        if size & (size - 1) == 0 and start % size == 0:
+            level = size.bit_length() - 1
+            return node(level, start >> level)
+        k = 1 << ((size - 1).bit_length() - 1)
+        return merkle.node_hash(mth(start, start + k), mth(start + k, end))
+
+    return mth

@@ -100,8 +100,20 @@ class _Keys:
     erased: set[str] = field(default_factory=set)
     months: dict[str, int] = field(default_factory=dict)  # "reads:YYYY-MM" -> first position
 
+    unreadable: list[str] = field(default_factory=list)  # events whose stored bytes do not decode
+
     def need(self, subject: str, position: int) -> None:
         self.needed.setdefault(subject, position)
+
+    def collect(
+        self, collect: Callable[[ChainRow, _Reader, _Keys], None], row: ChainRow, reader: _Reader, log: str
+    ) -> None:
+        """``collect`` what the row says of keys; a row that does not decode is noted, not fatal: an
+        edited event is the chain's to name, and one whose chain holds is the keyring's problem."""
+        try:
+            collect(row, reader, self)
+        except Exception:
+            self.unreadable.append(f"position {row.position} of the {log}")
 
 
 class _Reader:
@@ -193,7 +205,7 @@ def verify_store(
             )
             if frontier.size in wanted:
                 roots[frontier.size] = frontier.root()
-            _collect_case_log(row, reader, keys)
+            keys.collect(_collect_case_log, row, reader, "case log")
             yield row
 
     source: Iterator[ChainRow] = recorder.chain_rows()
@@ -221,6 +233,15 @@ def verify_store(
         else:
             assert checked.first_break is not None
             result.findings.append(Finding("the access log", False, checked.first_break.describe()))
+    if keys.unreadable:
+        result.findings.append(
+            Finding(
+                "the stored events",
+                False,
+                f"{len(keys.unreadable)} event(s) chained but not decodable (first at {keys.unreadable[0]}):"
+                " the keyring is not the one they were written with",
+            )
+        )
     result.findings.append(_check_keys(app.person_keys, keys))
     if since is not None:
         result.findings.append(_check_since(since, roots, frontier.size))
@@ -265,7 +286,7 @@ def _tap_access(
     hashes: dict[int, bytes],
 ) -> Iterator[ChainRow]:
     for row in source:
-        _collect_access_log(row, reader, keys)
+        keys.collect(_collect_access_log, row, reader, "access log")
         if row.position in wanted and row.chain_hash is not None:
             hashes[row.position] = bytes(row.chain_hash)
         yield row

@@ -39,6 +39,8 @@ READ_PERMISSIONS: MappingProxyType[str, frozenset[Role]] = MappingProxyType(
         "get_safeguarding_history_reads": frozenset({AUD}),
         # The whole journey as a page to keep (infrastructure/audit/html_pages.py): auditors only.
         "get_case_timeline": frozenset({AUD}),
+        # The same journey as evidence checked offline (infrastructure/audit/bundle.py): auditors only.
+        "get_case_evidence_bundle": frozenset({AUD}),
         "get_caseloads": frozenset({CW, SCW, EM, ACSSL, AUD, TL}),
         # The backend service is the one that records missed targets: it must see what is due.
         "get_expedited_queue": frozenset({CW, SCW, ACSSL, AUD, SVC}),

@@ -13,7 +13,7 @@ import sqlite3
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -137,6 +137,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(request, from_domain_error(exc))
+
+    @app.exception_handler(MapperDeserialisationError)
+    async def _unreadable(request: Request, exc: MapperDeserialisationError) -> JSONResponse:
+        log.error("a stored event cannot be decoded on %s %s: %s", request.method, request.url.path, exc)
+        problem = Problem(
+            500,
+            "record_fails_verification",
+            "The stored record fails verification",
+            "An event of this case cannot be decoded: its stored bytes were altered, or the keyring is not the one"
+            " they were written with. Nothing is shown from an untrusted record; auditors can read what is stored,"
+            " marked as failed (GET /cases/{id}/timeline.html), and an operator should run `casejourney verify`.",
+        )
+        return problem_response(request, problem)
 
     for error_class in STORE_ERRORS:
 

@@ -16,8 +16,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime
 
 from domain.text import meaningful
-from domain.values import Actor
+from domain.values import Actor, Role
+from infrastructure.audit.bundle import case_bundle, dump
+from infrastructure.audit.evidence import CaseEvidence, case_evidence
 from infrastructure.audit.html_pages import CSP, case_timeline_html
+from infrastructure.eventstore.checkpoints import trusted_verifier
 from infrastructure.http import authz
 from infrastructure.http.deps import RESPONSES, CaseId, bearer, current_actor, etag, require, services
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
@@ -56,6 +59,10 @@ BreakGlassReason = Annotated[
 ]
 
 
+def _verdict(evidence: CaseEvidence) -> str:
+    return "verified" if evidence.ok else "failed"
+
+
 def _reads(api: FastAPI) -> None:
     @api.get(
         "/cases/{case_id}",
@@ -90,7 +97,12 @@ def _reads(api: FastAPI) -> None:
             raise store_unavailable(exc) from exc
         if view is None:
             return Response(status_code=304, headers={"ETag": matched[0]})
-        return JSONResponse(view, headers={"ETag": etag(view["version"]), "Cache-Control": "no-store"})
+        headers = {"ETag": etag(view["version"]), "Cache-Control": "no-store"}
+        if actor.role is Role.AUDITOR:  # an auditor's view is evidence: verified first, the result shown
+            evidence = case_evidence(svc.app, case_id, trusted_verifier(svc.settings))
+            view["integrity"] = evidence.as_record()
+            headers["Verification"] = _verdict(evidence)
+        return JSONResponse(view, headers=headers)
 
     @api.get(
         "/cases/{case_id}/team-assignment",
@@ -186,13 +198,62 @@ def _reads(api: FastAPI) -> None:
         actor: Annotated[Actor, require("get_case_timeline")],
     ) -> HTMLResponse:
         svc = services(request)
-        events = svc.app.case_events(case_id)
         try:
+            evidence = case_evidence(svc.app, case_id, trusted_verifier(svc.settings))
             read = svc.reads.allow_history(actor, case_id, purpose=purpose)
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
-        page = case_timeline_html(case_id, events, generated_at=read.at, generated_for=f"{actor.id} ({purpose})")
-        return HTMLResponse(page, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+        page = case_timeline_html(
+            case_id,
+            evidence.decoded(),
+            generated_at=read.at,
+            generated_for=f"{actor.id} ({purpose})",
+            evidence=evidence,
+        )
+        headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Verification": _verdict(evidence)}
+        return HTMLResponse(page, headers=headers)
+
+    @api.get(
+        "/cases/{case_id}/evidence-bundle",
+        operation_id="get_case_evidence_bundle",
+        summary="A case's evidence bundle: its events with Merkle proofs, a signed checkpoint and the views (auditors)",
+        description=(
+            "The file `casejourney export --bundle` writes (`casejourney-evidence-bundle/1`), checked offline with"
+            " `casejourney verify-bundle` or `scripts/verify_bundle.py` and the service's verifier key. `purpose` is"
+            " required and recorded; `as_of` replays the views as they stood then (events recorded by then)."
+            " The `Verification` header says `verified`, or `failed` when the case's record does not verify"
+            " (the bundle is still returned, marked, so the failure is evidence too)."
+        ),
+        tags=["cases"],
+        responses=RESPONSES,
+    )
+    def get_case_evidence_bundle(
+        request: Request,
+        case_id: CaseId,
+        purpose: Purpose,
+        actor: Annotated[Actor, require("get_case_evidence_bundle")],
+        as_of: Annotated[AwareDatetime | None, Query(description="Events recorded by then; views as of then.")] = None,
+    ) -> Response:
+        svc = services(request)
+        try:
+            evidence = case_evidence(svc.app, case_id, trusted_verifier(svc.settings))
+            read = svc.reads.allow_history(actor, case_id, purpose=purpose)
+            reader = {"id": actor.id, "role": str(actor.role), "purpose": purpose, "read_at": read.at}
+            made = case_bundle(
+                svc.app, svc.settings, svc.access_log, case_id, reader=reader, as_of=as_of, evidence=evidence
+            )
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        verdict = "verified" if made["body"]["integrity"]["verified"] else "failed"
+        return Response(
+            dump(made),
+            media_type="application/json",
+            headers={
+                "Cache-Control": "no-store",
+                "Verification": verdict,
+                "Content-Disposition": f'attachment; filename="case-{case_id}-evidence.json"',
+            },
+        )
 
     @api.get(
         "/caseloads",

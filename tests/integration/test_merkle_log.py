@@ -126,3 +126,19 @@ def test_the_stored_tree_answers_as_the_tree_of_the_leaves_and_grows_resumably(l
     assert tree.root(len(grown)) == merkle.root(grown)
     last = app.recorder.max_notification_id()
     assert tree.leaf_index(last) == len(grown) - 1 and tree.leaf(len(grown) - 1) == grown[-1]
+
+
+def test_batched_proofs_and_leaf_indexes_equal_the_proofs_one_at_a_time(logged) -> None:  # type: ignore[no-untyped-def]
+    app, raw = logged
+    tree = MerkleLog(app.recorder)
+    tree.grow()
+    positions = raw.ids()
+    indexes = tree.leaf_indexes([*positions, 10**9])  # a position the log does not have is left out
+    assert indexes == {p: tree.leaf_index(p) for p in positions}
+    everything = leaves(app)
+    for size in (1, 7, len(everything) - 3, len(everything)):
+        wanted = [i for i in range(0, size, 3)]
+        batched = tree.inclusion_proofs(wanted, size)
+        assert batched == {i: merkle.inclusion_proof(i, everything[:size]) for i in wanted}
+    with pytest.raises(LookupError, match="grow it first"):
+        tree.inclusion_proofs([0], len(everything) + 5)
