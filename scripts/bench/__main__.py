@@ -1,8 +1,9 @@
 """The benchmark, outside the product: ``python -m scripts.bench [options]`` (``make bench``).
 
 Commands/s at 1, 4, 8 clients beside raw INSERT+COMMIT and the plain ``eventsourcing``
-application; rebuild vs raw scan; auditor replay p50/p99; a scale curve; peak RSS of each part
-(``scripts/bench/runner.py``; the workloads are ``commands.py`` and ``projections.py`` beside it).
+application; rebuild vs raw scan; auditor replay p50/p99; a scale curve; peak RSS of each part;
+the auditor's evidence: tree, proofs, bundles (``scripts/bench/runner.py``; the workloads are
+``commands.py``, ``projections.py`` and ``evidence.py`` beside it).
 ``casejourney bench`` is a thin door to this module, kept for those who learnt it.
 """
 
@@ -40,7 +41,10 @@ def bench(
     sizes: Annotated[
         str | None, typer.Option(help="Scale curve sizes, e.g. 10000,100000 (default; --full adds 1000000).")
     ] = None,
-    parts: Annotated[str, typer.Option(help="commands,scale (both by default).")] = "commands,scale",
+    parts: Annotated[str, typer.Option(help="commands,scale,evidence (all by default).")] = "commands,scale,evidence",
+    evidence_events: Annotated[
+        int, typer.Option(min=1000, help="Events in the log of the evidence part (issue 14: 1M).")
+    ] = 1_000_000,
 ) -> None:
     """Commands/s at 1, 4, 8 clients beside raw INSERT+COMMIT and plain eventsourcing; rebuild vs raw scan;
     auditor replay p50/p99; a scale curve; peak RSS of each part. See BENCHMARKS.md."""
@@ -48,8 +52,8 @@ def bench(
     if not chosen or set(chosen) - {"postgres", "sqlite"}:
         fail("--stores takes postgres and/or sqlite", 2)
     wanted_parts = tuple(p.strip() for p in parts.split(",") if p.strip())
-    if not wanted_parts or set(wanted_parts) - {"commands", "scale"}:
-        fail("--parts takes commands and/or scale", 2)
+    if not wanted_parts or set(wanted_parts) - {"commands", "scale", "evidence"}:
+        fail("--parts takes commands, scale and/or evidence", 2)
     if sizes:
         try:
             scale = tuple(int(x) for x in sizes.split(","))
@@ -65,6 +69,7 @@ def bench(
         per_client=per_client,
         sizes=scale,
         parts=wanted_parts,
+        evidence_events=evidence_events,
     )
     out = runner.run(cfg, console.log)
     for table in runner.tables(out):

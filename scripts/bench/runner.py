@@ -539,7 +539,8 @@ class BenchConfig:
     scale_commands: int = 500
     replay_cases: int = 3
     replay_repeats: int = 10
-    parts: tuple[str, ...] = ("commands", "scale")
+    parts: tuple[str, ...] = ("commands", "scale", "evidence")
+    evidence_events: int = 1_000_000
 
 
 def machine() -> dict[str, Any]:
@@ -589,6 +590,14 @@ def run(cfg: BenchConfig, log: Any) -> dict[str, Any]:
                 t = time.perf_counter()
                 result["scale"] = bench_scale_part(store, cfg, log)
                 result["scale"]["seconds"] = round(time.perf_counter() - t, 1)
+            if "evidence" in cfg.parts:
+                from scripts.bench.evidence import bench_evidence_part
+
+                t = time.perf_counter()
+                result["evidence"] = bench_evidence_part(
+                    store, cfg.postgres_url, cfg.evidence_events, log, rounds=cfg.rounds, commands=cfg.per_client * 2
+                )
+                result["evidence"]["seconds"] = round(time.perf_counter() - t, 1)
         except Exception as exc:  # one store failing must not hide the other's figures
             out["failures"][store] = f"{type(exc).__name__}: {exc}"
             log(f"{store}: FAILED: {exc}")
@@ -681,4 +690,9 @@ def tables(out: dict[str, Any]) -> list[Any]:
                     f"{rp['rss_mb']:.0f}",
                 )
     shown.append(a)
+    evidence = {store: res["evidence"] for store, res in out["stores"].items() if "evidence" in res}
+    if evidence:
+        from scripts.bench.evidence import table
+
+        shown.append(table(evidence))
     return shown

@@ -11,7 +11,19 @@ from tests.e2e.test_cli import run
 def test_a_tiny_bench_on_sqlite_reports_every_part_beside_its_baseline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = run(
-        "bench", "--stores", "sqlite", "--rounds", "1", "--per-client", "10", "--sizes", "3000", "--json", str(out)
+        "bench",
+        "--stores",
+        "sqlite",
+        "--rounds",
+        "1",
+        "--per-client",
+        "10",
+        "--sizes",
+        "3000",
+        "--evidence-events",
+        "3000",
+        "--json",
+        str(out),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Commands/s at N concurrent client processes" in done.stdout
@@ -34,3 +46,10 @@ def test_a_tiny_bench_on_sqlite_reports_every_part_beside_its_baseline(tmp_path:
         replay = point["replay"][size]
         assert 0 < replay["now"]["p50_ms"] <= replay["now"]["p99_ms"]
         assert replay["as_of"]["p50_ms"] > 0 and replay["version"]["p50_ms"] > 0
+    evidence = sqlite["evidence"]
+    assert "Evidence (issue 14)" in done.stdout
+    assert evidence["commands"]["with_ops_per_s"] > 0 and evidence["commands"]["without_ops_per_s"] > 0
+    assert evidence["tree"]["events"] >= 3000 and evidence["proof"]["tree_size"] == evidence["tree"]["events"]
+    assert 0 < evidence["proof"]["p50_ms"] <= evidence["proof"]["p99_ms"]
+    assert evidence["bundle"]["case_events"] == 500 and evidence["bundle"]["p50_ms"] > 0
+    assert evidence["verify_bundle"]["p50_ms"] > 0 and evidence["verify"]["whole_store_s"] > 0
