@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -128,11 +129,24 @@ class CaseEvidence:
         if self.checkpoint is not None:
             text += (
                 f"; {covered} of them proved in the checkpoint of {self.checkpoint.size} events"
-                f" signed {self.checkpoint_time or '(no time)'} by {self.key}"
+                f" signed {readable_time(self.checkpoint_time)} by {self.key}"
             )
         if self.uncovered():
             text += f"; {len(self.uncovered())} recorded since, not yet in a checkpoint"
         return text
+
+
+def readable_time(stamp: str | None) -> str:
+    """A signed ISO 8601 time as people read it (to the second, with its zone); as it is if odd."""
+    if not stamp:
+        return "(no time)"
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.utcoffset() == timedelta(0):
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.isoformat(sep=" ", timespec="seconds")
 
 
 def _decoder(app: Any) -> Callable[[ChainRow], tuple[Case.Event | None, str | None]]:

@@ -190,6 +190,7 @@ def register(cli: typer.Typer) -> None:
         key you trust, then every event's place, leaf hash, checkpoint and inclusion proof.
         Exit 0 verified, 1 broken (the first bad event named), 2 no key to trust or no file."""
         from infrastructure.audit.bundle import BundleBroken, check_bundle
+        from infrastructure.audit.evidence import readable_time
         from infrastructure.eventstore.checkpoints import SIGNER_FILE
 
         settings: Settings = ctx.obj
@@ -212,11 +213,12 @@ def register(cli: typer.Typer) -> None:
             err.print(f"[bold red]BROKEN[/] {safe(str(bundle))}: {safe(str(exc))}")
             raise typer.Exit(1) from None
         reader = checked.reader
+        signed = readable_time(checked.checkpoint.extension("time"))
         console.print(
             f"[bold green]OK[/] evidence bundle of case {checked.case_id}: {checked.events} events, each proved in"
-            f" the checkpoint of {checked.checkpoint.size} events signed {checked.checkpoint.extension('time')}"
+            f" the checkpoint of {checked.checkpoint.size} events signed {signed}"
             f" by {checked.key}; read by {safe(str(reader.get('id')))} ({safe(str(reader.get('purpose')))})"
-            f" at {safe(str(reader.get('read_at')))}."
+            f" at {safe(readable_time(str(reader.get('read_at'))))}."
         )
 
     @cli.command()

@@ -132,8 +132,10 @@ def test_status_run_verify_rebuild_and_replay_from_the_command_line(store) -> No
     at_nine = json.loads(replay.stdout)
     assert at_nine["version"] == 9 and at_nine["team_assignment"]["escalation_open"] is True
     assert [h["event_type"] for h in at_nine["safeguarding_history"]][-1] == history[8]["type"]
-    nothing_yet = json.loads(cli(env, "replay", case_id, "--as-of", "2000-01-01T00:00:00", "--format", "json").stdout)
-    assert nothing_yet["version"] == 0 and nothing_yet["safeguarding_history"] == []
+    before = cli(env, "replay", case_id, "--as-of", "2000-01-01T00:00:00", "--format", "json")
+    assert before.returncode == 1 and before.stdout == "" and "did not exist at 2000-01-01" in before.stderr
+    past_end = cli(env, "replay", case_id, "--version", str(len(history) + 1))
+    assert past_end.returncode == 1 and f"there is no version {len(history) + 1}" in past_end.stderr
     text = cli(env, "replay", case_id)
     assert text.returncode == 0 and "Safeguarding history" in text.stdout and "agree" in text.stdout
     both = cli(env, "replay", case_id, "--version", "2", "--as-of", "2026-01-01T00:00:00")
