@@ -5,9 +5,28 @@ Pure functions over stored events; the same wording appears in the CLI, the API 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.case.aggregate import Case
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def readable_time(moment: datetime | str | None) -> str:
+    """A time as people read it, the one format of every page and command: to the second, in UTC,
+    zone named (``2026-02-23 09:00:00 UTC``). An ISO 8601 string is read first; a naive time is
+    taken as UTC (as the service writes them); anything else is shown as it is."""
+    if moment is None or moment == "":
+        return "(no time)"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def _ids(value: str | None) -> str:
@@ -58,11 +77,11 @@ def what(event: Case.Event) -> str:
         case Case.EnforcementEnded():
             return f"enforcement ended (manager was {event.enforcement_manager_id})"
         case Case.ExpeditedPathwayOpened():
-            return f"expedited pathway opened for {event.pathway_reason}, due {event.due_at.isoformat()}"
+            return f"expedited pathway opened for {event.pathway_reason}, due {readable_time(event.due_at)}"
         case Case.ExpeditedPathwayClosed():
             return f"expedited pathway {event.pathway_id} closed"
         case Case.ExpeditedDeadlineMissed():
-            return f"target time missed for pathway {event.pathway_id} (due {event.due_at.isoformat()})"
+            return f"target time missed for pathway {event.pathway_id} (due {readable_time(event.due_at)})"
         case Case.EscalationRaised():
             return f"escalated to an ACS senior leader ({_ids(event.to_actor_id)})"
         case Case.EscalationResolved():

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +30,7 @@ from infrastructure.eventstore.checkpoints import Checkpoints
 from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case
 from infrastructure.eventstore.merkle_log import MerkleLog
 from infrastructure.eventstore.signed_note import Checkpoint, NoteError, Verifier, open_note
+from projections.describe import readable_time
 
 
 @dataclass(frozen=True)
@@ -131,22 +131,11 @@ class CaseEvidence:
                 f"; {covered} of them proved in the checkpoint of {self.checkpoint.size} events"
                 f" signed {readable_time(self.checkpoint_time)} by {self.key}"
             )
-        if self.uncovered():
+        if self.checkpoint is None:
+            text += "; no checkpoint covers them yet (`casejourney checkpoint` signs one)"
+        elif self.uncovered():
             text += f"; {len(self.uncovered())} recorded since, not yet in a checkpoint"
         return text
-
-
-def readable_time(stamp: str | None) -> str:
-    """A signed ISO 8601 time as people read it (to the second, with its zone); as it is if odd."""
-    if not stamp:
-        return "(no time)"
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.utcoffset() == timedelta(0):
-        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return moment.isoformat(sep=" ", timespec="seconds")
 
 
 def _decoder(app: Any) -> Callable[[ChainRow], tuple[Case.Event | None, str | None]]:

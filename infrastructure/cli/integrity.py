@@ -190,8 +190,8 @@ def register(cli: typer.Typer) -> None:
         key you trust, then every event's place, leaf hash, checkpoint and inclusion proof.
         Exit 0 verified, 1 broken (the first bad event named), 2 no key to trust or no file."""
         from infrastructure.audit.bundle import BundleBroken, check_bundle
-        from infrastructure.audit.evidence import readable_time
         from infrastructure.eventstore.checkpoints import SIGNER_FILE
+        from projections.describe import readable_time
 
         settings: Settings = ctx.obj
         try:
