@@ -5,6 +5,7 @@ Pure functions over stored events; the same wording appears in the CLI, the API 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,29 @@ def readable_time(moment: datetime | str | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def words(value: Any) -> str:
+    """A recorded value as words, never Python's repr: yes/no, "not recorded", a list joined (or
+    "none"), a code's underscores as spaces (``police_involvement`` reads "police involvement")."""
+    if value is None:
+        return "not recorded"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(words(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{words(k)}: {words(v)}" for k, v in value.items()) or "none"
+    text = str(value)
+    return text.replace("_", " ") if _CODE.fullmatch(text) else text
+
+
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
+
+def facts_in_words(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    """Recorded facts as (name, value) pairs in words, in their recorded order."""
+    return [(words(name), words(value)) for name, value in facts.items()]
 
 
 def _ids(value: str | None) -> str:

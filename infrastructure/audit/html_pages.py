@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.case.aggregate import Case
 from domain.text import neutralise
-from projections.describe import what, why
+from projections.describe import facts_in_words, readable_time, what, why
 from projections.safeguarding_history import SAFETY_RELEVANT
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -28,9 +28,13 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 th,td{text-align:left;vertical-align:top;padding:5px 8px;border-bottom:1px solid #d8dde0}
 th{background:#f3f2f1} td.n{text-align:right} .kind{font-weight:600}
 tr.safety td:first-child{border-left:4px solid #d4351c} tr.other td:first-child{border-left:4px solid #b1b4b6}
-tr.corrected{opacity:.65} tr.corrected td{text-decoration:line-through} .tag{display:inline-block;
+tr.corrected td{background:#f3f2f1} .correction{margin-top:4px;padding:4px 8px;border-left:4px solid #f47738;
+background:#fff} .tag{display:inline-block;
 padding:0 6px;border-radius:3px;background:#1d70b8;color:#fff;font-size:12px;margin-right:4px}
-.tag.warn{background:#d4351c} .tag.ok{background:#00703c} .small{font-size:12px;color:#505a5f}
+.tag.warn{background:#d4351c} .tag.ok{background:#00703c} .tag.error{background:#f47738;color:#0b0c0c}
+.tag.pending{background:#fff;color:#505a5f;border:1px solid #b1b4b6;font-size:11px}
+.facts{margin:4px 0 0;font-size:12px;color:#505a5f} .facts strong{font-weight:600;color:#1b1b1b}
+td.when{white-space:nowrap} .small{font-size:12px;color:#505a5f}
 pre{white-space:pre-wrap;margin:0;font:12px/1.35 ui-monospace,monospace}
 .verified,.broken{padding:8px 12px;margin:0 0 14px;border-left:6px solid #00703c;background:#e7f3ec}
 .broken{border-left-color:#d4351c;background:#fbe9e6;font-weight:600} code{font:12px ui-monospace,monospace}
@@ -53,8 +57,8 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _t(at: datetime) -> str:
-    return escape(at.strftime("%Y-%m-%d %H:%M:%S %Z").strip())
+def _t(at: datetime | str | None) -> str:
+    return escape(readable_time(at))
 
 
 # ---------------------------------------------------------------------------- the case timeline
@@ -80,12 +84,22 @@ def _grounds(event: Case.Event) -> str:
                 )
             parts.append(_facts(event.facts))
         case Case.RemovalRefused():
-            for doubt in event.doubts:
-                parts.append(
-                    f'<div><span class="tag warn">{escape(str(doubt.get("code")))}</span>'
-                    f"{escape(str(doubt.get('explanation', '')))}</div>"
-                )
+            parts.append("<div>Doubt about safety, each found on its own:</div>")
+            for code, explanation in dict.fromkeys(
+                (str(d.get("code", "")), str(d.get("explanation", ""))) for d in event.doubts
+            ):
+                parts.append(f'<div><span class="tag warn">{escape(code)}</span> {escape(explanation)}</div>')
     return "".join(parts)
+
+
+def _why(event: Case.Event) -> str:
+    """The why, once: where the grounds list the criteria, unmet tests or doubts themselves, only
+    the person's own reason is added to them (``describe.why`` repeats them for one-line readers)."""
+    if isinstance(event, Case.RemovalRefused):
+        return ""
+    if isinstance(event, Case.ReferredToSpecialistTeam | Case.ReferralNotMade):
+        return f"<div>{escape(str(event.reason))}</div>" if event.reason else ""
+    return escape(why(event))
 
 
 def _policy_tag(version: str) -> str:
@@ -95,8 +109,8 @@ def _policy_tag(version: str) -> str:
 def _facts(facts: dict[str, Any]) -> str:
     if not facts:
         return ""
-    shown = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in facts.items())
-    return f'<div class="small">facts: {shown}</div>'
+    shown = "".join(f"<div>{escape(k)}: <strong>{escape(v)}</strong></div>" for k, v in facts_in_words(facts))
+    return f'<div class="facts"><div>Facts recorded:</div>{shown}</div>'
 
 
 def _integrity_banner(evidence: Any) -> str:
@@ -106,9 +120,26 @@ def _integrity_banner(evidence: Any) -> str:
         items = "".join(f"<li>{escape(p)}</li>" for p in problems)
         return (
             '<div class="broken">FAILED VERIFICATION: this record is not what the log signed. What is stored is'
-            f" shown below, but it is not evidence until the breaks are explained.<ul>{items}</ul></div>"
+            f" shown below, but it is not evidence until the breaks are explained.<ul>{items}</ul>"
+            f"{_checked_against(evidence)}</div>"
         )
-    return f'<div class="verified">{escape(evidence.summary()[:1].upper() + evidence.summary()[1:])}.</div>'
+    root = (
+        f'<div class="small">Checkpoint root hash <code>{evidence.checkpoint.root.hex()}</code>.</div>'
+        if evidence.checkpoint is not None
+        else ""
+    )
+    return f'<div class="verified">{escape(evidence.summary()[:1].upper() + evidence.summary()[1:])}.{root}</div>'
+
+
+def _checked_against(evidence: Any) -> str:
+    """The checkpoint the page was checked against, named whatever the verdict."""
+    if evidence.checkpoint is None:
+        return f'<div class="small">Checked against: no checkpoint yet (trusted key {escape(evidence.key)}).</div>'
+    return (
+        f'<div class="small">Checked against: the checkpoint of {evidence.checkpoint.size} events, signed'
+        f" {_t(evidence.checkpoint_time)} by {escape(evidence.key)}, root hash"
+        f" <code>{evidence.checkpoint.root.hex()}</code>.</div>"
+    )
 
 
 def _in_log(e: Any) -> str:
@@ -116,7 +147,7 @@ def _in_log(e: Any) -> str:
     proved = {
         True: '<span class="tag ok">proved</span>',
         False: '<span class="tag warn">proof FAILS</span>',
-        None: '<span class="tag">not yet in a checkpoint</span>',
+        None: '<span class="tag pending">not yet signed</span>',
     }[e.included]
     return f'<td class="n">{e.row.position}<div class="small"><code>{e.leaf_hash.hex()[:16]}</code></div>{proved}</td>'
 
@@ -133,7 +164,11 @@ def case_timeline_html(
     grounds; given ``evidence`` (``evidence.case_evidence``), verified first, the result at the top
     and each event's position, leaf hash and proof beside it (an event that no longer decodes is
     shown as such, in its place)."""
-    corrected = {e.corrected_version: e.correction for e in events if isinstance(e, Case.EntryRecordedInError)}
+    corrected = {
+        e.corrected_version: (e.originator_version, e.correction)
+        for e in events
+        if isinstance(e, Case.EntryRecordedInError)
+    }
     rows: list[str] = []
     policies: set[str] = set()
     entries = evidence.events if evidence is not None else [None] * len(events)
@@ -158,14 +193,19 @@ def case_timeline_html(
         note = ""
         if event.originator_version in corrected:
             classes.append("corrected")
-            note = f'<div class="small">recorded in error: {escape(corrected[event.originator_version])}</div>'
+            by, correction = corrected[event.originator_version]
+            note = (
+                f'<div class="correction"><span class="tag error">recorded in error</span> corrected by'
+                f' <a href="#v{by}">event {by}</a>: {escape(correction)}</div>'
+            )
         rows.append(
             f'<tr class="{" ".join(classes)}" id="v{event.originator_version}">'
             f'<td class="n">{event.originator_version}</td>'
-            f'<td>{_t(event.occurred_at)}<div class="small">recorded {_t(event.timestamp)}</div></td>'
+            f'<td class="when">{_t(event.occurred_at)}<div class="small">recorded {_t(event.timestamp)}</div></td>'
             f'<td>{escape(event.actor_id)}<div class="small">{escape(event.actor_role.replace("_", " "))}</div></td>'
             f'<td><span class="kind">{escape(name)}</span><div>{escape(what(event))}</div>{note}</td>'
-            f"<td>{escape(why(event))}{_grounds(event)}</td>{log_cell}</tr>"
+            f"<td>{_why(event)}{_grounds(event)}</td>"
+            f"{log_cell}</tr>"
         )
     first, last = (events[0], events[-1]) if events else (None, None)
     summary = (
@@ -178,7 +218,8 @@ def case_timeline_html(
         f"<h1>Safeguarding journey of case {escape(str(case_id))}</h1>"
         + (_integrity_banner(evidence) if evidence is not None else "")
         + f'<div class="meta">{summary}. Generated {_t(generated_at)} for {escape(generated_for)}.'
-        " Red rows are safety-relevant; a struck-through row was later recorded in error (it stays in the record)."
+        " Red rows are safety-relevant; a grey row marked <em>recorded in error</em> was corrected by a later"
+        " event (it stays in the record as it was written)."
         "</div>"
         "<table><thead><tr><th>#</th><th>when (occurred / recorded)</th><th>who</th><th>what</th>"
         f"<th>why and on what grounds</th>{log_head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"

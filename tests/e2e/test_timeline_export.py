@@ -18,7 +18,9 @@ from uuid import UUID
 import pytest
 from typer.testing import CliRunner
 
-from domain.case.commands import DecideReferral, RecordConcern
+from domain.case.aggregate import Case
+from domain.case.commands import DecideReferral, RecordConcern, RecordEntryInError
+from domain.values import Actor, Role
 from infrastructure.audit.chromium import dump_dom, find_chromium
 from infrastructure.audit.html_pages import case_timeline_html
 from infrastructure.eventstore.application import CaseJourney
@@ -41,7 +43,7 @@ EXPECTED: dict[int, list[str]] = {
     ],
     2: ["acs_domestic_abuse", "AcsInvolvementRecorded"],
     3: ["three_part_test", "SafetyRiskAssessed", "she fears for her safety at handovers"],
-    4: ["ReferralNotMade", "three_part_test: safety_concern_unresolved, significant_threat", "affordability_hub"],
+    4: ["ReferralNotMade", "three_part_test: not met: safety_concern_unresolved, significant_threat", "affordability_hub"],
     5: ["RemovalRefused", "open_escalation", "scw-gwen", "EscalationRaised"],
     6: ["RemovalApproved", "cw-bilal"],
     7: ["EnforcementManagerHandedOver", "em-erin", "Manager moves to the liability order team."],
@@ -148,6 +150,49 @@ def test_export_writes_the_page_and_records_the_read(
     assert unknown.exit_code == 1, unknown.output
     assert "00000000-0000-0000-0000-000000000001" in unknown.output
     assert len(log_reads(store_settings, case_id)) == 1  # a refused export records no read
+
+
+def test_the_exported_page_reads_as_evidence(
+    store_settings: Settings, app: CaseJourney, chromium: str, tmp_path: Path
+) -> None:
+    """Facts in words, the corrected row legible with its note, each doubt once, one time format,
+    and the checkpoint the page was checked against named."""
+    from infrastructure.cli.main import cli
+
+    journey = run_scenario(app, SCENARIOS[4], START)  # removal refused while doubt remains
+    case_id = journey.case_id
+    assert case_id is not None
+    resolved = next(e for e in app.case_events(case_id) if isinstance(e, Case.ConcernResolved))
+    correction = "The concern was recorded against the wrong parent; it concerns the new partner."
+    app.execute(
+        RecordEntryInError(case_id=case_id, corrected_version=resolved.originator_version, correction=correction),
+        Actor(id=app.get_case(case_id).named_caseworker_id or "scw", role=Role.SPECIALIST_CASEWORKER),
+    )
+    env = cli_env(store_settings)
+    assert CliRunner().invoke(cli, ["checkpoint"], env=env).exit_code == 0
+    out = tmp_path / "evidence.html"
+    done = CliRunner().invoke(
+        cli, ["export", str(case_id), "--out", str(out), "--auditor", "aud-eve", "--purpose", "complaint review"], env=env
+    )
+    assert done.exit_code == 0, done.output
+    page = out.read_text()
+    dom, text = rendered_text(chromium, page, tmp_path, "evidence")
+
+    for repr_only in ("True", "False", "None", "['", "[]", "+00:00"):
+        assert repr_only not in text, repr_only
+    assert "police involved for domestic abuse: yes" in text and "under acs for domestic abuse: no" in text
+    assert "line-through" not in page and "opacity" not in page  # the corrected row stays readable
+    version = app.get_case(case_id).version
+    assert re.search(rf"recorded in error corrected by event {version} ?: {re.escape(correction)}", text)
+    assert text.count(correction) == 2  # in full on the corrected row, and as the correction's why
+    refused = next(e for e in app.case_events(case_id) if isinstance(e, Case.RemovalRefused))
+    for doubt in refused.doubts:
+        assert text.count(doubt["explanation"]) == 1, doubt
+    dates = re.findall(r"\d{4}-\d\d-\d\d", text)
+    assert len(dates) > 2 * version  # each event's two times, and the page's own
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)) == len(dates)  # one format
+    assert re.search(rf"{version} of them proved in the checkpoint of \d+ events signed \S+ \S+ UTC by \S+", text)
+    assert re.search(r"Checkpoint root hash [0-9a-f]{64}", text)
 
 
 def log_reads(settings: Settings, case_id: UUID) -> list[Any]:

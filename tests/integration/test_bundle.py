@@ -224,6 +224,7 @@ def test_an_event_edited_in_the_store_is_named_by_the_case_the_bundle_and_the_pa
     )
     assert "FAILED VERIFICATION" in page and f"event 3 (position {target.position})" in page
     assert "cannot be decoded" in page and "proof FAILS" in page
+    assert "Checked against: the checkpoint of" in page  # named in the failed state too
 
     made = b.bundle(case_id)  # still written: the failure is evidence too
     assert made["body"]["integrity"]["verified"] is False
