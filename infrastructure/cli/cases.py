@@ -9,8 +9,10 @@ from uuid import UUID
 
 import typer
 from eventsourcing.persistence import MapperDeserialisationError
+from rich.text import Text
 
 from domain.errors import DomainError
+from domain.text import neutralise
 from infrastructure.cli.common import console, demo_case_id, err, fail, open_app, print_integrity, verified_case
 from infrastructure.cli.text import SafeTable, safe
 from infrastructure.eventstore.catalogue import event_schemas
@@ -25,8 +27,10 @@ def register(cli: typer.Typer) -> None:
         """Write the sample journeys (every story of SCENARIOS.md) to the store and summarise them."""
         app = open_app(ctx)
         table = SafeTable(title=f"Sample journeys in {ctx.obj.describe_store()}")
-        for column in ("#", "story", "case id", "events", "team now", "named caseworker", "last event"):
-            table.add_column(column, no_wrap=column in {"story", "case id"})
+        # three columns, so an 80-column terminal keeps every case id whole (the next command needs it)
+        table.add_column("#", justify="right")
+        table.add_column("case id", no_wrap=True, min_width=36)
+        table.add_column("story, and the case now", ratio=1, overflow="fold")
         refusals: list[str] = []
         replayed = 0
         with app:
@@ -40,14 +44,16 @@ def register(cli: typer.Typer) -> None:
                 assert journey.case_id is not None
                 replayed += sum(r.replayed for r in journey.results)
                 case = app.get_case(journey.case_id)
+                team = str(case.team).replace("_", " ") + (" (closed)" if case.closed else "")
                 table.add_row(
                     str(scenario.number),
-                    scenario.title,
                     str(journey.case_id),
-                    str(case.version),
-                    str(case.team) + (" (closed)" if case.closed else ""),
-                    case.named_caseworker_id or "-",
-                    what(app.case_events(journey.case_id)[-1]),
+                    Text.assemble(
+                        (neutralise(scenario.title), "bold"),
+                        f"\n{case.version} events; {team}; named caseworker {neutralise(case.named_caseworker_id or '-')}",
+                        ("\nlast: ", "dim"),
+                        neutralise(what(app.case_events(journey.case_id)[-1])),
+                    ),
                 )
                 refusals += [
                     f"story {scenario.number}: [bold]{r.code}[/] - {safe(r.message)}" for r in journey.refusals
