@@ -11,6 +11,7 @@ import typer
 from eventsourcing.persistence import MapperDeserialisationError
 from rich.text import Text
 
+from domain.case.aggregate import Case
 from domain.errors import DomainError
 from domain.text import neutralise
 from infrastructure.cli.common import console, demo_case_id, err, fail, open_app, print_integrity, verified_case
@@ -18,7 +19,7 @@ from infrastructure.cli.text import SafeTable, safe
 from infrastructure.eventstore.catalogue import event_schemas
 from infrastructure.eventstore.catalogue import markdown as as_markdown
 from infrastructure.samples.scenarios import SCENARIOS, demo_start, run_scenario, seed_demo_roster
-from projections.describe import as_record, what, why
+from projections.describe import as_record, readable_time, what, why
 
 
 def register(cli: typer.Typer) -> None:
@@ -112,35 +113,46 @@ def register(cli: typer.Typer) -> None:
             return
         if output != "text":
             fail("--format must be text or json", 2)
+        # two columns: the place in the log, then the event as a paragraph, so an 80-column
+        # terminal wraps between words and never inside an id, a code or a time
         table = SafeTable(title=f"History of case {case_id}", show_lines=True)
-        for column in ("v", "occurred", "recorded", "actor", "what", "why"):
-            table.add_column(column, overflow="fold")
+        table.add_column("v", no_wrap=True, justify="right")
+        table.add_column("when, who, what and why", ratio=1, overflow="fold")
+        corrections = {
+            e.corrected_version: e.originator_version for e in events if isinstance(e, Case.EntryRecordedInError)
+        }
         for place in evidence.events:
             event = place.event
+            where = f"{place.row.version}\n@{place.row.position}"
             if event is None:
                 table.add_row(
-                    f"{place.row.version}\n@{place.row.position}",
-                    "-",
-                    "-",
-                    "-",
-                    "CANNOT BE DECODED",
-                    place.decode_problem or "",
+                    where,
+                    Text.assemble(("CANNOT BE DECODED", "bold red"), "\n", neutralise(place.decode_problem or "")),
                 )
                 continue
+            reason = why(event)
+            corrected_by = corrections.get(event.originator_version)
             table.add_row(
-                f"{event.originator_version}\n@{place.row.position}",
-                event.occurred_at.strftime("%Y-%m-%d %H:%M"),
-                event.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-                f"{event.actor_id}\n({event.actor_role})",
-                what(event),
-                why(event),
+                where,
+                Text.assemble(
+                    (neutralise(what(event)), "bold"),
+                    f"\noccurred {readable_time(event.occurred_at)}",
+                    (f"\nrecorded {readable_time(event.timestamp)}", "dim"),
+                    f"\nby {neutralise(event.actor_id)} ({neutralise(event.actor_role.replace('_', ' '))})",
+                    *((("\nwhy: ", "dim"), neutralise(reason)) if reason else ()),
+                    *(
+                        ((f"\nrecorded in error: corrected by event {corrected_by}", "bold yellow"),)
+                        if corrected_by
+                        else ()
+                    ),
+                ),
             )
         console.print(table)
         for party, marks in markers.items():
             for kind, where in marks.items():
                 console.print(
                     f"[bold red]Safety marker[/] on {safe(party)}: {safe(kind)}, set on case {safe(where['case_id'])}"
-                    f" at {safe(where['set_at'])}"
+                    f" at {safe(readable_time(where['set_at']))}"
                     " (it follows the person into every case until a recorded override lifts it)"
                 )
         print_integrity(evidence)
