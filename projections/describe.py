@@ -42,6 +42,8 @@ def words(value: Any) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{words(k)}: {words(v)}" for k, v in value.items()) or "none"
     text = str(value)
+    if not text:
+        return "none"
     return text.replace("_", " ") if _CODE.fullmatch(text) else text
 
 

@@ -29,6 +29,7 @@ from uuid import UUID
 from domain.case.aggregate import Case
 from infrastructure.eventstore.application import CaseJourney
 from projections import safeguarding_history, team_assignment
+from projections.describe import readable_time
 
 TimeAxis = Literal["recorded", "business"]
 
@@ -106,7 +107,7 @@ def replay_case(
     if version is not None:
         selected = [e for e in events if e.originator_version <= version]
         prefix = selected
-        moment = f"version {version}"
+        moment = f"at version {version}"
     elif as_of is not None and time_axis == "recorded":
         prefix = []
         for e in events:  # the events recorded by then: a prefix of the case's log
@@ -114,7 +115,7 @@ def replay_case(
                 break
             prefix.append(e)
         selected = prefix
-        moment = f"recorded by {as_of.isoformat()}"
+        moment = f"at {readable_time(as_of)}: what had been recorded by then"
     elif as_of is not None:
         selected = [e for e in events if e.occurred_at <= as_of]
         prefix = []
@@ -122,7 +123,7 @@ def replay_case(
             if e.occurred_at > as_of:
                 break
             prefix.append(e)
-        moment = f"occurred by {as_of.isoformat()} (business time, as known now)"
+        moment = f"at {readable_time(as_of)} in business time: what had occurred by then, as known now"
     else:
         selected = prefix = events
         moment = "now"

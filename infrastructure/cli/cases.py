@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Annotated
 from uuid import UUID
@@ -20,6 +21,11 @@ from infrastructure.eventstore.catalogue import event_schemas
 from infrastructure.eventstore.catalogue import markdown as as_markdown
 from infrastructure.samples.scenarios import SCENARIOS, demo_start, run_scenario, seed_demo_roster
 from projections.describe import as_record, readable_time, what, why
+
+
+def _kind(event: Case.Event) -> str:
+    """An event's kind in words (``EntryRecordedInError``: "entry recorded in error"): short, no ids."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", type(event).__name__).lower()
 
 
 def register(cli: typer.Typer) -> None:
@@ -51,9 +57,10 @@ def register(cli: typer.Typer) -> None:
                     str(journey.case_id),
                     Text.assemble(
                         (neutralise(scenario.title), "bold"),
-                        f"\n{case.version} events; {team}; named caseworker {neutralise(case.named_caseworker_id or '-')}",
+                        f"\n{case.version} events; {team};"
+                        f" named caseworker {neutralise(case.named_caseworker_id or '-')}",
                         ("\nlast: ", "dim"),
-                        neutralise(what(app.case_events(journey.case_id)[-1])),
+                        _kind(app.case_events(journey.case_id)[-1]),
                     ),
                 )
                 refusals += [

@@ -7,6 +7,7 @@ imports from no command module, so the CLI has no cycle.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -24,7 +25,8 @@ from infrastructure.samples.scenarios import STORY_NAMESPACE
 from infrastructure.settings import Settings
 
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
-console = Console() if sys.stdout.isatty() else Console(width=160)
+#: a terminal's own width; piped, COLUMNS if set (rich reads it), else 160 so logs keep whole rows
+console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=160)
 err = Console(stderr=True)
 
 

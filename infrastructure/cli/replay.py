@@ -12,11 +12,14 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
+from rich.text import Text
 
 from domain.errors import DomainError
+from domain.text import neutralise
 from infrastructure.audit.replay import replay_case
 from infrastructure.cli.common import console, fail, open_app, print_integrity, verified_case
 from infrastructure.cli.text import SafeTable, safe
+from projections.describe import readable_time, words
 
 
 def parse_time(value: str) -> datetime:
@@ -54,7 +57,7 @@ def replay(
             and opened is not None
             and moment < (opened if time == "recorded" else events[0].occurred_at)
         ):
-            fail(f"case {case_id} did not exist at {moment.isoformat()}: it was opened {opened.isoformat()}", 1)
+            fail(f"case {case_id} did not exist at {readable_time(moment)}: it was opened {readable_time(opened)}", 1)
         try:
             result = replay_case(
                 app,
@@ -79,30 +82,37 @@ def replay(
     )
     state = SafeTable(title="Case state (replayed from the event log)", show_header=False)
     for key, value in result.state.items():
-        state.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+        state.add_row(key.replace("_", " "), _cell(value))
     console.print(state)
     if result.assignment:
         assignment = SafeTable(title="Team assignment", show_header=False)
         for key, value in result.assignment.items():
-            assignment.add_row(key, str(value))
+            assignment.add_row(key.replace("_", " "), _cell(value))
         console.print(assignment)
     history = SafeTable(title="Safeguarding history", show_lines=True)
-    for column in ("v", "occurred", "recorded", "who", "what", "why"):
-        history.add_column(column, overflow="fold")
+    history.add_column("v", no_wrap=True, justify="right")
+    history.add_column("when, who, what and why", ratio=1, overflow="fold")
     for row in result.history:
         late = " (recorded after the as-of time)" if row.get("recorded_after_as_of") else ""
         history.add_row(
             str(row["case_version"]),
-            row["occurred_at"].strftime("%Y-%m-%d %H:%M"),
-            row["recorded_at"].strftime("%Y-%m-%d %H:%M:%S") + late,
-            f"{row['actor_id']}\n({row['actor_role']})",
-            row["what"],
-            row["why"],
+            Text.assemble(
+                (neutralise(str(row["what"])), "bold"),
+                f"\noccurred {readable_time(row['occurred_at'])}",
+                (f"\nrecorded {readable_time(row['recorded_at'])}{late}", "dim"),
+                f"\nby {neutralise(str(row['actor_id']))} ({neutralise(str(row['actor_role']).replace('_', ' '))})",
+                *((("\nwhy: ", "dim"), neutralise(str(row["why"]))) if row["why"] else ()),
+            ),
         )
     console.print(history)
     for check in result.checks:
         console.print(f"check: {safe(check)}")
     print_integrity(evidence)
+
+
+def _cell(value: object) -> str:
+    """A replayed value as people read it: a time in the one format, everything else in words."""
+    return readable_time(value) if isinstance(value, datetime) else words(value)
 
 
 def register(cli: typer.Typer) -> None:

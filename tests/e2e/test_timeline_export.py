@@ -43,7 +43,11 @@ EXPECTED: dict[int, list[str]] = {
     ],
     2: ["acs_domestic_abuse", "AcsInvolvementRecorded"],
     3: ["three_part_test", "SafetyRiskAssessed", "she fears for her safety at handovers"],
-    4: ["ReferralNotMade", "three_part_test: not met: safety_concern_unresolved, significant_threat", "affordability_hub"],
+    4: [
+        "ReferralNotMade",
+        "three_part_test: not met: safety_concern_unresolved, significant_threat",
+        "affordability_hub",
+    ],
     5: ["RemovalRefused", "open_escalation", "scw-gwen", "EscalationRaised"],
     6: ["RemovalApproved", "cw-bilal"],
     7: ["EnforcementManagerHandedOver", "em-erin", "Manager moves to the liability order team."],
@@ -171,12 +175,11 @@ def test_the_exported_page_reads_as_evidence(
     env = cli_env(store_settings)
     assert CliRunner().invoke(cli, ["checkpoint"], env=env).exit_code == 0
     out = tmp_path / "evidence.html"
-    done = CliRunner().invoke(
-        cli, ["export", str(case_id), "--out", str(out), "--auditor", "aud-eve", "--purpose", "complaint review"], env=env
-    )
+    args = ["export", str(case_id), "--out", str(out), "--auditor", "aud-eve", "--purpose", "complaint review"]
+    done = CliRunner().invoke(cli, args, env=env)
     assert done.exit_code == 0, done.output
     page = out.read_text()
-    dom, text = rendered_text(chromium, page, tmp_path, "evidence")
+    _, text = rendered_text(chromium, page, tmp_path, "evidence")
 
     for repr_only in ("True", "False", "None", "['", "[]", "+00:00"):
         assert repr_only not in text, repr_only

@@ -1,0 +1,46 @@
+"""What people read in an 80-column terminal: `demo`, `history` and `replay` keep every id, code
+and time whole, never wider than the terminal, times in the one format."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from infrastructure.cli.common import demo_case_id
+from tests.e2e.test_cli import CLI
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def at_80(*args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, "COLUMNS": "80"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(len(line) <= 80 for line in done.stdout.splitlines()), done.stdout
+    return done.stdout
+
+
+def test_demo_history_and_replay_read_whole_at_80_columns(tmp_path: Path) -> None:
+    demo = at_80("demo", cwd=tmp_path)
+    for n in range(1, 11):
+        assert str(demo_case_id(n)) in demo, n  # whole, on one line: the next command needs it
+    for line in demo.splitlines():  # no cell folded inside an id
+        assert not re.search(r"[0-9a-f]{8}-[0-9a-f-]{1,27}(?:…|\s*│\s*$)", line) or UUID_RE.search(line), line
+
+    case = str(demo_case_id(5))
+    history = at_80("history", case, cwd=tmp_path)
+    events = len(re.findall(r"^│\s+\d+ │", history, re.M))
+    assert events >= 10
+    assert len(re.findall(r"occurred \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", history)) == events
+    assert len(re.findall(r"recorded \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", history)) == events
+    assert "(specialist caseworker)" in history and "collect_and_pay" in history  # not broken mid-token
+    assert "removal refused; the case stays with the Specialist Case Team" in history
+
+    replay = at_80("replay", case, "--as-of", "2026-02-23T13:30:00Z", "--time", "business", cwd=tmp_path)
+    assert "as it stood at 2026-02-23 13:30:00 UTC in business time" in " ".join(replay.split())
+    for repr_only in ("True", "False", "None", "+00:00", "{}", "[]"):
+        assert repr_only not in replay, repr_only
+    assert re.search(r"team since\s+│ 2026-02-23 12:00:00 UTC", replay)
