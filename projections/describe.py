@@ -30,6 +30,19 @@ def readable_time(moment: datetime | str | None) -> str:
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
+def readable_hours(hours: float | None) -> str:
+    """A duration as people say it: minutes under an hour, hours under two days, then days and
+    hours (``7970.93`` hours reads "332 days 3 h")."""
+    if hours is None:
+        return "-"
+    if hours < 1:
+        return f"{round(hours * 60)} min"
+    if hours < 48:
+        return f"{hours:.1f} h".replace(".0 h", " h")
+    days, rest = divmod(round(hours), 24)
+    return f"{days} days" + (f" {rest} h" if rest else "")
+
+
 def words(value: Any) -> str:
     """A recorded value as words, never Python's repr: yes/no, "not recorded", a list joined (or
     "none"), a code's underscores as spaces (``police_involvement`` reads "police involvement")."""

@@ -10,7 +10,7 @@ have explicit topics (``casejourney.case:<Name>``): moving this module never orp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -956,7 +956,7 @@ class Case(Aggregate):
             route="acs_senior_leader",
             to_actor_id=escalate_to,
             pathway_id=pathway_id,
-            reason=f"target time for the {pathway.reason} pathway passed at {pathway.due_at.isoformat()}",
+            reason=f"target time for the {pathway.reason} pathway passed at {pathway.due_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
         )
         return escalation_id
 

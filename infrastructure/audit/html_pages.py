@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.case.aggregate import Case
 from domain.text import neutralise
-from projections.describe import facts_in_words, readable_time, what, why
+from projections.describe import facts_in_words, readable_hours, readable_time, what, why
 from projections.safeguarding_history import SAFETY_RELEVANT
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -230,13 +230,44 @@ def case_timeline_html(
 # ---------------------------------------------------------------------------- charts and the report
 
 
-def bar_chart(title: str, data: Mapping[str, Mapping[str, float]] | Mapping[str, float], *, width: int = 640) -> str:
-    """A horizontal (stacked) bar chart as inline SVG: one bar per key, one colour per series."""
-    series_colours = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#b1b4b6"]
+#: colours that mean what they say: met green, missed red (the GOV.UK palette)
+MEANING = {
+    "met": "#00703c",
+    "missed": "#d4351c",
+    "missed target": "#d4351c",
+    "open within target": "#1d70b8",
+    "overdue not yet recorded": "#f47738",
+    "closed late unrecorded": "#4c2c92",
+    "raised": "#1d70b8",
+    "resolved": "#00703c",
+    "recorded": "#505a5f",
+    "referred": "#1d70b8",
+    "not referred": "#b1b4b6",
+    "discretionary": "#f47738",
+    "candidate": "#1d70b8",
+}
+
+
+def bar_chart(
+    title: str,
+    data: Mapping[str, Mapping[str, float]] | Mapping[str, float],
+    *,
+    width: int = 640,
+    grouped: bool = False,
+) -> str:
+    """A horizontal bar chart as inline SVG: one bar per key, one colour per series. Stacked when
+    the series are parts of one whole; ``grouped`` (side by side, each with its own count) when
+    they overlap (resolved escalations are some of those raised; recorded vs candidate)."""
+    if grouped:
+        return _grouped_chart(title, data, width=width)
+    palette = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#b1b4b6"]
+    data = {k: ({_label(s): n for s, n in v.items()} if isinstance(v, Mapping) else v) for k, v in data.items()}
+    named = list(dict.fromkeys(s for v in data.values() if isinstance(v, Mapping) for s in v))
     rows: list[tuple[str, dict[str, float]]] = [
         (str(k), dict(v) if isinstance(v, Mapping) else {"count": float(v)}) for k, v in data.items()
     ]
     series: list[str] = list(dict.fromkeys(s for _, vs in rows for s, n in vs.items() if n))
+    colour = {s: MEANING.get(s) or palette[(named.index(s) if s in named else 0) % 6] for s in series}
     bar_h, gap, label_w, top = 18, 6, 190, 26
     legend_h = 20 if len(series) > 1 else 0
     height = top + legend_h + len(rows) * (bar_h + gap) + 10
@@ -250,24 +281,71 @@ def bar_chart(title: str, data: Mapping[str, Mapping[str, float]] | Mapping[str,
     ]
     if legend_h:
         lx = label_w
-        for i, s in enumerate(series):
-            parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{series_colours[i % 6]}"/>')
+        for s in series:
+            parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{colour[s]}"/>')
             parts.append(f'<text x="{lx + 14}" y="{top + 5}">{escape(s)}</text>')
             lx += 24 + 7 * len(s)
     y = top + legend_h
     for key, values in rows:
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(key[:30])}</text>')
         x = float(label_w)
-        for i, s in enumerate(series):
+        for s in series:
             w = values.get(s, 0) * scale
             if w > 0:
                 parts.append(
-                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{series_colours[i % 6]}">'
+                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour[s]}">'
                     f"<title>{escape(f'{key}: {s} {values[s]:g}')}</title></rect>"
                 )
                 x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + 13}">{sum(values.values()):g}</text>')
         y += bar_h + gap
+    if not rows:
+        parts.append(f'<text x="{label_w}" y="{top + 12}" fill="#505a5f">nothing in this period</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _label(series: str) -> str:
+    return series.replace("_", " ")
+
+
+def _grouped_chart(title: str, data: Mapping[str, Mapping[str, float]] | Mapping[str, float], *, width: int) -> str:
+    """One thin bar per series under each key, each with its own count: nothing adds up by accident."""
+    palette = ["#1d70b8", "#505a5f", "#00703c", "#f47738", "#4c2c92", "#d4351c"]
+    rows = [
+        (str(k), {_label(s): float(n) for s, n in (v.items() if isinstance(v, Mapping) else [("count", v)])})
+        for k, v in data.items()
+    ]
+    series = list(dict.fromkeys(s for _, vs in rows for s in vs))
+    colour = {s: MEANING.get(s, palette[i % 6]) for i, s in enumerate(series)}
+    bar_h, gap, label_w, top, legend_h = 12, 10, 190, 26, 20
+    height = top + legend_h + len(rows) * (len(series) * (bar_h + 2) + gap) + 10
+    peak = max((n for _, vs in rows for n in vs.values()), default=0) or 1
+    scale = (width - label_w - 140) / peak  # room for each bar's "series n" label
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+    lx = label_w
+    for s in series:
+        parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{colour[s]}"/>')
+        parts.append(f'<text x="{lx + 14}" y="{top + 5}">{escape(s)}</text>')
+        lx += 24 + 7 * len(s)
+    y = top + legend_h
+    for key, values in rows:
+        parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{escape(key[:30])}</text>')
+        for s in series:
+            n = values.get(s, 0)
+            w = n * scale
+            parts.append(
+                f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour[s]}">'
+                f"<title>{escape(f'{key}: {s} {n:g}')}</title></rect>"
+                f'<text x="{label_w + w + 4:.1f}" y="{y + 10}" font-size="11">{escape(s)} {n:g}</text>'
+            )
+            y += bar_h + 2
+        y += gap
     if not rows:
         parts.append(f'<text x="{label_w}" y="{top + 12}" fill="#505a5f">nothing in this period</text>')
     parts.append("</svg>")
@@ -286,10 +364,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def report_html(report: dict[str, Any], *, title: str = "Intake and outcome report") -> str:
-    period = f"{report.get('from') or 'the beginning'} to {report.get('to') or 'now'}"
+    start = _t(report["from"]) if report.get("from") else "the beginning"
+    period = f"{start} to {_t(report['to']) if report.get('to') else 'now'}"
     parts = [
         f"<h1>{escape(title)}</h1>",
-        f'<div class="meta">Period: {escape(period)}; as of {escape(report["now"])}.</div>',
+        f'<div class="meta">Period: {escape(period)}; as of {_t(report["now"])}, the log read up to position'
+        f" {report.get('log_position', 0)} (the same position gives the same report).</div>",
     ]
     parts.append(
         "<h2>Referrals per week</h2>" + bar_chart("Referral decisions per ISO week", report["referrals_per_week"])
@@ -300,26 +380,26 @@ def report_html(report: dict[str, Any], *, title: str = "Intake and outcome repo
     fc = report["first_concern_to_referral"]
     ts = report["time_in_specialist_team"]
     parts.append(
-        "<h2>Durations (hours)</h2>"
+        "<h2>Durations</h2>"
         + _table(
             ["measure", "count", "median", "mean", "min", "max"],
             [
                 [
                     "first concern to referral",
                     fc["count"],
-                    fc["median_hours"],
-                    fc["mean_hours"],
-                    fc["min_hours"],
-                    fc["max_hours"],
+                    readable_hours(fc["median_hours"]),
+                    readable_hours(fc["mean_hours"]),
+                    readable_hours(fc["min_hours"]),
+                    readable_hours(fc["max_hours"]),
                 ],
                 *[
                     [
                         f"time in the Specialist Case Team ({k})",
                         v["count"],
-                        v["median_hours"],
-                        v["mean_hours"],
-                        v["min_hours"],
-                        v["max_hours"],
+                        readable_hours(v["median_hours"]),
+                        readable_hours(v["mean_hours"]),
+                        readable_hours(v["min_hours"]),
+                        readable_hours(v["max_hours"]),
                     ]
                     for k, v in ts.items()
                 ],
@@ -340,14 +420,22 @@ def report_html(report: dict[str, Any], *, title: str = "Intake and outcome repo
             width=900,
         )
     )
-    parts.append("<h2>Escalations by route</h2>" + bar_chart("Escalations", report["escalations_by_route"]))
+    parts.append(
+        "<h2>Escalations by route</h2>" + bar_chart("Escalations", report["escalations_by_route"], grouped=True)
+    )
     issues = report["service_design_issues"]
     parts.append(
         "<h2>Service-design issues raised by ACS senior leaders</h2>"
         + _table(
             ["raised", "by", "case", "summary", "escalation it came from"],
             [
-                [i["raised_at"], i["raised_by"], i["case_id"], i["summary"], i["escalation_reason"] or "-"]
+                [
+                    readable_time(i["raised_at"]),
+                    i["raised_by"],
+                    i["case_id"],
+                    i["summary"],
+                    i["escalation_reason"] or "-",
+                ]
                 for i in issues
             ],
         )
@@ -365,6 +453,7 @@ def impact_html(impact: dict[str, Any]) -> str:
         bar_chart(
             "Decisions meeting each criterion",
             {k: {"recorded": v["recorded"], "candidate": v["candidate"]} for k, v in impact["by_criterion"].items()},
+            grouped=True,
         ),
         bar_chart("Changes by source of concern", impact["by_source"]),
         bar_chart("Changes by service type", impact["by_service_type"]),

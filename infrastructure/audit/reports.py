@@ -79,12 +79,14 @@ class Report:
     escalations_by_route: dict[str, dict[str, int]] = field(default_factory=dict)
     service_design_issues: list[dict[str, Any]] = field(default_factory=list)
     events_read: int = 0
+    log_position: int = 0  # the report is of the log up to and including this position
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "from": self.period_from.isoformat() if self.period_from else None,
             "to": self.period_to.isoformat() if self.period_to else None,
             "now": self.now.isoformat(),
+            "log_position": self.log_position,
             "referrals_per_week": self.referrals_per_week,
             "referrals_by_criterion": self.referrals_by_criterion,
             "first_concern_to_referral": {
@@ -157,7 +159,8 @@ def build_report(app: CaseJourney, *, period_from: datetime | None = None, perio
     issues: list[dict[str, Any]] = []
     opened = app.text_keys.open  # free text is read sealed from the log (``case_text``)
 
-    for logged in TopicReader(app, _READ).read():
+    report.log_position = app.recorder.max_notification_id() or 0
+    for logged in TopicReader(app, _READ).read(until=report.log_position):
         report.events_read += 1
         e = logged.event
         case_id = str(e.originator_id)

@@ -270,16 +270,35 @@ def register(cli: typer.Typer) -> None:
         if output == "csv":
             _write_csv(result.rows(), sys.stdout, ["section", "key", "measure", "value"])
             return
-        table = SafeTable(title="Intake and outcome report", show_lines=False)
-        for column in ("section", "key", "measure", "value"):
-            table.add_column(column, overflow="fold")
+        from projections.describe import readable_hours, readable_time
+
+        table = SafeTable(
+            title="Intake and outcome report",
+            caption=f"as of {readable_time(result.now)}; the log read to position {result.log_position}",
+            show_lines=False,
+        )
+        for column in ("section", "key", "measure"):
+            table.add_column(column, ratio=1)
+        table.add_column("value", no_wrap=True, justify="right")
         section = None
+        issues = []
         for row in result.rows():
+            if row["section"] == "service_design_issues":
+                issues.append(row)  # free text: a paragraph each, below
+                continue
+            measure, value = row["measure"], row["value"]
+            if measure.endswith("_hours") and isinstance(value, int | float):
+                measure, value = measure.removesuffix("_hours"), readable_hours(value)
             table.add_row(
-                row["section"] if row["section"] != section else "", row["key"], row["measure"], str(row["value"])
+                row["section"].replace("_", " ") if row["section"] != section else "",
+                row["key"].replace("_", " "),
+                measure.replace("_", " "),
+                str(value),
             )
             section = row["section"]
         console.print(table)
+        for issue in issues:
+            console.print(f"Service-design issue on case {safe(issue['key'])}: {safe(issue['value'])}")
 
     # ------------------------------------------------------------------ deadlines
 
