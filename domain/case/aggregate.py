@@ -956,7 +956,8 @@ class Case(Aggregate):
             route="acs_senior_leader",
             to_actor_id=escalate_to,
             pathway_id=pathway_id,
-            reason=f"target time for the {pathway.reason} pathway passed at {pathway.due_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            reason=f"target time for the {pathway.reason} pathway passed at"
+            f" {pathway.due_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
         )
         return escalation_id
 
