@@ -27,6 +27,7 @@ from infrastructure.cli.common import console, err, fail, open_app
 from infrastructure.cli.text import SafeTable, safe
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
 from infrastructure.files import write_private
+from projections.describe import readable_hours, readable_time
 
 
 def parse_when(value: str | None, *, end: bool = False) -> datetime | None:
@@ -199,22 +200,23 @@ def register(cli: typer.Typer) -> None:
             f" {result.events_read} events read in {took:.2f}s): [bold]{counts['newly_eligible']}[/] newly eligible,"
             f" [bold]{counts['no_longer_eligible']}[/] no longer eligible, {counts['unchanged']} unchanged."
         )
-        changes = SafeTable(title="Cases whose outcome would change")
-        for column in ("case", "decided", "change", "recorded", "criteria behind it", "sources", "service", "team"):
-            changes.add_column(column, overflow="fold")
-        for d in result.changes[:200]:
-            r = d.as_row()
-            changes.add_row(
-                r["case_id"],
-                r["occurred_at"][:16],
-                r["change"],
-                r["recorded"],
-                r["criteria_behind"],
-                r["sources"],
-                r["service_type"],
-                r["team"],
-            )
-        console.print(changes)
+        if not result.changes:
+            console.print("No changes: no case's outcome would change under the candidate.")
+        else:  # three columns, so the case id stays whole at 80 columns
+            changes = SafeTable(title="Cases whose outcome would change", show_lines=True)
+            changes.add_column("case", no_wrap=True, min_width=36)
+            changes.add_column("change", ratio=1)
+            changes.add_column("on what", ratio=2)
+            for d in result.changes[:200]:
+                r = d.as_row()
+                changes.add_row(
+                    r["case_id"],
+                    f"{r['change'].replace('_', ' ')} (recorded: {r['recorded'].replace('_', ' ')})"
+                    f", decided {readable_time(r['occurred_at'])}",
+                    f"{r['criteria_behind'] or 'no criterion'}; sources {r['sources'] or 'none'};"
+                    f" {r['service_type'].replace('_', ' ')}; {r['team'].replace('_', ' ')}",
+                )
+            console.print(changes)
         if len(result.changes) > 200:
             console.print(f"... and {len(result.changes) - 200} more (use --format csv or json for all).")
         for title, key in (
@@ -225,12 +227,15 @@ def register(cli: typer.Typer) -> None:
         ):
             table = SafeTable(title=f"By {title}")
             rows = data[key]
+            if not rows:
+                console.print(f"By {title}: no changes.")
+                continue
             measures = list(next(iter(rows.values()))) if rows else []
             table.add_column(title)
             for m in measures:
                 table.add_column(m.replace("_", " "), justify="right")
             for k, v in rows.items():
-                table.add_row(k, *(str(v[m]) for m in measures))
+                table.add_row(k.replace("_", " "), *(str(v[m]) for m in measures))
             console.print(table)
         console.print(
             f"Discretionary referrals (they stand whatever the policy): {counts['discretionary']};"
@@ -270,7 +275,6 @@ def register(cli: typer.Typer) -> None:
         if output == "csv":
             _write_csv(result.rows(), sys.stdout, ["section", "key", "measure", "value"])
             return
-        from projections.describe import readable_hours, readable_time
 
         table = SafeTable(
             title="Intake and outcome report",

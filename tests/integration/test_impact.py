@@ -9,6 +9,7 @@ that follow from how they were built. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -27,6 +28,7 @@ from tests.integration.population import START, Built, build_population
 
 PER_PROFILE = 40  # 8 profiles: 320 cases, ~1400 commands
 NO_THREAT = Path(__file__).resolve().parents[2] / "docs" / "examples" / "candidate-v2-no-significant-threat.toml"
+V1_FILE = Path(__file__).resolve().parents[2] / "infrastructure" / "eventstore" / "policy_files" / "v1.toml"
 DIRECT_PAY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "candidate-v2-direct-pay-too.toml"
 WITHOUT_POLICE = replace(
     POLICY_V1,
@@ -188,3 +190,15 @@ def test_the_impact_command_reports_the_same_as_json_and_csv(
     # 2026-01-05 inclusive: decisions at 09:05 .. 23:05 of that day, indexes 0..14: all "police" cases.
     assert lines[0].split(",") == IMPACT_COLUMNS == list(assess(app, POLICY_V1).decisions[0].as_row())
     assert len(lines) == 1  # police cases are unchanged under this candidate: nothing to list
+
+    # as people read it: each changed case whole, with what changes on one line; an empty table is a sentence
+    done = runner.invoke(cli, ["impact", "--candidate", str(NO_THREAT)], env=env)
+    assert done.exit_code == 0, done.output
+    for case_id in ids(built, "no_threat"):
+        assert case_id in done.stdout
+    assert "newly eligible (recorded: not referred), decided" in done.stdout
+    assert re.search(r"│ 2026-\d\d-\d\d \d\d:\d\d:00 UTC +│", done.stdout)  # the one time format, whole
+    same = runner.invoke(cli, ["impact", "--candidate", str(V1_FILE)], env=env)
+    assert same.exit_code == 0, same.output
+    assert "No changes: no case's outcome would change under the candidate." in same.stdout
+    assert "By team: no changes." in same.stdout and "By source of concern: no changes." in same.stdout
