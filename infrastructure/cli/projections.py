@@ -171,12 +171,17 @@ def run(
         if once:
             with runner.leases():
                 processed = models.catch_up(names, batch_size=batch_size)
-            console.print(f"caught up: {processed} events read; position {models.positions(names)}")
+            console.print(f"caught up: {processed} events read; {_at(models.positions(names))}")
             return
         signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
         console.print(f"running {', '.join(names)} on {ctx.obj.describe_store()} (Ctrl-C to stop)")
         try:
-            runner.run(on_batch=lambda n: console.print(f"processed {n} events; position {models.positions(names)}"))
+            runner.run(on_batch=lambda n: console.print(f"processed {n} events; {_at(models.positions(names))}"))
         except KeyboardInterrupt:
             runner.stop.set()
         console.print("stopped.")
+
+
+def _at(positions: dict[str, int]) -> str:
+    """Where each read model stands, as words: "team_assignment at position 98, ..."."""
+    return ", ".join(f"{name} at position {at}" for name, at in positions.items()) or "no read model"

@@ -106,6 +106,7 @@ def test_status_run_verify_rebuild_and_replay_from_the_command_line(store) -> No
     with CaseJourney(settings) as app, ReadModels(app) as models:
         head = models.head()
         assert set(models.positions().values()) == {head}
+    assert f"team_assignment at position {head}" in caught_up.stdout and "{" not in caught_up.stdout  # words, no dict
 
     verify = cli(env, "projections", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
