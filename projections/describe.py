@@ -21,10 +21,11 @@ def readable_time(moment: datetime | str | None) -> str:
     if moment is None or moment == "":
         return "(no time)"
     if isinstance(moment, str):
+        text = moment
         try:
-            moment = datetime.fromisoformat(moment)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            return moment
+            return text
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime(TIME_FORMAT)

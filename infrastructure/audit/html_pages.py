@@ -261,11 +261,11 @@ def bar_chart(
     if grouped:
         return _grouped_chart(title, data, width=width)
     palette = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#b1b4b6"]
-    data = {k: ({_label(s): n for s, n in v.items()} if isinstance(v, Mapping) else v) for k, v in data.items()}
-    named = list(dict.fromkeys(s for v in data.values() if isinstance(v, Mapping) for s in v))
     rows: list[tuple[str, dict[str, float]]] = [
-        (str(k), dict(v) if isinstance(v, Mapping) else {"count": float(v)}) for k, v in data.items()
+        (str(k), {_label(s): n for s, n in v.items()} if isinstance(v, Mapping) else {"count": float(v)})
+        for k, v in data.items()
     ]
+    named = list(dict.fromkeys(s for _, vs in rows for s in vs))
     series: list[str] = list(dict.fromkeys(s for _, vs in rows for s, n in vs.items() if n))
     colour = {s: MEANING.get(s) or palette[(named.index(s) if s in named else 0) % 6] for s in series}
     bar_h, gap, label_w, top = 18, 6, 190, 26

@@ -156,10 +156,10 @@ def register(cli: typer.Typer) -> None:
             )
         console.print(table)
         for party, marks in markers.items():
-            for kind, where in marks.items():
+            for kind, marked in marks.items():
                 console.print(
-                    f"[bold red]Safety marker[/] on {safe(party)}: {safe(kind)}, set on case {safe(where['case_id'])}"
-                    f" at {safe(readable_time(where['set_at']))}"
+                    f"[bold red]Safety marker[/] on {safe(party)}: {safe(kind)}, set on case {safe(marked['case_id'])}"
+                    f" at {safe(readable_time(marked['set_at']))}"
                     " (it follows the person into every case until a recorded override lifts it)"
                 )
         print_integrity(evidence)
