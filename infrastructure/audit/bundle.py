@@ -9,8 +9,8 @@ bundle (``casejourney-evidence-bundle/1``) is JSON, ``{"format", "body", "seal"}
 - ``body.events``: every event of the case in order (versions 1..n, or those recorded by
   ``as_of``), each with its position in the log, its topic, its stored bytes (base64: ciphertext
   where encrypted), its leaf hash, its leaf index and its inclusion proof (RFC 9162), and what the
-  reader was shown of it (``shown``: kind, times, actor, what, why; free text ``[erased]`` after
-  an erasure), or the problem found decoding it;
+  reader was shown of it (``shown``: kind, times, actor, what, why, and for a correction the
+  version it corrects; free text ``[erased]`` after an erasure), or the problem found decoding it;
 - ``body.reader``: who read it, in which role, for what purpose and when (the read is recorded in
   the access log before the bundle is written); ``body.as_of`` and ``body.views``: the team
   assignment and safeguarding history replayed at that moment;
@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.case.aggregate import Case
 from infrastructure.audit.evidence import CaseEvidence, EventEvidence
 from infrastructure.eventstore import merkle
 from infrastructure.eventstore.signed_note import Checkpoint, NoteError, Signer, Verifier, open_note, sign_note
@@ -77,6 +78,7 @@ def _shown(e: EventEvidence) -> dict[str, Any] | None:
         "role": str(event.actor_role),
         "what": what(event),
         "why": why(event),
+        **({"corrects": event.corrected_version} if isinstance(event, Case.EntryRecordedInError) else {}),
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.case.aggregate import Case
 from domain.text import neutralise
-from projections.describe import facts_in_words, readable_hours, readable_time, what, why
+from projections.describe import facts_in_words, readable_hours, readable_time, what, why, words
 from projections.safeguarding_history import SAFETY_RELEVANT
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -227,6 +227,103 @@ def case_timeline_html(
     return _page(f"Case {case_id}: safeguarding journey", body)
 
 
+# ---------------------------------------------------------------------------- the page of a bundle
+
+
+def _field_time(name: str, value: Any) -> str:
+    return readable_time(value) if value and (name.endswith("_since") or name.endswith("_at")) else words(value)
+
+
+def bundle_html(data: Any, *, verified: str | None, broken: str | None) -> str:
+    """The page of an evidence bundle, from the bundle alone (``verify-bundle --html``): what its
+    check found at the top (``verified``: the verdict in words, or ``broken``: the first failure),
+    then each event as the reader was shown it, with its place in the log, then the views replayed
+    with it. Nothing here reads a clock or a store: the same bundle renders the same page, byte for
+    byte. A bundle too malformed to show raises ``KeyError``/``TypeError``/``AttributeError``."""
+    body = data["body"]
+    case_id = str(body["case_id"])
+    reader = body.get("reader") or {}
+    events = body["events"]
+    corrected = {
+        e["shown"]["corrects"]: (e["version"], e["shown"].get("why", ""))
+        for e in events
+        if isinstance(e.get("shown"), dict) and e["shown"].get("corrects") is not None
+    }
+    state = '<span class="tag ok">proved</span>' if broken is None else '<span class="tag warn">not verified</span>'
+    rows: list[str] = []
+    for e in events:
+        shown = e.get("shown")
+        where = (
+            f'<td class="n">{int(e["position"])}<div class="small"><code>{escape(str(e["leaf_hash"])[:16])}</code>'
+            f"</div>{state}</td>"
+        )
+        version = int(e["version"])
+        if not isinstance(shown, dict):
+            rows.append(
+                f'<tr class="safety failed"><td class="n">{version}</td><td>-</td><td>-</td>'
+                f'<td><span class="kind">cannot be decoded</span><div>{escape(str(e.get("problem") or ""))}</div>'
+                f"</td><td>-</td>{where}</tr>"
+            )
+            continue
+        kind = str(shown.get("kind", ""))
+        classes = ["safety" if kind in SAFETY_RELEVANT else "other"] + (["failed"] if broken else [])
+        note = ""
+        if version in corrected:
+            classes.append("corrected")
+            by, correction = corrected[version]
+            note = (
+                f'<div class="correction"><span class="tag error">recorded in error</span> corrected by'
+                f' <a href="#v{by}">event {by}</a>: {escape(str(correction))}</div>'
+            )
+        rows.append(
+            f'<tr class="{" ".join(classes)}" id="v{version}"><td class="n">{version}</td>'
+            f'<td class="when">{_t(shown.get("occurred_at"))}<div class="small">recorded'
+            f" {_t(shown.get('recorded_at'))}</div></td>"
+            f'<td>{escape(str(shown.get("actor", "")))}<div class="small">'
+            f"{escape(str(shown.get('role', '')).replace('_', ' '))}</div></td>"
+            f'<td><span class="kind">{escape(kind)}</span><div>{escape(str(shown.get("what", "")))}</div>{note}</td>'
+            f"<td>{escape(str(shown.get('why', '')))}</td>{where}</tr>"
+        )
+    if broken is None:
+        banner = f'<div class="verified">{escape(verified or "verified")}.</div>'
+    else:
+        banner = (
+            '<div class="broken">FAILED VERIFICATION: this bundle is not what the service sealed, or not of the'
+            " log the trusted key signed. What it holds is shown below, but it is not evidence."
+            f"<ul><li>{escape(broken)}</li></ul></div>"
+        )
+    views = body.get("views") or {}
+    moment = views.get("moment", "now")
+    assignment = views.get("team_assignment") or {}
+    history = views.get("safeguarding_history") or []
+    assignment_rows = [
+        [words(k), _field_time(k, v)] for k, v in assignment.items() if k not in ("case_id", "case_version")
+    ]
+    history_rows = [
+        [h.get("case_version"), readable_time(h.get("occurred_at")), h.get("event_type"), h.get("what"), h.get("why")]
+        for h in history
+    ]
+    as_of = f"as of {readable_time(body.get('as_of'))}" if body.get("as_of") else "as the case stood when it was read"
+    page = (
+        f"<h1>Evidence bundle of case {escape(case_id)}</h1>"
+        + banner
+        + f'<div class="meta">{len(events)} events, {escape(as_of)}. Read by {escape(str(reader.get("id", "")))}'
+        f" ({escape(str(reader.get('role', '')))}) for &ldquo;{escape(str(reader.get('purpose', '')))}&rdquo; at"
+        f" {_t(reader.get('read_at'))}; the read was recorded by the service. This page is rendered from the"
+        " bundle alone: the same bundle renders the same page. Red rows are safety-relevant; a grey row marked"
+        " <em>recorded in error</em> was corrected by a later event.</div>"
+        "<table><thead><tr><th>#</th><th>when (occurred / recorded)</th><th>who</th><th>what</th><th>why</th>"
+        "<th>in the log (position, leaf hash, proof)</th></tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table>"
+        + f"<h2>Team assignment ({escape(str(moment))}, version {escape(str(views.get('version', '-')))})</h2>"
+        + _table(["field", "value"], assignment_rows)
+        + "<h2>Safeguarding history</h2>"
+        + _table(["#", "occurred", "event", "what", "why"], history_rows)
+    )
+    return _page(f"Evidence bundle of case {case_id}", page)
+
+
 # ---------------------------------------------------------------------------- charts and the report
 
 
@@ -273,12 +370,7 @@ def bar_chart(
     height = top + legend_h + len(rows) * (bar_h + gap) + 10
     peak = max((sum(v.values()) for _, v in rows), default=0) or 1
     scale = (width - label_w - 60) / peak
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
-    ]
+    parts = _svg_head(title, width, height)
     if legend_h:
         lx = label_w
         for s in series:
@@ -305,6 +397,15 @@ def bar_chart(
     return "".join(parts)
 
 
+def _svg_head(title: str, width: int, height: int) -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+
+
 def _label(series: str) -> str:
     return series.replace("_", " ")
 
@@ -322,12 +423,7 @@ def _grouped_chart(title: str, data: Mapping[str, Mapping[str, float]] | Mapping
     height = top + legend_h + len(rows) * (len(series) * (bar_h + 2) + gap) + 10
     peak = max((n for _, vs in rows for n in vs.values()), default=0) or 1
     scale = (width - label_w - 140) / peak  # room for each bar's "series n" label
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
-    ]
+    parts = _svg_head(title, width, height)
     lx = label_w
     for s in series:
         parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{colour[s]}"/>')

@@ -185,6 +185,13 @@ def register(cli: typer.Typer) -> None:
             ),
         ] = None,
         case: Annotated[UUID | None, typer.Option(help="Refuse a bundle that is not of this case.")] = None,
+        html: Annotated[
+            Path | None,
+            typer.Option(
+                help="Also write the bundle's page (self-contained HTML, from the bundle alone: the same bundle"
+                " renders the same page), with what the check found at its top."
+            ),
+        ] = None,
     ) -> None:
         """Check an evidence bundle offline (no store is opened): the checkpoint and the seal against a
         key you trust, then every event's place, leaf hash, checkpoint and inclusion proof.
@@ -211,6 +218,8 @@ def register(cli: typer.Typer) -> None:
             checked = check_bundle(text, trusted, case_id=case)
         except BundleBroken as exc:
             err.print(f"[bold red]BROKEN[/] {safe(str(bundle))}: {safe(str(exc))}")
+            if html is not None:
+                _bundle_page(text, html, verified=None, broken=str(exc))
             raise typer.Exit(1) from None
         reader = checked.reader
         signed = readable_time(checked.checkpoint.extension("time"))
@@ -220,6 +229,36 @@ def register(cli: typer.Typer) -> None:
             f" by {checked.key}; read by {safe(str(reader.get('id')))} ({safe(str(reader.get('purpose')))})"
             f" at {safe(readable_time(str(reader.get('read_at'))))}."
         )
+        if html is not None:
+            verdict = (
+                f"Verified offline against the trusted key {checked.key}: {checked.events} events, each proved in the"
+                f" checkpoint of {checked.checkpoint.size} events signed {signed}, root hash"
+                f" {checked.checkpoint.root.hex()}; what each shows is as the service sealed it"
+            )
+            if not _bundle_page(text, html, verified=verdict, broken=None):
+                raise typer.Exit(1)
+
+    def _bundle_page(text: str, out: Path, *, verified: str | None, broken: str | None) -> bool:
+        """Writes the bundle's page to ``out``; False (and says so) when the file is too broken to show."""
+        import json
+
+        from infrastructure.audit.html_pages import bundle_html
+
+        try:
+            page = bundle_html(json.loads(text), verified=verified, broken=broken)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            err.print("No page written: the bundle is too malformed to show.")
+            return False
+        try:
+            write_private(out, page)
+        except OSError as exc:
+            err.print(f"No page written: cannot write {safe(str(out))}: {safe(str(exc))}")
+            return False
+        (console if broken is None else err).print(
+            f"The bundle's page written to {safe(str(out))} (readable by you only)"
+            + (", marked FAILED VERIFICATION." if broken else ".")
+        )
+        return True
 
     @cli.command()
     def erase(

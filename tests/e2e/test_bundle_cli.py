@@ -84,6 +84,15 @@ def test_the_auditors_three_commands_and_every_report_of_an_edited_event(tmp_pat
     assert checked.returncode == 0, checked.stderr
     assert f"OK evidence bundle of case {case}" in checked.stdout
     assert not (outside / "var").exists(), "verify-bundle opened or made a store"
+    pages = [outside / "one.html", outside / "two.html"]
+    for page_file in pages:  # the page from the bundle alone: the same bundle renders the same page
+        assert (
+            run("verify-bundle", str(bundle), "--public-key", key, "--html", str(page_file), cwd=outside).returncode
+            == 0
+        )
+        assert page_file.stat().st_mode & 0o777 == 0o600
+    assert pages[0].read_bytes() == pages[1].read_bytes()
+    assert "Verified offline against the trusted key" in pages[0].read_text()
     assert standalone(outside, bundle, key).returncode == 0
     no_key = run("verify-bundle", str(bundle), cwd=outside)
     assert no_key.returncode == 2 and "no key to trust the bundle by" in flat(no_key.stderr)
@@ -98,6 +107,15 @@ def test_the_auditors_three_commands_and_every_report_of_an_edited_event(tmp_pat
     refused = run("verify-bundle", str(outside / "edited.json"), "--public-key", key, cwd=outside)
     assert refused.returncode == 1 and "event 3 (position" in flat(refused.stderr)
     assert "Traceback" not in refused.stderr
+    marked = run(
+        "verify-bundle", str(outside / "edited.json"), "--public-key", key, "--html", "edited.html", cwd=outside
+    )
+    assert marked.returncode == 1 and "marked FAILED VERIFICATION" in flat(marked.stderr)
+    edited_page = (outside / "edited.html").read_text()
+    assert "FAILED VERIFICATION" in edited_page and "event 3 (position" in edited_page
+    (outside / "cut.json").write_text(bundle.read_text()[:200])
+    cut = run("verify-bundle", str(outside / "cut.json"), "--public-key", key, "--html", "cut.html", cwd=outside)
+    assert cut.returncode == 1 and "No page written" in flat(cut.stderr) and not (outside / "cut.html").exists()
     theirs = standalone(outside, outside / "edited.json", key)
     assert theirs.returncode == 1 and "event 3 (position" in flat(theirs.stderr)
 

@@ -19,13 +19,13 @@ from uuid import UUID
 
 import pytest
 
-from domain.case.commands import CloseCase, RecordConcern
+from domain.case.commands import CloseCase, RecordConcern, RecordEntryInError
 from domain.customer.commands import EraseCustomer
 from domain.values import Actor, Role
 from infrastructure.access.log import AccessLog
 from infrastructure.audit.bundle import FORMAT, BundleBroken, case_bundle, check_bundle, dump, seal_text
 from infrastructure.audit.evidence import case_evidence
-from infrastructure.audit.html_pages import case_timeline_html
+from infrastructure.audit.html_pages import bundle_html, case_timeline_html
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.checkpoints import Checkpoints, checkpoint_signer, trusted_verifier
 from infrastructure.eventstore.signed_note import Signer, sign_note
@@ -260,3 +260,30 @@ def test_after_an_erasure_the_bundle_shows_erased_and_still_verifies(bundled) ->
     same = [(e["position"], e["leaf_hash"]) for e in before["body"]["events"]]
     assert [(e["position"], e["leaf_hash"]) for e in after["body"]["events"]][: len(same)] == same
     assert checkpoint_signer(b.settings).verifier().hash == b.trusted.hash
+
+
+def test_the_bundle_renders_the_same_page_every_time_a_correction_legible(bundled) -> None:  # type: ignore[no-untyped-def]
+    b, cases = bundled
+    case_id = cases[0]
+    b.app.execute(
+        RecordEntryInError(case_id=case_id, corrected_version=3, correction="The concern was typed on the wrong case."),
+        SPECIALIST,
+    )
+    bundle = b.bundle(case_id)
+    correction = bundle["body"]["events"][-1]
+    assert correction["shown"]["kind"] == "EntryRecordedInError" and correction["shown"]["corrects"] == 3
+    text = dump(bundle)
+    checked = check_bundle(text, b.trusted)
+    verdict = f"Verified offline against the trusted key {checked.key}"
+    page = bundle_html(json.loads(text), verified=verdict, broken=None)
+    assert page == bundle_html(json.loads(text), verified=verdict, broken=None)  # no clock, no store: the same
+    assert verdict in page and "FAILED VERIFICATION" not in page and str(case_id) in page
+    corrected_row = page.split('id="v3"')[0].rsplit("<tr", 1)[1]
+    assert "corrected" in corrected_row
+    assert f'corrected by <a href="#v{correction["version"]}">event {correction["version"]}</a>' in page
+    assert "The concern was typed on the wrong case." in page
+    assert "aud-ines" in page and "complaint review" in page and "2026-12-01 09:00:00 UTC" in page
+    assert "None" not in page and "False" not in page and "True" not in page  # words, never repr
+    broken = bundle_html(json.loads(text), verified=None, broken="event 3 (position 9): changed")
+    assert "FAILED VERIFICATION" in broken and "event 3 (position 9): changed" in broken
+    assert '<span class="tag ok">proved</span>' not in broken
