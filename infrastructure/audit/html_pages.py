@@ -372,11 +372,7 @@ def bar_chart(
     scale = (width - label_w - 60) / peak
     parts = _svg_head(title, width, height)
     if legend_h:
-        lx = label_w
-        for s in series:
-            parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{colour[s]}"/>')
-            parts.append(f'<text x="{lx + 14}" y="{top + 5}">{escape(s)}</text>')
-            lx += 24 + 7 * len(s)
+        parts += _legend(series, colour, label_w, top)
     y = top + legend_h
     for key, values in rows:
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(key[:30])}</text>')
@@ -406,6 +402,16 @@ def _svg_head(title: str, width: int, height: int) -> list[str]:
     ]
 
 
+def _legend(series: Sequence[str], colour: Mapping[str, str], x: int, top: int) -> list[str]:
+    """One swatch and name per series, in a row from ``x``."""
+    parts: list[str] = []
+    for s in series:
+        parts.append(f'<rect x="{x}" y="{top - 4}" width="10" height="10" fill="{colour[s]}"/>')
+        parts.append(f'<text x="{x + 14}" y="{top + 5}">{escape(s)}</text>')
+        x += 24 + 7 * len(s)
+    return parts
+
+
 def _label(series: str) -> str:
     return series.replace("_", " ")
 
@@ -424,11 +430,7 @@ def _grouped_chart(title: str, data: Mapping[str, Mapping[str, float]] | Mapping
     peak = max((n for _, vs in rows for n in vs.values()), default=0) or 1
     scale = (width - label_w - 140) / peak  # room for each bar's "series n" label
     parts = _svg_head(title, width, height)
-    lx = label_w
-    for s in series:
-        parts.append(f'<rect x="{lx}" y="{top - 4}" width="10" height="10" fill="{colour[s]}"/>')
-        parts.append(f'<text x="{lx + 14}" y="{top + 5}">{escape(s)}</text>')
-        lx += 24 + 7 * len(s)
+    parts += _legend(series, colour, label_w, top)
     y = top + legend_h
     for key, values in rows:
         parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{escape(key[:30])}</text>')
