@@ -245,7 +245,7 @@ def bundle_html(data: Any, *, verified: str | None, broken: str | None) -> str:
     reader = body.get("reader") or {}
     events = body["events"]
     corrected = {
-        e["shown"]["corrects"]: (e["version"], e["shown"].get("why", ""))
+        int(e["shown"]["corrects"]): (int(e["version"]), e["shown"].get("why", ""))
         for e in events
         if isinstance(e.get("shown"), dict) and e["shown"].get("corrects") is not None
     }

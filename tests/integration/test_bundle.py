@@ -287,3 +287,10 @@ def test_the_bundle_renders_the_same_page_every_time_a_correction_legible(bundle
     broken = bundle_html(json.loads(text), verified=None, broken="event 3 (position 9): changed")
     assert "FAILED VERIFICATION" in broken and "event 3 (position 9): changed" in broken
     assert '<span class="tag ok">proved</span>' not in broken
+    hostile = json.loads(text)  # a bundle made to inject markup: its numbers must be numbers, its text escaped
+    hostile["body"]["events"][-1]["version"] = '6"><b>x'
+    with pytest.raises(ValueError):
+        bundle_html(hostile, verified=None, broken="edited")
+    hostile = json.loads(text)
+    hostile["body"]["events"][0]["shown"]["what"] = "<script>alert(1)</script>"
+    assert "<script>" not in bundle_html(hostile, verified=None, broken="edited")
