@@ -6,12 +6,14 @@ embedded SQLite store needs no configuration at all.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.rules.business_time import SERVICE_BEGAN, BusinessTimeBounds
@@ -213,3 +215,45 @@ class Settings(BaseSettings):
             return f"SQLite file {self.sqlite_path}"
         pg = self.postgres_params()
         return f"PostgreSQL {pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
+
+
+#: ``CASEJOURNEY_*`` variables that are not settings but are read where they are used: the test
+#: suite's and the benchmark's PostgreSQL, the browser for screenshots, tracebacks on a bug.
+ENVIRONMENT_ONLY = frozenset(
+    {"CASEJOURNEY_TEST_POSTGRES_URL", "CASEJOURNEY_BENCH_POSTGRES_URL", "CASEJOURNEY_CHROMIUM", "CASEJOURNEY_DEBUG"}
+)
+PREFIX = "CASEJOURNEY_"
+
+
+def known_variables() -> frozenset[str]:
+    return frozenset(PREFIX + name.upper() for name in Settings.model_fields) | ENVIRONMENT_ONLY
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One sentence per ``CASEJOURNEY_*`` variable that nothing reads (a typo such as
+    ``CASEJOURNEY_SOTRE`` would otherwise leave the default silently in force), naming the nearest
+    valid one where there is one."""
+    known = known_variables()
+    said = []
+    for name in sorted(n for n in environ if n.upper().startswith(PREFIX) and n.upper() not in known):
+        tails = {k.removeprefix(PREFIX): k for k in known}  # the shared prefix must not make names look alike
+        near = difflib.get_close_matches(name.upper().removeprefix(PREFIX), sorted(tails), n=1, cutoff=0.6)
+        hint = f": did you mean {tails[near[0]]}?" if near else " (no setting has a name like it)."
+        said.append(f"{name} is not a setting of casejourney{hint}")
+    return said
+
+
+def settings_error(exc: ValidationError) -> str:
+    """A settings error as one sentence per problem, naming the variable (never pydantic's dump)."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+        name = PREFIX + field.split(".")[0].upper()
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        expected = error.get("ctx", {}).get("expected")
+        if error.get("type") == "literal_error" and expected:
+            message = f"must be {expected}"
+        secret = any(word in field for word in ("key", "secret", "password", "url"))  # never echo a secret
+        given = "" if secret or isinstance(error.get("input"), dict) else f", not {error.get('input')!r}"
+        parts.append(f"{name} (or its option) {message[:1].lower() + message[1:]}{given}")
+    return "; ".join(parts) + "."

@@ -22,7 +22,7 @@ from domain.case.commands import CASE_ID_NAMESPACE
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.samples.scenarios import STORY_NAMESPACE
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, settings_error, unknown_variables
 
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
 #: a terminal's own width; piped, COLUMNS if set (rich reads it), else 160 so logs keep whole rows
@@ -58,10 +58,13 @@ def configure(
     overrides: dict[str, Any] = {
         k: v for k, v in {"store": store, "sqlite_path": sqlite_path, "postgres_url": postgres_url}.items() if v
     }
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        fail("; ".join(unknown) + " Unset it, or correct its name.", 2)
     try:
         ctx.obj = Settings(**overrides)
     except ValidationError as exc:
-        fail(f"invalid settings:\n{exc}", 2)
+        fail(f"invalid settings: {settings_error(exc)}", 2)
 
 
 def verified_case(app: CaseJourney, settings: Settings, case_id: UUID) -> Any:
