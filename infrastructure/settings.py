@@ -234,9 +234,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     ``CASEJOURNEY_SOTRE`` would otherwise leave the default silently in force), naming the nearest
     valid one where there is one."""
     known = known_variables()
+    tails = {k.removeprefix(PREFIX): k for k in known}  # the shared prefix must not make names look alike
     said = []
     for name in sorted(n for n in environ if n.upper().startswith(PREFIX) and n.upper() not in known):
-        tails = {k.removeprefix(PREFIX): k for k in known}  # the shared prefix must not make names look alike
         near = difflib.get_close_matches(name.upper().removeprefix(PREFIX), sorted(tails), n=1, cutoff=0.6)
         hint = f": did you mean {tails[near[0]]}?" if near else " (no setting has a name like it)."
         said.append(f"{name} is not a setting of casejourney{hint}")
@@ -247,9 +247,12 @@ def settings_error(exc: ValidationError) -> str:
     """A settings error as one sentence per problem, naming the variable (never pydantic's dump)."""
     parts = []
     for error in exc.errors():
-        field = ".".join(str(p) for p in error.get("loc", ())) or "settings"
-        name = PREFIX + field.split(".")[0].upper()
+        field = ".".join(str(p) for p in error.get("loc", ()))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not field:  # a check across settings (ours, worded for people): its own sentence
+            parts.append(message.rstrip("."))
+            continue
+        name = PREFIX + field.split(".")[0].upper()
         expected = error.get("ctx", {}).get("expected")
         if error.get("type") == "literal_error" and expected:
             message = f"must be {expected}"

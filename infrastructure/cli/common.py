@@ -60,7 +60,11 @@ def configure(
     }
     unknown = unknown_variables(os.environ)
     if unknown:
-        fail("; ".join(unknown) + " Unset it, or correct its name.", 2)
+        fail(
+            "; ".join(unknown)
+            + (" Unset it, or correct its name." if len(unknown) == 1 else " Unset them, or correct their names."),
+            2,
+        )
     try:
         ctx.obj = Settings(**overrides)
     except ValidationError as exc:
