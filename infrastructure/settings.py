@@ -33,14 +33,24 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASEJOURNEY_", extra="forbid", frozen=True)
 
     store: Literal["sqlite", "postgres"] = "sqlite"
-    sqlite_path: Path = Field(default=Path("var/casejourney.sqlite"), description="Created on first use.")
+    sqlite_path: Path = Field(
+        default=Path("var/casejourney.sqlite"),
+        description="Made by the first write (demo, serve, a staff change); resolved against the working folder.",
+    )
 
     postgres_url: str | None = Field(default=None, description="postgresql://user:password@host:port/dbname")
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
-    postgres_dbname: str = "test"
+    postgres_dbname: str | None = Field(
+        default=None, description="Required on PostgreSQL unless the URL names the database (no default)."
+    )
     postgres_user: str = "postgres"
-    postgres_password: str = ""
+    postgres_password: str = Field(
+        default="", description="Empty: libpq's own PGPASSFILE / ~/.pgpass, or postgres_password_file."
+    )
+    postgres_password_file: Path | None = Field(
+        default=None, description="A file holding the password (a mounted secret); its first line is used."
+    )
     postgres_schema: str = Field(default="", description="Schema of the event tables; empty means public.")
     postgres_pool_size: int = Field(default=4, ge=1)
     postgres_connect_timeout: int = Field(default=5, ge=1)
@@ -139,6 +149,32 @@ class Settings(BaseSettings):
             Keyring.parse(value.get_secret_value())  # raises a ValueError that names the problem
         return value
 
+    @field_validator("sqlite_path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Resolved once, so every message names the file actually used (not a path relative to somewhere)."""
+        return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _postgres_is_named(self) -> Settings:
+        """No default database: a store on the wrong database is worse than a refusal."""
+        if self.store != "postgres":
+            return self
+        if not self.postgres_params()["dbname"]:
+            raise ValueError(
+                "CASEJOURNEY_STORE=postgres needs its database named: set CASEJOURNEY_POSTGRES_URL"
+                " (postgresql://user@host:5432/dbname) or CASEJOURNEY_POSTGRES_DBNAME"
+            )
+        if self.postgres_password_file is not None:
+            try:
+                self.postgres_password_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not text"
+                raise ValueError(
+                    f"CASEJOURNEY_POSTGRES_PASSWORD_FILE {self.postgres_password_file} cannot be read ({reason})"
+                ) from None
+        return self
+
     @model_validator(mode="after")
     def _every_pathway_has_a_target(self) -> Settings:
         missing = [str(r) for r in PathwayReason if r not in self.pathway_target_hours]
@@ -164,22 +200,29 @@ class Settings(BaseSettings):
         return {reason: timedelta(hours=hours) for reason, hours in self.pathway_target_hours.items()}
 
     def postgres_params(self) -> dict[str, str]:
+        """libpq's keywords. An empty password leaves libpq to find one (PGPASSFILE, ~/.pgpass), so no
+        password need ever be on a command line or in a URL."""
         if self.postgres_url:
             url = urlparse(self.postgres_url)
-            return {
+            params = {
                 "host": url.hostname or self.postgres_host,
                 "port": str(url.port or self.postgres_port),
-                "dbname": (url.path or "/").lstrip("/") or self.postgres_dbname,
+                "dbname": (url.path or "/").lstrip("/") or self.postgres_dbname or "",
                 "user": unquote(url.username or self.postgres_user),
                 "password": unquote(url.password or self.postgres_password),
             }
-        return {
-            "host": self.postgres_host,
-            "port": str(self.postgres_port),
-            "dbname": self.postgres_dbname,
-            "user": self.postgres_user,
-            "password": self.postgres_password,
-        }
+        else:
+            params = {
+                "host": self.postgres_host,
+                "port": str(self.postgres_port),
+                "dbname": self.postgres_dbname or "",
+                "user": self.postgres_user,
+                "password": self.postgres_password,
+            }
+        if not params["password"] and self.postgres_password_file is not None:
+            lines = self.postgres_password_file.read_text(encoding="utf-8").splitlines()
+            params["password"] = lines[0] if lines else ""
+        return params
 
     def key_folder(self) -> Path:
         """Where the file key provider keeps ``keyring.json``: outside the database file, never in it."""

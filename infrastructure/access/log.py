@@ -28,11 +28,12 @@ from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment, EnvType
 
 from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
 from domain.values import Actor
 from infrastructure.eventstore.case_text import TextKeys
-from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.eventstore.environment import eventsourcing_env, library_env
 from infrastructure.eventstore.keys import KeyMaterial, StoreKeyError, check_store_keys, key_material
 from infrastructure.eventstore.personal_data import PersonalDataMapper
 from infrastructure.files import create_private_file
@@ -124,6 +125,9 @@ class AccessLog(Application[UUID]):
         # other processes meet them at the version key and try again after a short random pause.
         self._case_locks = [threading.Lock() for _ in range(64)]
         self._alerts_lock = threading.Lock()
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        return library_env(self, name, env)
 
     def construct_mapper(self) -> PersonalDataMapper:
         base = super().construct_mapper()

@@ -32,7 +32,7 @@ def register(cli: typer.Typer) -> None:
     @cli.command()
     def demo(ctx: typer.Context) -> None:
         """Write the sample journeys (every story of SCENARIOS.md) to the store and summarise them."""
-        app = open_app(ctx)
+        app = open_app(ctx, create=True)
         table = SafeTable(title=f"Sample journeys in {ctx.obj.describe_store()}")
         # three columns, so an 80-column terminal keeps every case id whole (the next command needs it)
         table.add_column("#", justify="right")

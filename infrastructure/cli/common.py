@@ -21,6 +21,7 @@ from rich.console import Console
 from domain.case.commands import CASE_ID_NAMESPACE
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.environment import library_variables
 from infrastructure.samples.scenarios import STORY_NAMESPACE
 from infrastructure.settings import Settings, settings_error, unknown_variables
 
@@ -35,8 +36,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_app(ctx: typer.Context) -> CaseJourney:
+def require_store(settings: Settings, *, create: bool = False) -> None:
+    """Says on stderr which store this command runs on (the SQLite path resolved); a command that only
+    reads refuses a SQLite file that does not exist, where opening it would make an empty store and
+    report on nothing. Only writers (``create``: demo, a staff change, serve) make a new store."""
+    err.print(f"[dim]store: {safe(settings.describe_store())}[/]", soft_wrap=True)
+    if create or settings.store != "sqlite" or settings.sqlite_path.exists():
+        return
+    fail(
+        f"no store at {settings.sqlite_path}: nothing has been written there, and this command only reads."
+        " Point --sqlite-path or CASEJOURNEY_SQLITE_PATH at the store, or write to it first (casejourney demo).",
+        3,
+    )
+
+
+def open_app(ctx: typer.Context, *, create: bool = False) -> CaseJourney:
     settings: Settings = ctx.obj
+    require_store(settings, create=create)
     try:
         return CaseJourney(settings)
     except (PersistenceError, OSError) as exc:
@@ -51,7 +67,7 @@ def demo_case_id(number: int) -> UUID:
 def configure(
     ctx: typer.Context,
     store: Annotated[str | None, typer.Option(help="sqlite (default) or postgres.")] = None,
-    sqlite_path: Annotated[Path | None, typer.Option(help="SQLite file (created on first use).")] = None,
+    sqlite_path: Annotated[Path | None, typer.Option(help="SQLite file (made by the first write).")] = None,
     postgres_url: Annotated[str | None, typer.Option(help="postgresql://user:password@host:port/db")] = None,
 ) -> None:
     """Settings come from these options, then CASEJOURNEY_* environment variables, then defaults."""
@@ -69,6 +85,12 @@ def configure(
         ctx.obj = Settings(**overrides)
     except ValidationError as exc:
         fail(f"invalid settings: {settings_error(exc)}", 2)
+    ignored = library_variables(os.environ)
+    if ignored:
+        err.print(
+            f"[yellow]warning:[/] {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: casejourney"
+            " sets the eventsourcing library up from its own settings (README, Settings)",
+        )
 
 
 def verified_case(app: CaseJourney, settings: Settings, case_id: UUID) -> Any:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from eventsourcing.persistence import PersistenceError
 
 from domain.values import Actor, Role
+from infrastructure.cli.common import fail
 
 
 def register(cli: typer.Typer) -> None:
@@ -34,6 +36,8 @@ def register(cli: typer.Typer) -> None:
         except NoSecretConfigured as exc:
             Console(stderr=True).print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from None
+        except (PersistenceError, OSError) as exc:
+            fail(f"cannot open the event store ({settings.describe_store()}): {exc}", 3)
         out = Console(stderr=True)
         out.print(f"case-journey API on {settings.describe_store()}")
         out.print(f"  docs     http://{host}:{port}/docs   (OpenAPI: /openapi.json)")

@@ -21,7 +21,7 @@ from domain.errors import DomainError
 from domain.staff.commands import JoinTeam, LeaveTeam
 from domain.values import Actor, Role, StaffTeam
 from infrastructure.access.roster import roster_changes, roster_rows
-from infrastructure.cli.common import console, fail, open_app
+from infrastructure.cli.common import console, fail, open_app, require_store
 from infrastructure.cli.text import SafeTable, safe
 
 TEAMS = ", ".join(str(t) for t in StaffTeam)
@@ -50,7 +50,7 @@ def register(cli: typer.Typer) -> None:
             leader = Actor(by, Role.TEAM_LEADER)
         except (ValidationError, ValueError) as exc:
             fail(f"invalid roster change: {exc}", 2)
-        with open_app(ctx) as app:
+        with open_app(ctx, create=True) as app:
             try:
                 result = app.manage_roster(command, leader)
             except DomainError as exc:
@@ -126,6 +126,7 @@ def register(cli: typer.Typer) -> None:
     def access_log(ctx: typer.Context) -> Any:
         from infrastructure.access.log import AccessLog
 
+        require_store(ctx.obj)
         return AccessLog(ctx.obj)
 
     @alerts_cli.command("list")

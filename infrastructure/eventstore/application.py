@@ -28,6 +28,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.utils import Environment, EnvType
 from pydantic import BaseModel
 
 from domain.case.aggregate import Case
@@ -61,7 +62,7 @@ from domain.values import (
     StaffTeam,
 )
 from infrastructure.eventstore.case_text import TextKeys, case_subject
-from infrastructure.eventstore.environment import eventsourcing_env
+from infrastructure.eventstore.environment import eventsourcing_env, library_env, probe_postgres
 from infrastructure.eventstore.keys import StoreKeyError, check_store_keys, digest_keys, key_material
 from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, load_policies
@@ -212,6 +213,8 @@ class CaseJourney(Application[UUID]):
         self._roster: StaffRoster | None = None
         self._roster_lock = threading.Lock()
         self._time_bounds = self.settings.business_time_bounds()
+        if self.settings.store == "postgres":
+            probe_postgres(self.settings)
         self.keys = key_material(self.settings)
         super().__init__(env=eventsourcing_env(self.settings, self.keys))
         try:
@@ -221,6 +224,9 @@ class CaseJourney(Application[UUID]):
             raise
         assert isinstance(self.mapper, PersonalDataMapper)
         self._safety_marker_policy = SafetyMarkerPolicy(self.recorder, self.mapper, self._mark_person)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        return library_env(self, name, env)
 
     def construct_mapper(self) -> PersonalDataMapper:
         base = super().construct_mapper()

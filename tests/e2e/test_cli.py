@@ -13,6 +13,8 @@ from uuid import uuid4
 
 import pytest
 
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.settings import Settings
 from tests.conftest import cli_env, postgres_settings
 
 CLI = shutil.which("casejourney", path=str(Path(sys.executable).parent)) or "casejourney"
@@ -65,6 +67,7 @@ def test_a_second_demo_replays_instead_of_duplicating(tmp_path: Path) -> None:
 
 
 def test_errors_are_sentences_not_stack_traces(tmp_path: Path) -> None:
+    CaseJourney(Settings(sqlite_path=tmp_path / "x.sqlite")).close()  # a store, with no such case in it
     unknown = run("--sqlite-path", str(tmp_path / "x.sqlite"), "history", str(uuid4()))
     assert unknown.returncode == 1
     assert "No case with id" in unknown.stderr
