@@ -160,11 +160,6 @@ class Settings(BaseSettings):
         """No default database: a store on the wrong database is worse than a refusal."""
         if self.store != "postgres":
             return self
-        if not self.postgres_params()["dbname"]:
-            raise ValueError(
-                "CASEJOURNEY_STORE=postgres needs its database named: set CASEJOURNEY_POSTGRES_URL"
-                " (postgresql://user@host:5432/dbname) or CASEJOURNEY_POSTGRES_DBNAME"
-            )
         if self.postgres_password_file is not None:
             try:
                 self.postgres_password_file.read_text(encoding="utf-8")
@@ -173,6 +168,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"CASEJOURNEY_POSTGRES_PASSWORD_FILE {self.postgres_password_file} cannot be read ({reason})"
                 ) from None
+        if not self.postgres_params()["dbname"]:
+            raise ValueError(
+                "CASEJOURNEY_STORE=postgres needs its database named: set CASEJOURNEY_POSTGRES_URL"
+                " (postgresql://user@host:5432/dbname) or CASEJOURNEY_POSTGRES_DBNAME"
+            )
         return self
 
     @model_validator(mode="after")

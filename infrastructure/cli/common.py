@@ -32,7 +32,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {safe(message)}")
+    err.print(f"[bold red]error:[/] {safe(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

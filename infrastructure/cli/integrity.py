@@ -63,9 +63,9 @@ def register(cli: typer.Typer) -> None:
         checkpoints, the access log, the chain heads and the keys (a key may go only with its recorded
         erasure). One line per record; exit 1 at the first problem, 2 if a key cannot be trusted."""
         settings: Settings = ctx.obj
-        trusted = _trusted_verifier(settings, public_key)
-        given = _read_since(since, settings, public_key, trusted) if since else None
-        with open_app(ctx) as app:
+        with open_app(ctx) as app:  # the store first: a missing one is refused before any key is made
+            trusted = _trusted_verifier(settings, public_key)
+            given = _read_since(since, settings, public_key, trusted) if since else None
             if case is not None:
                 result: Verification = verify_case(app.recorder.case_chain_rows(case))  # type: ignore[attr-defined]
                 if result.checked == 0 and result.ok:
