@@ -257,7 +257,7 @@ class Settings(BaseSettings):
         if self.store == "sqlite":
             return f"SQLite file {self.sqlite_path}"
         pg = self.postgres_params()
-        return f"PostgreSQL {pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
+        return f"PostgreSQL {pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}, schema {self.postgres_schema}"
 
 
 #: ``CASEJOURNEY_*`` variables that are not settings but are read where they are used: the test

@@ -20,6 +20,7 @@ import pytest
 
 from domain.values import StaffTeam
 from infrastructure.access.roster import seed_roster
+from infrastructure.audit.schema_upgrade import upgrade
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.samples.scenarios import seed_demo_roster
@@ -53,12 +54,13 @@ def require_postgres() -> None:
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
-    """A fresh schema on the real server, dropped after the test."""
+    """A fresh schema on the real server, at this release's schema version, dropped after the test."""
     require_postgres()
     schema = f"cj_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
+        upgrade(postgres_settings(schema))  # as the operator does first (`casejourney db upgrade`); no keys involved
         yield schema
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:

@@ -36,6 +36,9 @@ from infrastructure.eventstore.case_text import TextKeys
 from infrastructure.eventstore.environment import eventsourcing_env, library_env
 from infrastructure.eventstore.keys import KeyMaterial, StoreKeyError, check_store_keys, key_material
 from infrastructure.eventstore.personal_data import PersonalDataMapper
+from infrastructure.eventstore.schema import Mode, access_log_path
+from infrastructure.eventstore.schema import check as check_schema
+from infrastructure.eventstore.schema import stamp as stamp_schema
 from infrastructure.files import create_private_file
 from infrastructure.settings import Settings
 
@@ -91,8 +94,7 @@ class BreakGlass:
 def access_log_env(settings: Settings, keys: KeyMaterial | None = None) -> dict[str, str]:
     env = eventsourcing_env(settings, keys)
     if settings.store == "sqlite":
-        path = settings.sqlite_path
-        log_path = path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}")
+        log_path = access_log_path(settings)
         create_private_file(log_path)
         env["SQLITE_DBNAME"] = str(log_path)
     return env
@@ -103,7 +105,7 @@ class AccessLog(Application[UUID]):
 
     name = "accesslog"
 
-    def __init__(self, settings: Settings, *, text_keys: TextKeys | None = None) -> None:
+    def __init__(self, settings: Settings, *, text_keys: TextKeys | None = None, schema: Mode = "auto") -> None:
         """``text_keys``: the case store's (``CaseJourney.text_keys``); without them the case store is
         opened here for its keys. Purposes, break-glass reasons and review notes are sealed under the
         case's text key and the month's read key (``case_text.py``): retention and erasure destroy them."""
@@ -112,15 +114,18 @@ class AccessLog(Application[UUID]):
         if text_keys is None:
             from infrastructure.eventstore.application import CaseJourney
 
-            self._journey = CaseJourney(settings)
+            self._journey = CaseJourney(settings, schema=schema)
             text_keys = self._journey.text_keys
         self.text_keys = text_keys
-        super().__init__(env=access_log_env(settings, keys))
+        ddl = check_schema(settings, schema, "access")  # a current log is opened with no DDL
+        super().__init__(env=access_log_env(settings, keys) | {"CREATE_TABLE": "y" if ddl else "n"})
         try:  # the access log and its keys must fit too: refused at open, naming the key
             check_store_keys(self.recorder, keys, what="the access log")
         except StoreKeyError:
             self.close()
             raise
+        if ddl:
+            stamp_schema(settings, "access")
         # Readers of one case in this process take turns (so they never race for its next version);
         # other processes meet them at the version key and try again after a short random pause.
         self._case_locks = [threading.Lock() for _ in range(64)]

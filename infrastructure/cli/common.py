@@ -22,8 +22,9 @@ from domain.case.commands import CASE_ID_NAMESPACE
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.environment import library_variables
+from infrastructure.eventstore.schema import SchemaNotCurrent, service_mode
 from infrastructure.samples.scenarios import STORY_NAMESPACE
-from infrastructure.settings import Settings, settings_error, unknown_variables
+from infrastructure.settings import Settings, known_variables, settings_error, unknown_variables
 
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
 #: a terminal's own width; piped, COLUMNS if set (rich reads it), else 160 so logs keep whole rows
@@ -54,7 +55,9 @@ def open_app(ctx: typer.Context, *, create: bool = False) -> CaseJourney:
     settings: Settings = ctx.obj
     require_store(settings, create=create)
     try:
-        return CaseJourney(settings)
+        return CaseJourney(settings, schema=service_mode(settings, writes=create))
+    except SchemaNotCurrent as exc:
+        fail(str(exc), 3)
     except (PersistenceError, OSError) as exc:
         fail(f"cannot open the event store ({settings.describe_store()}): {exc}", 3)
 
@@ -85,7 +88,7 @@ def configure(
         ctx.obj = Settings(**overrides)
     except ValidationError as exc:
         fail(f"invalid settings: {settings_error(exc)}", 2)
-    ignored = library_variables(os.environ)
+    ignored = library_variables(os.environ, known_variables())
     if ignored:
         err.print(
             f"[yellow]warning:[/] {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: casejourney"

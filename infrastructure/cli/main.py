@@ -11,6 +11,7 @@ sentences, never as stack traces. The groups, one module each in this package:
 - ``reports``: policies, impact, report, deadlines, export, timeline;
 - ``staff``: staff, alerts;
 - ``retention``: retention due|apply|hold|lift|holds;
+- ``db``: db upgrade|status, the store's schema as an explicit step;
 - ``bench``: a thin door to the benchmark, which lives outside the product in ``scripts/bench``.
 
 They share ``common`` (consoles, ``fail``, settings, ``open_app``), which imports none of them.
@@ -26,6 +27,7 @@ from eventsourcing.persistence import MapperDeserialisationError, PersistenceErr
 
 from infrastructure.cli import bench, cases, http, integrity, replay, reports, retention, staff
 from infrastructure.cli.common import configure, err
+from infrastructure.cli.db import db_cli
 from infrastructure.cli.projections import projections_cli
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.crypto import KeyringError
@@ -40,6 +42,7 @@ cli = typer.Typer(
 cli.callback()(configure)
 cases.register(cli)
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(db_cli, name="db")
 replay.register(cli)
 http.register(cli)
 integrity.register(cli)

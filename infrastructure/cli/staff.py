@@ -23,6 +23,7 @@ from domain.values import Actor, Role, StaffTeam
 from infrastructure.access.roster import roster_changes, roster_rows
 from infrastructure.cli.common import console, fail, open_app, require_store
 from infrastructure.cli.text import SafeTable, safe
+from infrastructure.eventstore.schema import service_mode
 
 TEAMS = ", ".join(str(t) for t in StaffTeam)
 
@@ -127,7 +128,7 @@ def register(cli: typer.Typer) -> None:
         from infrastructure.access.log import AccessLog
 
         require_store(ctx.obj)
-        return AccessLog(ctx.obj)
+        return AccessLog(ctx.obj, schema=service_mode(ctx.obj, writes=False))
 
     @alerts_cli.command("list")
     def list_alerts(

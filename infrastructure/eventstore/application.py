@@ -62,11 +62,16 @@ from domain.values import (
     StaffTeam,
 )
 from infrastructure.eventstore.case_text import TextKeys, case_subject
+from infrastructure.eventstore.checkpoints import Checkpoints
 from infrastructure.eventstore.environment import eventsourcing_env, library_env, probe_postgres
 from infrastructure.eventstore.keys import StoreKeyError, check_store_keys, digest_keys, key_material
+from infrastructure.eventstore.merkle_log import MerkleLog
 from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, load_policies
 from infrastructure.eventstore.safety_markers import SAFETY_MARKER_POLICY, SafetyMarkerPolicy
+from infrastructure.eventstore.schema import Mode
+from infrastructure.eventstore.schema import check as check_schema
+from infrastructure.eventstore.schema import stamp as stamp_schema
 from infrastructure.settings import Settings
 from projections import describe
 
@@ -202,7 +207,11 @@ class CaseJourney(Application[UUID]):
         *,
         clock: Callable[[], datetime] = utc_now,
         policies: PolicyRegistry | None = None,
+        schema: Mode = "auto",
     ) -> None:
+        """``schema``: ``auto`` (the library's default) upgrades a store whose schema is missing or
+        older, ``require`` refuses it (naming ``casejourney db upgrade``: the CLI and the service on
+        PostgreSQL), ``create`` is ``db upgrade``'s own. Either way a current store is opened with no DDL."""
         self.settings = settings or Settings()
         self.clock = clock
         self.policies = policies or load_policies(self.settings.policy_dir or SHIPPED_POLICY_DIR)
@@ -215,13 +224,20 @@ class CaseJourney(Application[UUID]):
         self._time_bounds = self.settings.business_time_bounds()
         if self.settings.store == "postgres":
             probe_postgres(self.settings)
+        self.schema_ddl = check_schema(self.settings, schema)
         self.keys = key_material(self.settings)
-        super().__init__(env=eventsourcing_env(self.settings, self.keys))
+        super().__init__(
+            env=eventsourcing_env(self.settings, self.keys) | {"CREATE_TABLE": "y" if self.schema_ddl else "n"}
+        )
         try:
             check_store_keys(self.recorder, self.keys)
         except StoreKeyError:
             self.close()
             raise
+        if self.schema_ddl:  # the side tables made on demand, made now; then the version recorded
+            MerkleLog(self.recorder)
+            Checkpoints(self.recorder)
+            stamp_schema(self.settings, "cases")
         assert isinstance(self.mapper, PersonalDataMapper)
         self._safety_marker_policy = SafetyMarkerPolicy(self.recorder, self.mapper, self._mark_person)
 
@@ -234,6 +250,7 @@ class CaseJourney(Application[UUID]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()
+        recorder.schema_ddl = self.schema_ddl  # type: ignore[attr-defined]  # the side tables' DDL too
         self.person_keys = PersonKeys(recorder, self.keys.wrapping)
         self.digest_keys = digest_keys(self.keys.wrapping)
         self.text_keys = TextKeys(self.person_keys)

@@ -18,7 +18,7 @@ store nor change how its bytes are read. The CLI names any that are set (``libra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -97,10 +97,14 @@ LIBRARY_VARIABLES = frozenset(
 APPLICATION_NAMES = ("CASEJOURNEY_", "ACCESSLOG_")
 
 
-def library_variables(environ: Mapping[str, str]) -> list[str]:
-    """The library's variables set in ``environ``: each is ignored (``library_env``), and said so."""
+def library_variables(environ: Mapping[str, str], settings: Collection[str] = ()) -> list[str]:
+    """The library's variables set in ``environ``: each is ignored (``library_env``), and said so.
+    ``settings``: the service's own variable names, never among them (``CASEJOURNEY_POSTGRES_SCHEMA``
+    is a setting of ours, though ``POSTGRES_SCHEMA`` is the library's)."""
     names = set()
     for name in environ:
+        if name.upper() in settings:
+            continue
         bare = name
         for prefix in APPLICATION_NAMES:
             bare = bare.removeprefix(prefix)

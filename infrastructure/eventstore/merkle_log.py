@@ -37,6 +37,8 @@ class MerkleLog(SideTable):
     def __init__(self, recorder: Any) -> None:
         super().__init__(recorder)
         blob = "bytea" if self.postgres else "BLOB"
+        if not self.ddl:
+            return
         with self._cursor() as c:
             if self.postgres:  # processes starting at once would race on CREATE TABLE: one at a time
                 c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{recorder.datastore.schema}.merkle",))

@@ -51,6 +51,9 @@ class SideTable:
         self.postgres = isinstance(recorder, PostgresApplicationRecorder)
         if self.postgres:
             self.table = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(self.NAME))
+        #: Whether this table may be created here: only by ``db upgrade`` (``schema.py``), or by a
+        #: recorder the service did not open (a benchmark's, a test's own).
+        self.ddl: bool = getattr(recorder, "schema_ddl", True)
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -81,6 +84,8 @@ class PersonKeys(SideTable):
     # ------------------------------------------------------------------ storage
 
     def _create_table(self) -> None:
+        if not self.ddl:
+            return
         with self._cursor() as c:
             if self.postgres:  # processes starting at once would race on CREATE TABLE: one at a time
                 c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{self.recorder.datastore.schema}.keys",))

@@ -113,9 +113,13 @@ def test_the_librarys_own_variables_are_ignored_entirely_and_named(tmp_path: Pat
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "ACCESSLOG_SQLITE_DBNAME": str(tmp_path / "elsewhere.sqlite"),
     }
-    assert library_variables(stray | {"CASEJOURNEY_CIPHER_TOPIC": "x", "PATH": "/bin"}) == sorted(
-        [*stray, "CASEJOURNEY_CIPHER_TOPIC"]
-    )
+    ours = {
+        "CASEJOURNEY_POSTGRES_SCHEMA": "s",
+        "CASEJOURNEY_POSTGRES_USER": "u",
+    }  # settings, though the library has them
+    assert library_variables(
+        stray | ours | {"CASEJOURNEY_CIPHER_TOPIC": "x", "PATH": "/bin"}, known_variables()
+    ) == sorted([*stray, "CASEJOURNEY_CIPHER_TOPIC"])
     for name, value in stray.items():
         monkeypatch.setenv(name, value)
     settings = sqlite_settings(tmp_path)
@@ -127,7 +131,7 @@ def test_the_librarys_own_variables_are_ignored_entirely_and_named(tmp_path: Pat
     with AccessLog(settings) as log:
         assert log.alerts() == []
     assert not (tmp_path / "elsewhere.sqlite").exists()
-    cli = run("--sqlite-path", str(settings.sqlite_path), "verify", env=stray)
+    cli = run("--sqlite-path", str(settings.sqlite_path), "verify", env=stray | {"CASEJOURNEY_POSTGRES_SCHEMA": "s"})
     assert cli.returncode == 0, cli.stderr
     assert (
         "warning: ACCESSLOG_SQLITE_DBNAME, COMPRESSOR_TOPIC, PERSISTENCE_MODULE are ignored: casejourney sets the"

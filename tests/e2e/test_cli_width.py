@@ -6,9 +6,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 from infrastructure.cli.common import demo_case_id
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.samples.scenarios import demo_start
+from infrastructure.settings import Settings
+from projections.describe import readable_time
 from tests.e2e.test_cli import CLI
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -39,8 +44,12 @@ def test_demo_history_and_replay_read_whole_at_80_columns(tmp_path: Path) -> Non
     assert "(specialist caseworker)" in history and "collect_and_pay" in history  # not broken mid-token
     assert "removal refused; the case stays with the Specialist Case Team" in history
 
-    replay = at_80("replay", case, "--as-of", "2026-02-23T13:30:00Z", "--time", "business", cwd=tmp_path)
-    assert "as it stood at 2026-02-23 13:30:00 UTC in business time" in " ".join(replay.split())
+    # The demo's stories begin on a Monday about 40 weeks before today: the times follow from it.
+    with CaseJourney(Settings(sqlite_path=tmp_path / "var" / "casejourney.sqlite")) as app:
+        start = demo_start(app, demo_case_id(1))
+    as_of, team_since = start + timedelta(hours=4, minutes=30), start + timedelta(hours=3)
+    replay = at_80("replay", case, "--as-of", as_of.isoformat(), "--time", "business", cwd=tmp_path)
+    assert f"as it stood at {readable_time(as_of)} in business time" in " ".join(replay.split())
     for repr_only in ("True", "False", "None", "+00:00", "{}", "[]"):
         assert repr_only not in replay, repr_only
-    assert re.search(r"team since\s+│ 2026-02-23 12:00:00 UTC", replay)
+    assert re.search(rf"team since\s+│ {readable_time(team_since)}", replay), replay

@@ -163,6 +163,10 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
         assert write.returncode == 3, write.stdout + write.stderr
         assert "read" in write.stderr.lower() and "only" in write.stderr.lower(), write.stderr
         assert "Traceback" not in write.stderr
-        with pytest.raises(PersistenceError, match=r"(?i)read.?only"):
-            CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"))
+        # A current store is opened with no DDL (docs/operations.md), so a read-only copy opens;
+        # the first write is what the read-only file refuses, in words.
+        with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:
+            assert copy.case_events(opened.case_id)[-1].originator_version == opened.version
+            with pytest.raises(PersistenceError, match=r"(?i)read.?only"):
+                copy.execute(opening(receiving_parent_id="rp-2", paying_parent_id="pp-2"), CASEWORKER)
     _assert_intact(settings.sqlite_path, settings, opened.case_id, [(UUID(int=7), opened.version)])

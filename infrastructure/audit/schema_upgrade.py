@@ -1,0 +1,28 @@
+"""``casejourney db upgrade``: every component's tables made, then its version recorded, under one lock.
+
+Each component makes and stamps its own tables (``infrastructure/eventstore/schema.py``): the case
+store (events, chain, append functions, person keys, Merkle tree, checkpoints), the access log; the
+read models' tracking tables are made beside them. Idempotent, and safe for several processes at
+once: one at a time under the lock, the later ones find it done and change nothing.
+"""
+
+from __future__ import annotations
+
+from infrastructure.access.log import AccessLog
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.schema import COMPONENTS, SCHEMA_VERSION, Upgrade, check, stored_version, upgrade_lock
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.settings import Settings
+
+
+def upgrade(settings: Settings) -> Upgrade:
+    with upgrade_lock(settings):
+        before = {c: stored_version(settings, c) for c in COMPONENTS}
+        if any(v is not None and v > SCHEMA_VERSION for v in before.values()):
+            check(settings, "require")  # says so, in its one sentence
+        if all(v == SCHEMA_VERSION for v in before.values()):
+            return Upgrade(settings.describe_store(), before, SCHEMA_VERSION)
+        with CaseJourney(settings, schema="create") as app:  # stamps "cases"
+            AccessLog(settings, text_keys=app.text_keys, schema="create").close()  # stamps "access"
+            ReadModels(app, settings).close()
+        return Upgrade(settings.describe_store(), before, SCHEMA_VERSION)

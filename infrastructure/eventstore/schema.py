@@ -1,0 +1,208 @@
+"""The store's schema as an explicit, versioned step: ``casejourney db upgrade``.
+
+Every table that is not derived data (the events and their chain, the append functions, the
+person keys, the Merkle tree and checkpoints, the access log, the projections' tracking tables) is
+made by ``upgrade``, which then records the schema version in ``casejourney_schema``. Opening a
+store reads that version first, with no DDL (a plain ``SELECT``, on SQLite a read-only
+connection), and when it is current nothing at all is created: a hot standby, a reader role or a
+read-only evidence copy can be opened. A store that is missing its schema, or has an older one, is
+refused with one sentence naming ``casejourney db upgrade`` (``mode="require"``: the CLI and the
+service on PostgreSQL); the embedded default upgrades itself on first use (``mode="auto"``).
+
+The component that owns a table makes it: ``CaseJourney`` the events, their chain and the side
+tables, ``AccessLog`` its own; each stamps its row. ``infrastructure/audit/schema_upgrade.py`` runs
+them all, and the read models' tracking tables, under one lock (``casejourney db upgrade``).
+
+Why not Alembic: the DDL here is the ``eventsourcing`` library's own (its tables, composite type
+and functions, made by its recorders), ours beside it in two dialects with per-schema names, and
+PL/pgSQL bodies; an Alembic migration would call the same code from a second tree of version files.
+One integer per store, each step idempotent under one lock, says what the issue asks of a version
+(docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from eventsourcing.persistence import PersistenceError
+
+from infrastructure.settings import Settings
+
+#: This release's schema. 0 is a store made before versions were recorded (every table made on
+#: open, the same tables as version 1): upgrading it adds this table and changes no byte else.
+SCHEMA_VERSION = 1
+
+TABLE = "casejourney_schema"
+
+#: What is versioned: the case store, and the access log (on SQLite a file of its own).
+COMPONENTS = ("cases", "access")
+
+Mode = Literal["auto", "require", "create"]
+
+
+class SchemaNotCurrent(PersistenceError):
+    """The store's schema is missing, older or newer than this release's: one sentence, for the operator."""
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    store: str
+    before: dict[str, int | None]
+    after: int
+
+    @property
+    def changed(self) -> bool:
+        return any(v != self.after for v in self.before.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"store": self.store, "before": self.before, "after": self.after, "changed": self.changed}
+
+
+def access_log_path(settings: Settings) -> Path:
+    path = settings.sqlite_path
+    return path.with_name(f"{path.stem}-access-log{path.suffix or '.sqlite'}")
+
+
+def _sqlite_file(settings: Settings, component: str) -> Path:
+    return settings.sqlite_path if component == "cases" else access_log_path(settings)
+
+
+def stored_version(settings: Settings, component: str = "cases") -> int | None:
+    """The schema version recorded for ``component``; 0 for a store made before versions were kept,
+    ``None`` for none at all. Reads only: nothing is created, on a standby or a read-only file too."""
+    if settings.store == "sqlite":
+        path = _sqlite_file(settings, component)
+        if not path.exists() or path.stat().st_size == 0:
+            return None
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if TABLE in names:
+                row = conn.execute(f"SELECT version FROM {TABLE} WHERE component = ?", (component,)).fetchone()
+                return int(row[0]) if row else 0
+            return 0 if names else None
+        finally:
+            conn.close()
+    import psycopg
+
+    schema = settings.postgres_schema
+    with _connect(settings) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TABLE}',)).fetchone()[0] is not None:
+            row = conn.execute(
+                psycopg.sql.SQL("SELECT version FROM {}.{} WHERE component = %s").format(
+                    psycopg.sql.Identifier(schema), psycopg.sql.Identifier(TABLE)
+                ),
+                (component,),
+            ).fetchone()
+            return int(row[0]) if row else 0
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()
+        return 0 if found and found[0] else None
+
+
+def _connect(settings: Settings, *, autocommit: bool = False) -> Any:
+    import psycopg
+
+    params: Any = settings.postgres_params()
+    return psycopg.connect(autocommit=autocommit, connect_timeout=settings.postgres_connect_timeout, **params)
+
+
+def _describe(version: int | None) -> str:
+    if version is None:
+        return "has no schema"
+    if version == 0:
+        return "has the schema of a release before versions were recorded"
+    return f"is at schema version {version}"
+
+
+def check(settings: Settings, mode: Mode, component: str = "cases") -> bool:
+    """Whether opening ``component`` of this store runs its DDL (and then ``stamp``s it): ``create``
+    always (``db upgrade``), ``auto`` when the schema is missing or older (the embedded default, so one
+    command starts the service); ``require`` refuses such a schema instead. A current schema: no DDL.
+    A schema newer than this release is always refused."""
+    if mode == "create":
+        return True
+    version = stored_version(settings, component)
+    if version == SCHEMA_VERSION:
+        return False
+    where = settings.describe_store()
+    if version is not None and version > SCHEMA_VERSION:
+        raise SchemaNotCurrent(
+            f"the store ({where}) is at schema version {version}, newer than this release's"
+            f" ({SCHEMA_VERSION}): run the casejourney release that upgraded it"
+        )
+    if mode == "require":
+        raise SchemaNotCurrent(
+            f"the store ({where}) {_describe(version)}; this release needs version {SCHEMA_VERSION}:"
+            " run `casejourney db upgrade` (as the database's owner) first"
+        )
+    return True  # auto: the opener makes its tables, then stamps them (``stamp``)
+
+
+@contextmanager
+def upgrade_lock(settings: Settings) -> Iterator[None]:
+    """One upgrade at a time: a session advisory lock on PostgreSQL, an ``flock`` beside the SQLite file."""
+    if settings.store == "sqlite":
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{settings.sqlite_path}.upgrade.lock", "a+") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        return
+    with _connect(settings, autocommit=True) as conn:
+        key = f"casejourney-upgrade:{settings.postgres_schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def stamp(settings: Settings, component: str) -> None:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    create = (
+        "CREATE TABLE IF NOT EXISTS {t} (component TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+        " upgraded_at TEXT NOT NULL)"
+    )
+    if settings.store == "sqlite":
+        lite = sqlite3.connect(_sqlite_file(settings, component))
+        try:
+            with lite:
+                lite.execute(create.format(t=TABLE))
+                lite.execute(
+                    f"INSERT INTO {TABLE} (component, version, upgraded_at) VALUES (?, ?, ?) ON CONFLICT (component)"
+                    " DO UPDATE SET version = excluded.version, upgraded_at = excluded.upgraded_at",
+                    (component, SCHEMA_VERSION, at),
+                )
+        finally:
+            lite.close()
+        return
+    from psycopg.sql import SQL, Identifier
+
+    table = SQL("{}.{}").format(Identifier(settings.postgres_schema), Identifier(TABLE))
+    with _connect(settings) as conn:
+        conn.execute(SQL(create).format(t=table))
+        conn.execute(
+            SQL(
+                "INSERT INTO {t} (component, version, upgraded_at) VALUES (%s, %s, %s) ON CONFLICT (component)"
+                " DO UPDATE SET version = excluded.version, upgraded_at = excluded.upgraded_at"
+            ).format(t=table),
+            (component, SCHEMA_VERSION, at),
+        )
+
+
+def service_mode(settings: Settings, *, writes: bool) -> Mode:
+    """How the CLI and the service open a store: the embedded SQLite default upgrades itself when a
+    command writes (so one command starts it on a fresh machine); PostgreSQL, and every command that
+    only reads, require the schema to be this release's and do no DDL."""
+    return "auto" if writes and settings.store == "sqlite" else "require"
