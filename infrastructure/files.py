@@ -75,3 +75,19 @@ def make_private_folder(path: Path) -> None:
     for each in reversed(missing):
         with contextlib.suppress(FileExistsError):
             each.mkdir(mode=0o700)
+
+
+def sqlite_database_name(path: Path) -> str:
+    """The name SQLite opens ``path`` by: the plain path for a store that can be written; for a
+    read-only evidence copy a read-only URI, so reads work and the first write is refused in words.
+
+    On read-only media (``ST_RDONLY``) the file is opened ``immutable``: a write-ahead-log file there
+    has no shared-memory file beside it and none can be made, and nothing can write it through this
+    mount. A file that is only not writable by this user is opened ``mode=ro``."""
+    if not path.exists():
+        return str(path)
+    if os.statvfs(path).f_flag & os.ST_RDONLY:
+        return f"file:{path}?mode=ro&immutable=1"
+    if not os.access(path, os.W_OK):
+        return f"file:{path}?mode=ro"
+    return str(path)

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.rules.business_time import SERVICE_BEGAN, BusinessTimeBounds
 from domain.values import PathwayReason
 from infrastructure.eventstore.crypto import Keyring
-from infrastructure.files import create_private_file
+from infrastructure.files import create_private_file, sqlite_database_name
 
 #: The seeds set no target times (DOMAIN.md): these defaults are a choice, written down here.
 DEFAULT_PATHWAY_TARGET_HOURS: dict[PathwayReason, float] = {
@@ -235,7 +235,7 @@ class Settings(BaseSettings):
             create_private_file(self.sqlite_path)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_DBNAME": sqlite_database_name(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
                 "CREATE_TABLE": "y",
             }

@@ -39,7 +39,7 @@ from infrastructure.eventstore.personal_data import PersonalDataMapper
 from infrastructure.eventstore.schema import Mode, access_log_path
 from infrastructure.eventstore.schema import check as check_schema
 from infrastructure.eventstore.schema import stamp as stamp_schema
-from infrastructure.files import create_private_file
+from infrastructure.files import create_private_file, sqlite_database_name
 from infrastructure.settings import Settings
 
 MAX_ATTEMPTS = 10
@@ -96,7 +96,7 @@ def access_log_env(settings: Settings, keys: KeyMaterial | None = None) -> dict[
     if settings.store == "sqlite":
         log_path = access_log_path(settings)
         create_private_file(log_path)
-        env["SQLITE_DBNAME"] = str(log_path)
+        env["SQLITE_DBNAME"] = sqlite_database_name(log_path)
     return env
 
 

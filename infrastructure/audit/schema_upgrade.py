@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from infrastructure.access.log import AccessLog
 from infrastructure.eventstore.application import CaseJourney
-from infrastructure.eventstore.schema import COMPONENTS, SCHEMA_VERSION, Upgrade, check, stored_version, upgrade_lock
+from infrastructure.eventstore.schema import (
+    COMPONENTS,
+    SCHEMA_VERSION,
+    Mode,
+    Upgrade,
+    check,
+    service_mode,
+    stored_version,
+    upgrade_lock,
+)
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.settings import Settings
 
@@ -26,3 +35,13 @@ def upgrade(settings: Settings) -> Upgrade:
             AccessLog(settings, text_keys=app.text_keys, schema="create").close()  # stamps "access"
             ReadModels(app, settings).close()
         return Upgrade(settings.describe_store(), before, SCHEMA_VERSION)
+
+
+def open_mode(settings: Settings, *, writes: bool) -> Mode:
+    """How the CLI and the service open each component (``service_mode``). When the embedded default
+    upgrades itself (a writer on SQLite), every component is upgraded at once, as ``db upgrade``
+    would, so the access log is current too before the first recorded read needs it."""
+    mode = service_mode(settings, writes=writes)
+    if mode == "auto" and any(stored_version(settings, c) != SCHEMA_VERSION for c in COMPONENTS):
+        upgrade(settings)
+    return mode

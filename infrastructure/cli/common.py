@@ -19,10 +19,11 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from domain.case.commands import CASE_ID_NAMESPACE
+from infrastructure.audit.schema_upgrade import open_mode
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.environment import library_variables
-from infrastructure.eventstore.schema import SchemaNotCurrent, service_mode
+from infrastructure.eventstore.schema import SchemaNotCurrent
 from infrastructure.samples.scenarios import STORY_NAMESPACE
 from infrastructure.settings import Settings, known_variables, settings_error, unknown_variables
 
@@ -55,7 +56,7 @@ def open_app(ctx: typer.Context, *, create: bool = False) -> CaseJourney:
     settings: Settings = ctx.obj
     require_store(settings, create=create)
     try:
-        return CaseJourney(settings, schema=service_mode(settings, writes=create))
+        return CaseJourney(settings, schema=open_mode(settings, writes=create))
     except SchemaNotCurrent as exc:
         fail(str(exc), 3)
     except (PersistenceError, OSError) as exc:

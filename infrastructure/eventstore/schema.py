@@ -83,7 +83,14 @@ def stored_version(settings: Settings, component: str = "cases") -> int | None:
             return None
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            try:
+                names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            except sqlite3.OperationalError:
+                # A WAL file on read-only media with no -shm beside it (an evidence copy) opens only as
+                # immutable: nothing can write it, so nothing is missed by not watching for writers.
+                conn.close()
+                conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+                names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if TABLE in names:
                 row = conn.execute(f"SELECT version FROM {TABLE} WHERE component = ?", (component,)).fetchone()
                 return int(row[0]) if row else 0

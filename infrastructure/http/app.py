@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from infrastructure.access.log import AccessLog
 from infrastructure.access.reads import CaseReads, CustomerDirectory
+from infrastructure.audit.schema_upgrade import open_mode
 from infrastructure.eventstore.application import CaseJourney, utc_now
 from infrastructure.eventstore.schema import service_mode
 from infrastructure.http import commands, problems, reads, staff
@@ -54,9 +55,9 @@ def create_app(
     """The ASGI application. Pass ``app`` to share a case application (it is then not closed here)."""
     owned: list[Any] = []
     if app is None:
-        app = CaseJourney(settings, clock=clock or utc_now, schema=service_mode(settings, writes=True))
+        app = CaseJourney(settings, clock=clock or utc_now, schema=open_mode(settings, writes=True))
         owned.append(app)
-    access_log = AccessLog(settings, text_keys=app.text_keys)
+    access_log = AccessLog(settings, text_keys=app.text_keys, schema=service_mode(settings, writes=True))
     owned.append(access_log)
     clock = clock or app.clock
     services = Services(
