@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from infrastructure.cli.common import console, fail, open_app
-from infrastructure.cli.text import SafeTable
+from infrastructure.cli.common import console, err, fail, open_app
+from infrastructure.cli.text import SafeTable, safe
 from infrastructure.readmodels.errors import LeaseHeld, ProjectionError
 from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
@@ -176,10 +176,23 @@ def run(
         signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
         console.print(f"running {', '.join(names)} on {ctx.obj.describe_store()} (Ctrl-C to stop)")
         try:
-            runner.run(on_batch=lambda n: console.print(f"processed {n} events; {_at(models.positions(names))}"))
+            runner.run(
+                on_batch=lambda n: console.print(f"processed {n} events; {_at(models.positions(names))}"),
+                on_outage=lambda exc, seconds: _outage(models, names, exc, seconds),
+            )
         except KeyboardInterrupt:
             runner.stop.set()
         console.print("stopped.")
+
+
+def _outage(models: ReadModels, names: list[str], exc: BaseException | None, seconds: float) -> None:
+    """What the runner says through a database outage: on stderr, each try and the return."""
+    if exc is not None:
+        cause = getattr(exc, "orig", None) or exc  # SQLAlchemy's own words add the statement: the driver's only
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        err.print(f"[yellow]the database is unavailable[/] ({safe(reason[:200])}); trying again in {seconds:g}s")
+    else:
+        err.print(f"reconnected after {seconds:.1f}s; resuming: {_at(models.positions(names))}")
 
 
 def _at(positions: dict[str, int]) -> str:

@@ -170,6 +170,10 @@ def upgrade_lock(settings: Settings) -> Iterator[None]:
         key = f"casejourney-upgrade:{settings.postgres_schema}"
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
+            from psycopg.sql import SQL, Identifier
+
+            # The owner's upgrade makes the schema itself too: a new database needs nothing else.
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.postgres_schema)))
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))

@@ -24,6 +24,27 @@ class ApplyFailed(Exception):
         self.cause = cause
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database went away (a restart, a dropped connection, a server not
+    taking connections yet), through any of the libraries in between: then the work is tried again
+    once it is back, never recorded as an event a projection cannot process."""
+    import psycopg
+    import sqlalchemy.exc
+    from eventsourcing import persistence
+
+    return isinstance(
+        exc,
+        (
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            sqlalchemy.exc.OperationalError,
+            sqlalchemy.exc.InterfaceError,
+            persistence.OperationalError,
+            persistence.InterfaceError,
+        ),
+    )
+
+
 class RebuildNeeded(ProjectionError):
     """Raised when the live tables were made by another version of the projection's code."""
 

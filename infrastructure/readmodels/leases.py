@@ -22,6 +22,9 @@ from infrastructure.settings import Settings
 
 
 class Lease(Protocol):
+    def check(self) -> None:
+        """Raises if the lease is no longer held (its session ended): an outage, for the runner."""
+
     def release(self) -> None: ...
 
 
@@ -46,6 +49,9 @@ class _FileLease:
         self.file.truncate()
         self.file.write(_who())
         self.file.flush()
+
+    def check(self) -> None:
+        """An ``flock`` lasts as long as the open file: nothing can take it from a live process."""
 
     def release(self) -> None:
         if not self.file.closed:
@@ -88,6 +94,9 @@ class _AdvisoryLease:
             self.conn.close()
             who = f"{holder[0]} (backend {holder[1]})" if holder else "another session"
             raise LeaseHeld(f"{name} is already being written by {who}; not starting a second writer.")
+
+    def check(self) -> None:
+        self.conn.execute("SELECT 1")  # psycopg.OperationalError once the session is gone
 
     def release(self) -> None:
         if not self.conn.closed:

@@ -46,6 +46,7 @@ from infrastructure.readmodels.errors import (
     ProjectionError,
     ProjectionStopped,
     RebuildNeeded,
+    is_outage,
     report_failure,
 )
 from infrastructure.readmodels.feed import decode_notifications
@@ -214,6 +215,8 @@ class ReadModels:
                 return True
         except ApplyFailed as failed:
             cache.clear()  # it may hold rows of the rolled-back batch
+            if is_outage(failed.cause):
+                raise failed.cause from None  # the database went away: not this batch's fault
             if not own_transaction:
                 raise ProjectionStopped(report_failure(spec.name, notifications[0], failed.cause)) from failed.cause
             raise self._stopped(spec, suffix, tracking_name, items, notifications, failed.cause) from failed.cause

@@ -6,6 +6,12 @@ on SQLite. Why not the library's ``eventsourcing.projection.ProjectionRunner``: 
 projection with its own tracking recorder per process; ours writes view rows and the position of
 several read models in one transaction of the same database, with schema versions, leases, a
 rebuild beside the live tables and a swap (see ``models``), which the library's does not offer.
+
+The database may go away under it (a restart, fast or immediate; a failover): the runner then
+lets its leases and its listener go, says so (``on_outage``), tries again after 0.5 s, doubling up
+to 30 s, and once the database is back takes its leases again and resumes from the positions in
+the tracking table. Each batch and its new position are one transaction, compared and set, so a
+batch cut off mid-way is rolled back and read again: nothing is skipped or applied twice.
 """
 
 from __future__ import annotations
@@ -18,9 +24,20 @@ from typing import Any
 
 import psycopg
 
+from infrastructure.readmodels.errors import is_outage
 from infrastructure.readmodels.leases import Lease, acquire_lease
 from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
+
+
+#: The first wait after the database went away, and the longest; each try doubles it.
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+
+#: How long a runner coming back waits for its leases: the old sessions may take a moment to end.
+LEASE_WAIT_AFTER_OUTAGE = 30.0
+
+#: ``on_outage(error, retry_in)`` when the database went away; ``on_outage(None, down_for)`` once it is back.
+OutageReport = Callable[[BaseException | None, float], None]
 
 
 class ProjectionRunner:
@@ -47,24 +64,49 @@ class ProjectionRunner:
         self.stop = threading.Event()
 
     @contextlib.contextmanager
-    def leases(self) -> Iterator[None]:
+    def leases(self, wait: float | None = None) -> Iterator[list[Lease]]:
         held: list[Lease] = []
         try:
             for name in self.names:
-                held.append(acquire_lease(self.models.settings, name, wait=self.lease_wait))
-            yield
+                held.append(acquire_lease(self.models.settings, name, wait=self.lease_wait if wait is None else wait))
+            yield held
         finally:
             for lease in held:
                 lease.release()
 
-    def run(self, on_batch: Callable[[int], None] | None = None) -> None:
-        with self.leases(), self._listener() as wait:
-            while not self.stop.is_set():
-                processed = self.models.catch_up(self.names, batch_size=self.batch_size, stop=self.stop)
-                if processed and on_batch:
-                    on_batch(processed)
-                if not processed:
-                    wait()
+    def run(self, on_batch: Callable[[int], None] | None = None, on_outage: OutageReport | None = None) -> None:
+        """Until ``stop``: catches up whenever the log grows; through an outage, waits and resumes."""
+        delay, down_since = BACKOFF_FIRST, None
+        while not self.stop.is_set():
+            try:
+                wait = max(self.lease_wait, LEASE_WAIT_AFTER_OUTAGE) if down_since is not None else None
+                with self.leases(wait) as held, self._listener() as listen:
+                    if down_since is not None:
+                        if on_outage:
+                            on_outage(None, time.monotonic() - down_since)
+                        delay, down_since = BACKOFF_FIRST, None
+                    self._follow(held, listen, on_batch)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                if down_since is None:
+                    down_since = time.monotonic()
+                if on_outage:
+                    on_outage(exc, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def _follow(
+        self, held: Sequence[Lease], listen: Callable[[], None], on_batch: Callable[[int], None] | None
+    ) -> None:
+        while not self.stop.is_set():
+            for lease in held:
+                lease.check()  # a lease whose session died is no lease: stop writing, take it again
+            processed = self.models.catch_up(self.names, batch_size=self.batch_size, stop=self.stop)
+            if processed and on_batch:
+                on_batch(processed)
+            if not processed:
+                listen()
 
     @contextlib.contextmanager
     def _listener(self) -> Iterator[Callable[[], None]]:
