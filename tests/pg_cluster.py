@@ -7,6 +7,7 @@ on these machines). Trust authentication on 127.0.0.1 only; the cluster is remov
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -94,8 +95,6 @@ class TempCluster:
         self.start()
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # already down
             self.stop("immediate")
-        except RuntimeError:
-            pass  # already down
         shutil.rmtree(self.root, ignore_errors=True)

@@ -29,7 +29,6 @@ from infrastructure.readmodels.leases import Lease, acquire_lease
 from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 
-
 #: The first wait after the database went away, and the longest; each try doubles it.
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
