@@ -4,7 +4,8 @@ On a PostgreSQL cluster of the test's own (``tests/pg_cluster.py``), with comman
 all the while: ``casejourney projections run`` is kept running through a fast restart and then an
 immediate one (as if the power went). It says that the database is unavailable, reconnects by
 itself, and carries on; so it does when only its lease's session is ended. At the end its read
-models are at the head of the log and equal to a rebuild from it (``projections verify``: 0 differences), so nothing was skipped or applied twice.
+models are at the head of the log and equal to a rebuild from it (``projections verify``: 0
+differences), so nothing was skipped or applied twice.
 """
 
 from __future__ import annotations
