@@ -9,7 +9,6 @@ such read is recorded before it is returned.
 
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
@@ -21,10 +20,10 @@ from infrastructure.audit.bundle import case_bundle, dump
 from infrastructure.audit.evidence import CaseEvidence, case_evidence
 from infrastructure.audit.html_pages import CSP, case_timeline_html
 from infrastructure.eventstore.checkpoints import trusted_verifier
+from infrastructure.eventstore.readiness import cannot_take_a_command
 from infrastructure.http import authz
 from infrastructure.http.deps import RESPONSES, CaseId, bearer, current_actor, etag, require, services
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
-from infrastructure.settings import Settings
 
 
 def purpose(
@@ -298,27 +297,25 @@ def _reads(api: FastAPI) -> None:
             "get_readiness_details", current_actor(request, credentials).role
         )
         try:
-            probe_store(svc.settings)
+            refused = cannot_take_a_command(svc.settings, svc.app.recorder.events_table_name)  # type: ignore[attr-defined]
             head = svc.app.recorder.max_notification_id() or 0
             svc.access_log.recorder.max_notification_id()
             lag = svc.queries.lag()
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
+        if refused is not None:
+            detail = f"The store cannot take a command: {refused}." if detailed else "The store cannot take a command."
+            raise Problem(503, "store_cannot_write", "Store cannot take a command", detail, readiness="not ready")
         too_far = {n: v for n, v in lag.items() if svc.max_projection_lag is not None and v > svc.max_projection_lag}
         body: dict[str, Any] = {"status": "ready" if not too_far else "lagging"}
         if detailed:
             body |= {"store": svc.settings.describe_store(), "head": head, "projection_lag": lag}
         if too_far:
             detail = f"Read models too far behind: {too_far}." if detailed else "Read models too far behind."
-            raise Problem(503, "projection_lag", "Read models behind", detail, **body)
+            # A problem's "status" is its HTTP status (RFC 9457): the readiness has a key of its own.
+            extra = {("readiness" if k == "status" else k): v for k, v in body.items()}
+            raise Problem(503, "projection_lag", "Read models behind", detail, **extra)
         return body
-
-
-def probe_store(settings: Settings) -> None:
-    """A quick look at PostgreSQL before asking the library, which retries for seconds on failure."""
-    if settings.store == "postgres":
-        with psycopg.connect(**settings.postgres_params(), connect_timeout=2) as conn:  # type: ignore[arg-type]
-            conn.execute("SELECT 1")
 
 
 def install(api: FastAPI) -> None:

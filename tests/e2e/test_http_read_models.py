@@ -20,7 +20,7 @@ def test_tables_and_log_give_the_same_answers(store_settings: Any, clock: Any) -
         made.append(ReadModels(app))
         return TablesQueries(app, made[0])
 
-    asgi = create_app(http_settings(store_settings), clock=clock, queries=tables)
+    asgi = create_app(http_settings(store_settings), clock=clock, queries=tables, max_projection_lag=0)
     seed_test_roster(asgi.state.services.app)
     with TestClient(asgi) as client:
         api = Api(client, asgi.state.services.settings, clock)
@@ -35,9 +35,13 @@ def test_tables_and_log_give_the_same_answers(store_settings: Any, clock: Any) -
         api.command(case_id, "accept_referral", {"specialist_caseworker_id": SCW.id}, SCW)
         api.command(case_id, "start_enforcement", {"enforcement_manager_id": EM.id, "reason": "arrears"}, SCW)
         api.command(case_id, "open_expedited_pathway", {"pathway_reason": "safeguarding", "reason": "threat"}, SCW)
-        assert api.get("/readyz", OPS).json()["projection_lag"]["caseloads"] > 0
+        behind = api.get("/readyz", OPS)
+        assert behind.status_code == 503 and behind.json()["readiness"] == "lagging", behind.text
+        assert behind.json()["projection_lag"]["caseloads"] > 0 and behind.json()["status"] == 503
         made[0].catch_up()
-        assert set(api.get("/readyz", OPS).json()["projection_lag"].values()) == {0}
+        caught_up = api.get("/readyz", OPS)
+        assert caught_up.status_code == 200 and caught_up.json()["status"] == "ready"
+        assert set(caught_up.json()["projection_lag"].values()) == {0}
 
         log = LogQueries(asgi.state.services.app)
         for by in ("team", "caseworker", "enforcement_manager"):

@@ -26,15 +26,19 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from fastapi.testclient import TestClient
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteConnectionPool
 
 from domain.case.commands import RecordConcern
+from infrastructure.audit.schema_upgrade import upgrade
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.integrity import verify_log
+from infrastructure.http import create_app
 from infrastructure.settings import Settings
 from tests.builders import CASEWORKER, open_case, opening
 from tests.conftest import FakeClock
+from tests.e2e.conftest import http_settings
 from tests.e2e.test_cli import run
 
 NOTE = "A long note from a phone call, kept in full. " * 80  # about 3.6 KB: the disk fills in a few hundred
@@ -120,10 +124,15 @@ def test_a_full_disk_gives_a_clear_error_no_corruption_and_the_service_recovers(
     with mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=disk):
         settings = Settings(store="sqlite", sqlite_path=disk / "cj.sqlite")
         app = CaseJourney(settings, clock=FakeClock())
+        service = TestClient(create_app(http_settings(settings), app=app))
         case_id = _open(app)
+        assert service.get("/readyz").status_code == 200
         acknowledged, error = _fill_until_failure(app, case_id)
         assert "full" in str(error).lower(), str(error)
         assert len(acknowledged) > 10
+        # Readiness means the store can take a command: a full disk is not ready, and says so.
+        full = service.get("/readyz")
+        assert full.status_code == 503 and "cannot take a command" in full.json()["detail"], full.text
 
         # The CLI on the full disk: one sentence and exit code 3, not a traceback.
         cli = run("demo", env={"CASEJOURNEY_STORE": "sqlite", "CASEJOURNEY_SQLITE_PATH": str(settings.sqlite_path)})
@@ -132,6 +141,7 @@ def test_a_full_disk_gives_a_clear_error_no_corruption_and_the_service_recovers(
 
         # Space comes back: the same running application appends again, nothing lost or doubled.
         assert _mount("-o", "remount,size=16m", str(disk))
+        assert service.get("/readyz").status_code == 200
         result = app.execute(
             RecordConcern(
                 case_id=case_id,
@@ -143,6 +153,7 @@ def test_a_full_disk_gives_a_clear_error_no_corruption_and_the_service_recovers(
             CASEWORKER,
         )
         assert result.version == acknowledged[-1][1] + 1
+        service.app.state.services.close()  # type: ignore[attr-defined]
         app.close()
         _assert_intact(settings.sqlite_path, settings, case_id, [*acknowledged, (result.command_id, result.version)])
 
@@ -156,6 +167,7 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
         opened = app.execute(
             opening(receiving_parent_id="rp-1", paying_parent_id="pp-1", command_id=UUID(int=7)), CASEWORKER
         )
+    upgrade(settings)  # every component made (the access log too), as on a store in service
     with mounted("--bind", str(data), target=view):
         assert _mount("-o", "remount,ro,bind", str(view))
         env = {"CASEJOURNEY_STORE": "sqlite", "CASEJOURNEY_SQLITE_PATH": str(view / "cj.sqlite")}
@@ -163,6 +175,12 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
         assert write.returncode == 3, write.stdout + write.stderr
         assert "read" in write.stderr.lower() and "only" in write.stderr.lower(), write.stderr
         assert "Traceback" not in write.stderr
+        with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:
+            service = create_app(http_settings(copy.settings), app=copy)
+            with TestClient(service) as client:
+                refused = client.get("/readyz")
+            service.state.services.close()
+            assert refused.status_code == 503 and "cannot take a command" in refused.json()["detail"], refused.text
         # A current store is opened with no DDL (docs/operations.md), so a read-only copy opens;
         # the first write is what the read-only file refuses, in words.
         with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:
