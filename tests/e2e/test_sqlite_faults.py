@@ -26,9 +26,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from fastapi.testclient import TestClient
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteConnectionPool
+from fastapi.testclient import TestClient
 
 from domain.case.commands import RecordConcern
 from infrastructure.audit.schema_upgrade import upgrade
