@@ -61,7 +61,7 @@ def _sqlite(path: Path) -> str | None:
 
 
 def _postgres(settings: Settings, events_table: str) -> str | None:
-    params: dict[str, str] = settings.postgres_params()  # type: ignore[assignment]
+    params: dict[str, str] = settings.postgres_params()
     with psycopg.connect(**params, connect_timeout=2, autocommit=True) as conn:  # type: ignore[arg-type]
         row = conn.execute(
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), current_user,"
