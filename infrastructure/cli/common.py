@@ -38,6 +38,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def output_format(value: str, formats: tuple[str, ...] = ("text", "json")) -> str:
+    """``--format``'s value, checked: a wrong one is refused with the ones there are (exit 2)."""
+    if value not in formats:
+        fail(f"--format must be {' or '.join(formats)}", 2)
+    return value
+
+
 def require_store(settings: Settings, *, create: bool = False) -> None:
     """Says on stderr which store this command runs on (the SQLite path resolved); a command that only
     reads refuses a SQLite file that does not exist, where opening it would make an empty store and

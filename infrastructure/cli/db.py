@@ -15,20 +15,12 @@ import typer
 from eventsourcing.persistence import PersistenceError
 
 from infrastructure.audit.schema_upgrade import upgrade
-from infrastructure.cli.common import console, err, fail, require_store
+from infrastructure.cli.common import console, err, fail, output_format, require_store
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.schema import COMPONENTS, SCHEMA_VERSION, SchemaNotCurrent, stored_version
 from infrastructure.settings import Settings
 
-FORMATS = ("text", "json")
-
 db_cli = typer.Typer(help="The store's schema: upgrade it (as the database's owner), or see its version.")
-
-
-def _format(value: str) -> str:
-    if value not in FORMATS:
-        fail(f"--format must be {' or '.join(FORMATS)}", 2)
-    return value
 
 
 def _said(version: int | None) -> str:
@@ -44,7 +36,7 @@ def upgrade_command(
     person keys, the Merkle tree and checkpoints, the access log, the projections' tracking tables),
     then record its version. Safe to run again, and from several processes at once."""
     settings: Settings = ctx.obj
-    output = _format(output)
+    output = output_format(output)
     require_store(settings, create=True)
     try:
         done = upgrade(settings)
@@ -70,7 +62,7 @@ def status_command(
     """The schema version of each part of the store, against this release's; reads only (exit 1 if an
     upgrade is needed)."""
     settings: Settings = ctx.obj
-    output = _format(output)
+    output = output_format(output)
     require_store(settings)
     try:
         versions = {c: stored_version(settings, c) for c in COMPONENTS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from domain.customer.commands import EraseCustomer
 from domain.errors import DomainError
 from domain.values import Actor, Role
 from infrastructure.access.log import AccessLog
-from infrastructure.cli.common import console, err, fail, open_app
+from infrastructure.cli.common import console, err, fail, open_app, output_format
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import CaseJourney, ErasurePlan
 from infrastructure.eventstore.checkpoints import checkpoint_signer, trusted_verifier
@@ -58,11 +59,13 @@ def register(cli: typer.Typer) -> None:
             str | None,
             typer.Option(help="The key to trust for --since and the stored checkpoints (a verifier key)."),
         ] = None,
+        output: Annotated[str, typer.Option("--format", help="text or json (one document on stdout)")] = "text",
     ) -> None:
         """Verify every record that is evidence: the case log (its chain and Merkle tree), the signed
         checkpoints, the access log, the chain heads and the keys (a key may go only with its recorded
         erasure). One line per record; exit 1 at the first problem, 2 if a key cannot be trusted."""
         settings: Settings = ctx.obj
+        as_json = output_format(output) == "json"
         with open_app(ctx) as app:  # the store first: a missing one is refused before any key is made
             trusted = _trusted_verifier(settings, public_key)
             given = _read_since(since, settings, public_key, trusted) if since else None
@@ -70,6 +73,11 @@ def register(cli: typer.Typer) -> None:
                 result: Verification = verify_case(app.recorder.case_chain_rows(case))  # type: ignore[attr-defined]
                 if result.checked == 0 and result.ok:
                     fail(f"No case with id {case}.")
+                if as_json:
+                    _print_json(
+                        {"ok": result.ok, "store": settings.describe_store(), "case": str(case)} | _log_json(result)
+                    )
+                    raise typer.Exit(0 if result.ok else 1)
                 if not result.ok:
                     assert result.first_break is not None
                     err.print(
@@ -96,6 +104,23 @@ def register(cli: typer.Typer) -> None:
                 )
             finally:
                 log.close()
+        if as_json:
+            document = {
+                "ok": checked.ok and not digest_broken,
+                "store": settings.describe_store(),
+                "case_log": _log_json(checked.log)
+                | {"tree_size": checked.tree_size, "tree_root": checked.tree_root.hex()},
+                "records": [{"record": f.record, "ok": f.ok, "detail": f.detail} for f in checked.findings],
+            }
+            if isinstance(given, Digest):
+                document["since_digest"] = {
+                    "issued_at": given.issued_at.isoformat(),
+                    "position": given.position,
+                    "only_grown": checked.log.ok and not digest_broken,
+                    "problem": digest_broken,
+                }
+            _print_json(document)
+            raise typer.Exit(0 if document["ok"] else 1)
         _report(checked)
         if digest_broken:
             err.print(f"[bold red]BROKEN[/] {digest_broken}")
@@ -400,6 +425,19 @@ def _digest_contradicted(app: CaseJourney, digest: Digest) -> str | None:
             " was rewritten or truncated."
         )
     return None
+
+
+def _print_json(document: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _log_json(log: Verification) -> dict[str, object]:
+    return {
+        "checked": log.checked,
+        "head_position": log.head_position,
+        "head_hash": log.head_hash.hex(),
+        "first_break": log.first_break.describe() if log.first_break is not None else None,
+    }
 
 
 def _report(result: StoreVerification) -> None:

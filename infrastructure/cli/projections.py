@@ -7,7 +7,9 @@ as sentences with a non-zero exit code, never as stack traces.
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -15,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from infrastructure.cli.common import console, err, fail, open_app
+from infrastructure.cli.common import console, err, fail, open_app, output_format
 from infrastructure.cli.text import SafeTable, safe
 from infrastructure.readmodels.errors import LeaseHeld, ProjectionError
 from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
@@ -77,10 +79,17 @@ def _progress(label: str) -> Iterator[Any]:
 
 
 @projections_cli.command()
-def status(ctx: typer.Context) -> None:
+def status(
+    ctx: typer.Context,
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
     """Each projection's position in the log, its lag, and whether it is running, stopped or stale."""
+    output = output_format(output)
     with _models(ctx) as models:
         rows = models.status()
+    if output == "json":
+        sys.stdout.write(json.dumps([_status_json(s) for s in rows], indent=2) + "\n")
+        return
     table = SafeTable(title=f"Projections in {ctx.obj.describe_store()}")
     for column in ("projection", "position", "head", "lag", "runner", "schema", "updated", "problem"):
         table.add_column(column, overflow="fold")
@@ -96,6 +105,25 @@ def status(ctx: typer.Context) -> None:
             (s.error or "") + _build_note(s),
         )
     console.print(table)
+
+
+def _status_json(s: Any) -> dict[str, Any]:
+    build = None
+    if s.build_progress is not None:
+        build = {"events_built": s.build_progress[0], "events_total": s.build_progress[1]}
+    elif s.build_position is not None:
+        build = {"built_up_to": s.build_position}
+    return {
+        "projection": s.name,
+        "position": s.position,
+        "head": s.head,
+        "lag": s.lag,
+        "running": s.running,
+        "schema_ok": s.schema_ok,
+        "updated_at": s.updated_at.isoformat() if s.updated_at else None,
+        "error": s.error,
+        "build_in_progress": build,
+    }
 
 
 def _build_note(s: Any) -> str:

@@ -10,6 +10,7 @@ is refused, with nothing signed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sqlite3
@@ -66,6 +67,14 @@ def test_a_checkpoint_is_signed_by_default_and_a_later_one_is_consistent(tmp_pat
 def test_a_log_with_an_edited_byte_is_refused_and_nothing_is_signed(tmp_path: Path) -> None:
     assert run("demo", cwd=tmp_path).returncode == 0
     store = tmp_path / "var" / "casejourney.sqlite"
+    whole = run("verify", "--format", "json", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    good = json.loads(whole.stdout)  # one document, for an operator's script
+    assert good["ok"] is True and good["case_log"]["first_break"] is None
+    assert good["case_log"]["checked"] == good["case_log"]["tree_size"] > 5
+    assert {r["record"] for r in good["records"]} >= {"the access log", "the keys"} and all(
+        r["ok"] for r in good["records"]
+    )
     with sqlite3.connect(store) as conn:
         [(state,)] = conn.execute("SELECT state FROM stored_events WHERE rowid = 5").fetchall()
         edited = bytearray(state)
@@ -74,6 +83,12 @@ def test_a_log_with_an_edited_byte_is_refused_and_nothing_is_signed(tmp_path: Pa
     refused = run("checkpoint", cwd=tmp_path)
     assert refused.returncode == 1 and "refusing to sign a broken store" in refused.stderr
     assert "position 5" in refused.stderr and not refused.stdout
+    broken = run("verify", "--format", "json", cwd=tmp_path)
+    found = json.loads(broken.stdout)
+    assert broken.returncode == 1 and found["ok"] is False and "position 5" in found["case_log"]["first_break"]
+    assert found["case_log"]["checked"] == 4
+    wrong = run("verify", "--format", "yaml", cwd=tmp_path)
+    assert wrong.returncode == 2 and "--format must be text or json" in wrong.stderr
 
 
 def test_verify_walks_every_record_and_trusts_only_keys_it_is_given(tmp_path: Path) -> None:

@@ -100,6 +100,9 @@ def test_status_run_verify_rebuild_and_replay_from_the_command_line(store) -> No
     before = cli(env, "projections", "status")
     assert before.returncode == 0, before.stderr
     assert "team_assignment" in before.stdout and "lag" in before.stdout
+    behind = json.loads(cli(env, "projections", "status", "--format", "json").stdout)
+    assert [row["projection"] for row in behind] == list(PROJECTIONS)
+    assert all(row["position"] == 0 and row["lag"] == row["head"] > 0 and not row["running"] for row in behind)
 
     caught_up = cli(env, "projections", "run", "--once")
     assert caught_up.returncode == 0, caught_up.stderr
@@ -107,6 +110,8 @@ def test_status_run_verify_rebuild_and_replay_from_the_command_line(store) -> No
         head = models.head()
         assert set(models.positions().values()) == {head}
     assert f"team_assignment at position {head}" in caught_up.stdout and "{" not in caught_up.stdout  # words, no dict
+    now = json.loads(cli(env, "projections", "status", "--format", "json").stdout)
+    assert {(row["position"], row["lag"], row["error"]) for row in now} == {(head, 0, None)}
 
     verify = cli(env, "projections", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
