@@ -18,6 +18,7 @@ record, save. Around it, what a service needs:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -54,9 +55,11 @@ from domain.rules.permissions import check_permitted
 from domain.staff.aggregate import ROSTER_ID, StaffRoster
 from domain.staff.commands import JoinTeam, LeaveTeam
 from domain.values import (
+    DOMESTIC_ABUSE_KINDS,
     NO_MEMBERS,
     ActionContext,
     Actor,
+    ConcernKind,
     Memberships,
     SafetyMarker,
     StaffTeam,
@@ -74,6 +77,8 @@ from infrastructure.eventstore.schema import check as check_schema
 from infrastructure.eventstore.schema import stamp as stamp_schema
 from infrastructure.settings import Settings
 from projections import describe
+
+log = logging.getLogger("casejourney.store")
 
 MAX_ATTEMPTS = 5
 
@@ -289,8 +294,26 @@ class CaseJourney(Application[UUID]):
                     self.text_keys.for_case(case_id, fresh=True)
                 if self._append(command, case_id, events):
                     self._remember(decided)
-                    return _result(case_id, command.command_id, events, replayed=False)
-        raise ConcurrencyConflict(case_id, command.expected_version or 0, self._load(case_id, fresh=True).version)
+                    result = _result(case_id, command.command_id, events, replayed=False)
+                    break
+            else:
+                raise ConcurrencyConflict(
+                    case_id, command.expected_version or 0, self._load(case_id, fresh=True).version
+                )
+        if any(isinstance(e, Case.ConcernRecorded) and ConcernKind(e.kind) in DOMESTIC_ABUSE_KINDS for e in events):
+            self._mark_after_concern()
+        return result
+
+    def _mark_after_concern(self) -> None:
+        """The safety-marker policy, run by the writer once a domestic-abuse concern is recorded, so
+        the person's marker is set on the write path and no read needs to append it. The command is
+        recorded already: if marking fails now (the store went away), it is not undone, and every
+        read still shows the marker its concern implies (``safety_markers``) until a later follow
+        records it."""
+        try:
+            self.follow_safety_markers()
+        except Exception as exc:  # the concern is recorded; the marker follows later
+            log.warning("the safety-marker policy will set this marker later: %s: %s", type(exc).__name__, exc)
 
     def _decide(
         self,
@@ -760,11 +783,21 @@ class CaseJourney(Application[UUID]):
     def safety_markers(self, party_id: str) -> dict[str, dict[str, str]]:
         """The person's markers (kind -> the case that raised it and when), whatever case asks.
 
-        The log is followed first, so a marker raised by any concern already recorded is shown.
+        Reads only: the marker the policy has recorded, or, when a domestic-abuse concern already in
+        the log has not been followed yet (the writer stopped between the concern and its marker),
+        the marker that concern implies, as the policy would record it. So no read appends, and no
+        read misses a marker: in doubt the person is shown protected.
         """
-        self.follow_safety_markers()
+        self._safety_marker_policy.remember()  # the log's concerns up to its head, into memory
         customer = self.customer(party_id)
-        return dict(customer.markers) if customer is not None else {}
+        markers = dict(customer.markers) if customer is not None else {}
+        marker = str(SafetyMarker.DOMESTIC_ABUSE)
+        if marker not in markers:
+            lifted = customer.lifted_after.get(marker, 0) if customer is not None else 0
+            implied = self._safety_marker_policy.first_concern_after(party_id, lifted)
+            if implied is not None:
+                markers[marker] = {"case_id": str(implied.case_id), "set_at": implied.occurred_at.isoformat()}
+        return markers
 
     def follow_safety_markers(self) -> int:
         """Marks the people affected by domestic-abuse concerns recorded since the last call (the

@@ -16,6 +16,7 @@ from domain.values import Actor, Role, StaffTeam
 from infrastructure.eventstore.application import CaseJourney
 from tests import builders
 from tests.builders import ACSSL, CASEWORKER, SPECIALIST
+from tests.conftest import seed_test_roster
 
 
 def open_case(app: CaseJourney, receiving: str = "pwc-m", paying: str = "nrp-m") -> UUID:
@@ -60,8 +61,47 @@ def test_another_process_following_from_the_start_sets_nothing_twice(
     writer = make_app()
     case_id = open_case(writer)
     writer.execute(concern(case_id, "threatened_violence"), CASEWORKER)
-    assert writer.follow_safety_markers() == 1
+    customer = writer.customer("pwc-m")  # marked on the write path, by the writer that recorded the concern
+    assert customer is not None and "domestic_abuse" in customer.markers
+    assert writer.follow_safety_markers() == 0
     assert make_app().follow_safety_markers() == 0  # idempotent from position 0
+
+
+class PreviousReleaseWriter(CaseJourney):
+    """A writer that records the concern but not the marker: the release before this one (markers
+    were set on read), or a writer stopped between the concern's append and the marker's."""
+
+    name = CaseJourney.name  # the same store's tables
+
+    def _mark_after_concern(self) -> None:
+        pass
+
+
+def test_a_read_appends_nothing_and_still_shows_a_marker_its_concern_implies(
+    make_app: Callable[..., CaseJourney], store_settings, clock
+) -> None:
+    old = PreviousReleaseWriter(store_settings, clock=clock)
+    seed_test_roster(old)
+    case_id = open_case(old)
+    old.execute(concern(case_id, "coercive_control"), CASEWORKER)
+    old.close()
+
+    reader = make_app()
+    head = reader.recorder.max_notification_id()
+    shown = reader.safety_markers("pwc-m")
+    assert shown["domestic_abuse"]["case_id"] == str(case_id)  # in doubt, protected
+    assert reader.safety_markers("nrp-m") == {}
+    assert reader.recorder.max_notification_id() == head  # the read appended nothing
+    customer = reader.customer("pwc-m")
+    assert customer is None or "domestic_abuse" not in customer.markers  # nothing recorded by the read
+
+    # The next writer's policy records it; a lift then holds against that concern, on read too.
+    assert reader.follow_safety_markers() == 1
+    reader.lift_safety_marker(
+        LiftSafetyMarker(party_id="pwc-m", marker="domestic_abuse", reason="Reviewed with her: no risk now."), ACSSL
+    )
+    assert reader.safety_markers("pwc-m") == {}
+    assert make_app().safety_markers("pwc-m") == {}  # a fresh reader remembers the concern, and the lift
 
 
 def test_other_vulnerabilities_do_not_mark_a_person_as_at_risk_of_abuse(app: CaseJourney) -> None:
