@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     )
 
     postgres_url: str | None = Field(default=None, description="postgresql://user:password@host:port/dbname")
+    postgres_read_url: str | None = Field(
+        default=None,
+        description="Where read commands (history, replay, verify, export, projections status) read: a standby or a"
+        " reader role; recorded reads are still written through postgres_url. Unset: postgres_url.",
+    )
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
     postgres_dbname: str | None = Field(
@@ -252,6 +257,12 @@ class Settings(BaseSettings):
             "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout),
             "CREATE_TABLE": "y",
         }
+
+    def for_reading(self) -> Settings:
+        """These settings as a read command opens the case store: on ``postgres_read_url`` when set."""
+        if self.store != "postgres" or not self.postgres_read_url:
+            return self
+        return self.model_copy(update={"postgres_url": self.postgres_read_url, "postgres_read_url": None})
 
     def describe_store(self) -> str:
         if self.store == "sqlite":

@@ -16,6 +16,8 @@ from infrastructure.eventstore.schema import (
     Mode,
     Upgrade,
     check,
+    check_roles,
+    grant_roles,
     service_mode,
     stored_version,
     upgrade_lock,
@@ -24,17 +26,21 @@ from infrastructure.readmodels.models import ReadModels
 from infrastructure.settings import Settings
 
 
-def upgrade(settings: Settings) -> Upgrade:
+def upgrade(settings: Settings, *, writer: str | None = None, reader: str | None = None) -> Upgrade:
+    """Makes what is missing, records the version, then (PostgreSQL) grants the writer's and the
+    reader's rights (``grant_roles``), every time they are named: granting is idempotent too."""
+    if writer or reader:
+        check_roles(settings, writer=writer, reader=reader)
     with upgrade_lock(settings):
         before = {c: stored_version(settings, c) for c in COMPONENTS}
         if any(v is not None and v > SCHEMA_VERSION for v in before.values()):
             check(settings, "require")  # says so, in its one sentence
-        if all(v == SCHEMA_VERSION for v in before.values()):
-            return Upgrade(settings.describe_store(), before, SCHEMA_VERSION)
-        with CaseJourney(settings, schema="create") as app:  # stamps "cases"
-            AccessLog(settings, text_keys=app.text_keys, schema="create").close()  # stamps "access"
-            ReadModels(app, settings).close()
-        return Upgrade(settings.describe_store(), before, SCHEMA_VERSION)
+        if any(v != SCHEMA_VERSION for v in before.values()):
+            with CaseJourney(settings, schema="create") as app:  # stamps "cases"
+                AccessLog(settings, text_keys=app.text_keys, schema="create").close()  # stamps "access"
+                ReadModels(app, settings).close()
+        granted = grant_roles(settings, writer=writer, reader=reader) if writer or reader else []
+        return Upgrade(settings.describe_store(), before, SCHEMA_VERSION, granted)
 
 
 def open_mode(settings: Settings, *, writes: bool) -> Mode:

@@ -92,7 +92,7 @@ def register(cli: typer.Typer) -> None:
                 fail(f"--scenario must be 1 to {len(SCENARIOS)}", 2)
             case_id = demo_case_id(scenario)
         assert case_id is not None
-        with open_app(ctx) as app:
+        with open_app(ctx, reads=True) as app:
             evidence = verified_case(app, ctx.obj, case_id)
             events = evidence.decoded()
             first = events[0] if events else None

@@ -59,8 +59,10 @@ def require_store(settings: Settings, *, create: bool = False) -> None:
     )
 
 
-def open_app(ctx: typer.Context, *, create: bool = False) -> CaseJourney:
-    settings: Settings = ctx.obj
+def open_app(ctx: typer.Context, *, create: bool = False, reads: bool = False) -> CaseJourney:
+    """The case store for a command: ``create`` for one that may make a new store, ``reads`` for one
+    that only reads (opened on ``postgres_read_url`` when set: a standby, a reader role)."""
+    settings: Settings = ctx.obj.for_reading() if reads else ctx.obj
     require_store(settings, create=create)
     try:
         return CaseJourney(settings, schema=open_mode(settings, writes=create))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import psycopg
 import typer
 from eventsourcing.persistence import PersistenceError
 
@@ -31,17 +32,28 @@ def _said(version: int | None) -> str:
 def upgrade_command(
     ctx: typer.Context,
     output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    grant_writer: Annotated[
+        str | None, typer.Option(help="PostgreSQL role of the service: read and append, edit no event.")
+    ] = None,
+    grant_reader: Annotated[
+        str | None, typer.Option(help="PostgreSQL role of auditors and replicas' readers: read only.")
+    ] = None,
 ) -> None:
     """Create and migrate the schema (the event tables and append functions, the chain head, the
     person keys, the Merkle tree and checkpoints, the access log, the projections' tracking tables),
-    then record its version. Safe to run again, and from several processes at once."""
+    then record its version, and grant the writer's and reader's rights. Safe to run again, and
+    from several processes at once; run it as the database's owner."""
     settings: Settings = ctx.obj
     output = output_format(output)
+    if (grant_writer or grant_reader) and settings.store != "postgres":
+        fail("--grant-writer and --grant-reader are PostgreSQL roles: a SQLite file has none", 2)
     require_store(settings, create=True)
     try:
-        done = upgrade(settings)
+        done = upgrade(settings, writer=grant_writer, reader=grant_reader)
     except SchemaNotCurrent as exc:
         fail(str(exc), 3)
+    except psycopg.Error as exc:
+        fail(f"cannot upgrade the store ({settings.describe_store()}): {' '.join(str(exc).split())}", 3)
     except (PersistenceError, OSError) as exc:
         fail(f"cannot upgrade the store ({settings.describe_store()}): {exc}", 3)
     if output == "json":
@@ -52,6 +64,8 @@ def upgrade_command(
         console.print(f"[bold green]upgraded[/] {safe(done.store)} to schema version {done.after} (was: {before})")
     else:
         console.print(f"[bold green]up to date[/]: {safe(done.store)} is at schema version {done.after}")
+    for each in done.granted:
+        console.print(f"granted {safe(each)}")
 
 
 @db_cli.command("status")

@@ -25,6 +25,7 @@ from infrastructure.eventstore.checkpoints import checkpoint_signer, trusted_ver
 from infrastructure.eventstore.crypto import Keyring, new_signing_key
 from infrastructure.eventstore.digests import Digest, DigestError, check_signature, sign
 from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case
+from infrastructure.eventstore.schema import read_mode
 from infrastructure.eventstore.signed_note import Checkpoint, NoteError, Verifier, open_note
 from infrastructure.eventstore.store_check import StoreVerification, sign_verified, verify_store
 from infrastructure.files import write_private
@@ -66,7 +67,7 @@ def register(cli: typer.Typer) -> None:
         erasure). One line per record; exit 1 at the first problem, 2 if a key cannot be trusted."""
         settings: Settings = ctx.obj
         as_json = output_format(output) == "json"
-        with open_app(ctx) as app:  # the store first: a missing one is refused before any key is made
+        with open_app(ctx, reads=True) as app:  # the store first: a missing one refused before a key is made
             trusted = _trusted_verifier(settings, public_key)
             given = _read_since(since, settings, public_key, trusted) if since else None
             if case is not None:
@@ -89,7 +90,8 @@ def register(cli: typer.Typer) -> None:
                     f" {result.head_position}, hash {result.head_hash.hex()}"
                 )
                 return
-            log = AccessLog(settings, text_keys=app.text_keys)
+            # Read where the case store is read (a standby, a reader role): on PostgreSQL with no DDL.
+            log = AccessLog(app.settings, text_keys=app.text_keys, schema=read_mode(app.settings))
             try:
                 progress = sys.stderr.isatty()
                 checked = verify_store(

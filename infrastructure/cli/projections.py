@@ -42,10 +42,10 @@ def _names(name: str | None) -> list[str]:
 
 
 @contextmanager
-def _models(ctx: typer.Context) -> Iterator[ReadModels]:
-    with open_app(ctx) as app:
+def _models(ctx: typer.Context, *, reads: bool = False) -> Iterator[ReadModels]:
+    with open_app(ctx, reads=reads) as app:
         try:
-            models = ReadModels(app, ctx.obj)
+            models = ReadModels(app, app.settings)
         except Exception as exc:  # a database we cannot reach or create tables in
             fail(f"cannot open the read models ({ctx.obj.describe_store()}): {exc}", 3)
         try:
@@ -85,7 +85,7 @@ def status(
 ) -> None:
     """Each projection's position in the log, its lag, and whether it is running, stopped or stale."""
     output = output_format(output)
-    with _models(ctx) as models:
+    with _models(ctx, reads=True) as models:
         rows = models.status()
     if output == "json":
         sys.stdout.write(json.dumps([_status_json(s) for s in rows], indent=2) + "\n")

@@ -46,7 +46,7 @@ def replay(
     if output not in ("text", "json"):
         fail("--format must be text or json", 2)
     moment = parse_time(as_of) if as_of is not None else None
-    with open_app(ctx) as app:
+    with open_app(ctx, reads=True) as app:
         evidence = verified_case(app, ctx.obj, case_id)
         events = evidence.decoded()
         if version is not None and version > len(evidence.events):

@@ -388,8 +388,10 @@ def register(cli: typer.Typer) -> None:
             fail("--as-of goes with --bundle (the HTML timeline shows every event)", 2)
         moment = parse_time(as_of) if as_of is not None else None
         purpose = purpose.strip()
-        with open_app(ctx) as app:
-            log = AccessLog(ctx.obj, text_keys=app.text_keys)
+        with open_app(ctx, reads=True) as app:
+            # A recorded read is written on the primary: when the case is read elsewhere (a standby, a
+            # reader role), the access log opens the primary's case store for its keys.
+            log = AccessLog(ctx.obj, text_keys=app.text_keys if app.settings is ctx.obj else None)
             try:
                 evidence = case_evidence(app, case_id, trusted_verifier(ctx.obj))  # raises CaseNotFound
                 opened_at = next((e.event.timestamp for e in evidence.events if e.event is not None), None)

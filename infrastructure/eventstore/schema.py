@@ -26,7 +26,7 @@ import fcntl
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -56,13 +56,20 @@ class Upgrade:
     store: str
     before: dict[str, int | None]
     after: int
+    granted: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return any(v != self.after for v in self.before.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"store": self.store, "before": self.before, "after": self.after, "changed": self.changed}
+        return {
+            "store": self.store,
+            "before": self.before,
+            "after": self.after,
+            "changed": self.changed,
+            "granted": self.granted,
+        }
 
 
 def access_log_path(settings: Settings) -> Path:
@@ -101,7 +108,15 @@ def stored_version(settings: Settings, component: str = "cases") -> int | None:
 
     schema = settings.postgres_schema
     with _connect(settings) as conn:
-        if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TABLE}',)).fetchone()[0] is not None:
+        try:
+            found_table = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TABLE}',)).fetchone()[0]
+        except psycopg.errors.InsufficientPrivilege:
+            user = settings.postgres_params()["user"]
+            raise SchemaNotCurrent(
+                f"the role {user} may not use the schema {schema or 'public'} ({settings.describe_store()}):"
+                f" the owner grants it with `casejourney db upgrade --grant-writer {user}` (or --grant-reader)"
+            ) from None
+        if found_table is not None:
             row = conn.execute(
                 psycopg.sql.SQL("SELECT version FROM {}.{} WHERE component = %s").format(
                     psycopg.sql.Identifier(schema), psycopg.sql.Identifier(TABLE)
@@ -173,7 +188,10 @@ def upgrade_lock(settings: Settings) -> Iterator[None]:
             from psycopg.sql import SQL, Identifier
 
             # The owner's upgrade makes the schema itself too: a new database needs nothing else.
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.postgres_schema)))
+            # (Looked for first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even so.)
+            name = settings.postgres_schema or "public"
+            if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone() is None:
+                conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(name)))
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
@@ -217,3 +235,94 @@ def service_mode(settings: Settings, *, writes: bool) -> Mode:
     command writes (so one command starts it on a fresh machine); PostgreSQL, and every command that
     only reads, require the schema to be this release's and do no DDL."""
     return "auto" if writes and settings.store == "sqlite" else "require"
+
+
+def read_mode(settings: Settings) -> Mode:
+    """How a read command opens the access log: no DDL on PostgreSQL (a standby, a reader role); on
+    SQLite the file is made when missing, as a store made before the access log had one."""
+    return "require" if settings.store == "postgres" else "auto"
+
+
+#: Tables no role but the owner may change a row of: the logs are appended to, never edited.
+APPEND_ONLY = ("casejourney_events", "accesslog_events")
+
+
+def check_roles(settings: Settings, *, writer: str | None, reader: str | None) -> None:
+    """Refuses, before anything is made, to grant rights to a role that does not exist."""
+    with _connect(settings) as conn:
+        for role, kind in ((writer, "writer"), (reader, "reader")):
+            if (
+                role is not None
+                and conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
+            ):
+                raise SchemaNotCurrent(
+                    f"there is no PostgreSQL role {role!r} to grant the {kind}'s rights to: create it first"
+                    f" (CREATE ROLE {role} LOGIN), then run `casejourney db upgrade` again"
+                )
+
+
+def grant_roles(settings: Settings, *, writer: str | None, reader: str | None) -> list[str]:
+    """The grants of the three roles (docs/operations.md), for the tables ``db upgrade`` made and, by
+    default privileges, for those the owner makes later (a read model's rebuild): the writer may
+    read and append everywhere, update and delete outside the logs (a chain head, a key shredded on
+    erasure, a read model), and run the append functions; the reader may only read. Neither may make
+    or alter a table. Returns what was granted, in words."""
+    from psycopg.sql import SQL, Identifier
+
+    schema = Identifier(settings.postgres_schema or "public")
+    said: list[str] = []
+    with _connect(settings, autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (settings.postgres_schema or "public",),
+            )
+        ]
+        for role, kind in ((writer, "writer"), (reader, "reader")):
+            if role is None:
+                continue
+            r = Identifier(role)
+            conn.execute(SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, r))
+            conn.execute(SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(schema, r))
+            if kind == "reader":
+                conn.execute(SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, r))
+                conn.execute(
+                    SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(schema, r)
+                )
+                said.append(f"{role}: reads every table; changes none")
+                continue
+            conn.execute(SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(schema, r))
+            conn.execute(
+                SQL(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
+                ).format(schema, r)
+            )
+            for name in [*APPEND_ONLY, TABLE]:
+                if name in names:
+                    table = SQL("{}.{}").format(schema, Identifier(name))
+                    conn.execute(SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(table, r))
+            conn.execute(SQL("REVOKE INSERT ON {}.{} FROM {}").format(schema, Identifier(TABLE), r))
+            conn.execute(SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, r))
+            conn.execute(
+                SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT USAGE, SELECT ON SEQUENCES TO {}").format(schema, r)
+            )
+            conn.execute(SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}").format(schema, r))
+            # The append functions lock their log (one appender at a time, so positions are gapless),
+            # which PostgreSQL 15 allows only to a role that may update it: they run as the owner, on a
+            # fixed search path, so the writer appends through them and edits nothing.
+            for (function,) in conn.execute(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE n.nspname = %s AND p.proname LIKE '%%\\_append%%'",
+                (settings.postgres_schema or "public",),
+            ).fetchall():
+                conn.execute(
+                    SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}, pg_temp").format(
+                        SQL(function), schema
+                    )
+                )
+                # Running as the owner, it is the writer's alone: not PUBLIC's, as functions are by default.
+                conn.execute(SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(SQL(function)))
+                conn.execute(SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(SQL(function), r))
+            said.append(f"{role}: reads and appends; edits no event of the logs; makes no table")
+    return said
