@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -209,13 +209,18 @@ class Settings(BaseSettings):
         password need ever be on a command line or in a URL."""
         if self.postgres_url:
             url = urlparse(self.postgres_url)
+            userinfo, _, hostlist = url.netloc.rpartition("@")
+            user, _, password = userinfo.partition(":")
+            hosts, ports = _hosts(hostlist, self.postgres_host, self.postgres_port)
             params = {
-                "host": url.hostname or self.postgres_host,
-                "port": str(url.port or self.postgres_port),
-                "dbname": (url.path or "/").lstrip("/") or self.postgres_dbname or "",
-                "user": unquote(url.username or self.postgres_user),
-                "password": unquote(url.password or self.postgres_password),
+                "host": hosts,
+                "port": ports,
+                "dbname": unquote((url.path or "/").lstrip("/")) or self.postgres_dbname or "",
+                "user": unquote(user or self.postgres_user),
+                "password": unquote(password or self.postgres_password),
             }
+            # libpq's own keywords in the query (target_session_attrs=read-write, sslmode, ...)
+            params.update({k: v for k, v in parse_qsl(url.query) if k not in params})
         else:
             params = {
                 "host": self.postgres_host,
@@ -268,7 +273,8 @@ class Settings(BaseSettings):
         if self.store == "sqlite":
             return f"SQLite file {self.sqlite_path}"
         pg = self.postgres_params()
-        return f"PostgreSQL {pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}, schema {self.postgres_schema}"
+        hosts = ",".join(f"{h}:{p}" for h, p in zip(pg["host"].split(","), pg["port"].split(","), strict=False))
+        return f"PostgreSQL {pg['user']}@{hosts}/{pg['dbname']}, schema {self.postgres_schema}"
 
 
 #: ``CASEJOURNEY_*`` variables that are not settings but are read where they are used: the test
@@ -277,6 +283,27 @@ ENVIRONMENT_ONLY = frozenset(
     {"CASEJOURNEY_TEST_POSTGRES_URL", "CASEJOURNEY_BENCH_POSTGRES_URL", "CASEJOURNEY_CHROMIUM", "CASEJOURNEY_DEBUG"}
 )
 PREFIX = "CASEJOURNEY_"
+
+
+def _hosts(hostlist: str, host: str, port: int) -> tuple[str, str]:
+    """A libpq multi-host list (``h1:5432,h2:5433``, ``[::1]:5432``) as its ``host`` and ``port``
+    keywords, each comma-separated; a host without a port gets the default one."""
+    hosts, ports = [], []
+    for each in (hostlist or host).split(","):
+        name, port_of = each, ""
+        if each.startswith("["):
+            name, _, rest = each[1:].partition("]")
+            port_of = rest.lstrip(":")
+        elif each.count(":") == 1:
+            name, _, port_of = each.partition(":")
+        hosts.append(unquote(name) or host)
+        ports.append(port_of or str(port))
+    return ",".join(hosts), ",".join(ports)
+
+
+#: ``postgres_params`` keys the ``eventsourcing`` library takes as its own settings; the others
+#: (``target_session_attrs`` and the rest of libpq's keywords) are added to its connections.
+LIBRARY_PARAMS = ("host", "port", "dbname", "user", "password")
 
 
 def known_variables() -> frozenset[str]:

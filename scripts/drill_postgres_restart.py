@@ -94,6 +94,59 @@ def client(app: CaseJourney, cases: list[UUID], stop: threading.Event, restarted
             break
 
 
+@dataclass
+class LogCheck:
+    """What the log holds against what the clients were told: read on a fresh application."""
+
+    acknowledged: int = 0
+    lost: int = 0  # acknowledged, and not in the log at the version the client was told
+    duplicated: int = 0  # a command whose events appear more than once
+    chain_ok: bool = True
+    failures: list[str] = field(default_factory=list)
+
+
+def check_log(settings: Settings, case_ids: list[UUID], logs: list[ClientLog], prepared: int = 5) -> LogCheck:
+    """Checks 2 and 3 of the docstring, on the store ``settings`` name (after a failover: the new primary)."""
+    acked = {cid: v for log in logs for cid, v in log.acknowledged.items()}
+    sent = set().union(*(log.sent for log in logs))
+    result = LogCheck(acknowledged=len(acked))
+    failures = result.failures
+    checker = CaseJourney(settings)
+    try:
+        per_command: Counter[UUID] = Counter()
+        in_log: dict[UUID, tuple[UUID, int]] = {}
+        for case_id in case_ids:
+            events = checker.case_events(case_id)
+            versions = [e.originator_version for e in events]
+            if versions != list(range(1, len(versions) + 1)):
+                failures.append(f"3. case {case_id}: versions have a gap: {versions}")
+            for e in events[prepared:]:  # after the prepared history
+                per_command[e.command_id] += 1
+                in_log[e.command_id] = (case_id, e.originator_version)
+        for command_id, (case_id, version, _replayed) in acked.items():
+            if in_log.get(command_id) != (case_id, version):
+                result.lost += 1
+                failures.append(f"2. acknowledged command {command_id} is not in the log at v{version}")
+        if stray := set(in_log) - sent:
+            failures.append(f"3. {len(stray)} command(s) in the log that no client sent")
+        if doubled := [c for c, n in per_command.items() if n != 1]:
+            result.duplicated = len(doubled)
+            failures.append(f"3. {len(doubled)} command(s) appended more than once")
+        unacked_in_log = set(in_log) - set(acked)
+        print(
+            f"log: {len(in_log)} commands after the prepared history; {len(unacked_in_log)} in the log but"
+            " never acknowledged (a client stopped before its retry; each is whole: one event, once)"
+        )
+        chain = verify_log(checker.recorder.chain_rows())  # type: ignore[attr-defined]
+        result.chain_ok = chain.ok
+        print(f"hash chain: {chain.checked} events, {'ok' if chain.ok else 'BROKEN'}")
+        if not chain.ok:
+            failures.append("3. the hash chain does not verify")
+    finally:
+        checker.close()
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres-url", default=DEFAULT_URL)
@@ -148,7 +201,6 @@ def main() -> int:
         for log in logs:
             errors.update(log.errors)
         acked = {cid: v for log in logs for cid, v in log.acknowledged.items()}
-        sent = set().union(*(log.sent for log in logs))
         print(f"acknowledged {len(acked)} commands ({sum(v[2] for v in acked.values())} as replays of a retry)")
         print("errors the clients saw:")
         for text, n in errors.most_common():
@@ -159,36 +211,7 @@ def main() -> int:
         if not errors:
             failures.append("1. no client saw an error: the restart did not hit the load (restart later?)")
 
-        checker = CaseJourney(settings)
-        try:
-            per_command: Counter[UUID] = Counter()
-            in_log: dict[UUID, tuple[UUID, int]] = {}
-            for case_id in case_ids:
-                events = checker.case_events(case_id)
-                versions = [e.originator_version for e in events]
-                if versions != list(range(1, len(versions) + 1)):
-                    failures.append(f"3. case {case_id}: versions have a gap: {versions}")
-                for e in events[5:]:  # after the prepared history
-                    per_command[e.command_id] += 1
-                    in_log[e.command_id] = (case_id, e.originator_version)
-            for command_id, (case_id, version, _replayed) in acked.items():
-                if in_log.get(command_id) != (case_id, version):
-                    failures.append(f"2. acknowledged command {command_id} is not in the log at v{version}")
-            if stray := set(in_log) - sent:
-                failures.append(f"3. {len(stray)} command(s) in the log that no client sent")
-            if doubled := [c for c, n in per_command.items() if n != 1]:
-                failures.append(f"3. {len(doubled)} command(s) appended more than once")
-            unacked_in_log = set(in_log) - set(acked)
-            print(
-                f"log: {len(in_log)} commands after the prepared history; {len(unacked_in_log)} in the log but"
-                " never acknowledged (a client stopped before its retry; each is whole: one event, once)"
-            )
-            chain = verify_log(checker.recorder.chain_rows())  # type: ignore[attr-defined]
-            print(f"hash chain: {chain.checked} events, {'ok' if chain.ok else 'BROKEN'}")
-            if not chain.ok:
-                failures.append("3. the hash chain does not verify")
-        finally:
-            checker.close()
+        failures.extend(check_log(settings, case_ids, logs).failures)
         late = [k for k, log in enumerate(logs) if log.first_ack_after_restart is None]
         if late:
             failures.append(f"4. client(s) {late} never got a command acknowledged after the restart")

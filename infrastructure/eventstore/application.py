@@ -75,7 +75,7 @@ from infrastructure.eventstore.safety_markers import SAFETY_MARKER_POLICY, Safet
 from infrastructure.eventstore.schema import Mode
 from infrastructure.eventstore.schema import check as check_schema
 from infrastructure.eventstore.schema import stamp as stamp_schema
-from infrastructure.settings import Settings
+from infrastructure.settings import LIBRARY_PARAMS, Settings
 from projections import describe
 
 log = logging.getLogger("casejourney.store")
@@ -254,6 +254,12 @@ class CaseJourney(Application[UUID]):
         return PersonalDataMapper(transcoder=base.transcoder, cipher=base.cipher, compressor=base.compressor)
 
     def construct_recorder(self) -> ApplicationRecorder:
+        datastore = getattr(self.factory, "datastore", None)
+        if datastore is not None and self.settings.store == "postgres":
+            # libpq keywords the library has no setting for (target_session_attrs=read-write, so a
+            # multi-host URL finds the primary after a failover): on every connection of its pool.
+            extra = {k: v for k, v in self.settings.postgres_params().items() if k not in LIBRARY_PARAMS}
+            datastore.pool.kwargs.update(extra)
         recorder = super().construct_recorder()
         recorder.schema_ddl = self.schema_ddl  # type: ignore[attr-defined]  # the side tables' DDL too
         self.person_keys = PersonKeys(recorder, self.keys.wrapping)

@@ -177,18 +177,15 @@ def make_engine(settings: Settings) -> Engine:
 
     pg = settings.postgres_params()
     url = URL.create(
-        "postgresql+psycopg",
-        username=pg["user"],
-        password=pg["password"] or None,
-        host=pg["host"],
-        port=int(pg["port"]),
-        database=pg["dbname"],
+        "postgresql+psycopg", username=pg["user"], password=pg["password"] or None, database=pg["dbname"]
     )
+    # Host and port as libpq's keywords: a multi-host list ("h1,h2") and its other keywords pass through.
+    keywords = {k: v for k, v in pg.items() if k not in ("user", "password", "dbname")}
     engine = create_engine(
         url,
         json_serializer=_json_dumps,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": int(settings.postgres_connect_timeout)},
+        connect_args={"connect_timeout": int(settings.postgres_connect_timeout), **keywords},
     )
     schema = settings.postgres_schema
     if schema:

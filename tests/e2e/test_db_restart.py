@@ -23,10 +23,10 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.settings import Settings
+from scripts.pg_clusters import TempCluster, available
 from tests.builders import CASEWORKER, opening
 from tests.conftest import IN_CI, cli_env
 from tests.e2e.test_cli_projections import cli, position_of, start, wait_until
-from tests.pg_cluster import TempCluster, available
 
 pytestmark = pytest.mark.postgres
 
