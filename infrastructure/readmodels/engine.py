@@ -176,9 +176,7 @@ def make_engine(settings: Settings) -> Engine:
         return _with_sealer(engine, settings)
 
     pg = settings.postgres_params()
-    url = URL.create(
-        "postgresql+psycopg", username=pg["user"], password=pg["password"] or None, database=pg["dbname"]
-    )
+    url = URL.create("postgresql+psycopg", username=pg["user"], password=pg["password"] or None, database=pg["dbname"])
     # Host and port as libpq's keywords: a multi-host list ("h1,h2") and its other keywords pass through.
     keywords = {k: v for k, v in pg.items() if k not in ("user", "password", "dbname")}
     engine = create_engine(
