@@ -30,6 +30,7 @@ were lost (and exits 0 if that is the only finding: that is the risk being measu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -110,7 +111,8 @@ def main() -> int:
         for app in apps:
             app.close()
         stuck = sum(t.is_alive() for t in threads)
-        checked = check_log(settings, case_ids, logs)
+        with contextlib.redirect_stdout(sys.stderr if args.format == "json" else sys.stdout):
+            checked = check_log(settings, case_ids, logs)  # its lines, beside the report
         recovered = sorted(log.first_ack_after_restart for log in logs if log.first_ack_after_restart is not None)
         unexpected = [u for log in logs for u in log.unexpected]
         gave_up = sum(len(log.gave_up) for log in logs)

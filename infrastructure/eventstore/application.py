@@ -245,6 +245,10 @@ class CaseJourney(Application[UUID]):
             stamp_schema(self.settings, "cases")
         assert isinstance(self.mapper, PersonalDataMapper)
         self._safety_marker_policy = SafetyMarkerPolicy(self.recorder, self.mapper, self._mark_person)
+        # People this process has seen marked: the write path's policy skips loading them again. A
+        # lift by another process is not seen here; a later concern then goes unrecorded by this
+        # process, and every read still shows the marker it implies (``safety_markers``).
+        self._marked_parties: set[str] = set()
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return library_env(self, name, env)
@@ -785,6 +789,7 @@ class CaseJourney(Application[UUID]):
             ctx, marker=command.marker, after_position=head, reason=command.reason, digest=command.digest()
         )
         self.save(customer)
+        self._marked_parties.discard(command.party_id)
 
     def safety_markers(self, party_id: str) -> dict[str, dict[str, str]]:
         """The person's markers (kind -> the case that raised it and when), whatever case asks.
@@ -819,6 +824,8 @@ class CaseJourney(Application[UUID]):
             correlation_id=concern.correlation_id,
             causation_id=concern.command_id,
         )
+        if concern.affected_party_id in self._marked_parties:
+            return 0
         for _ in range(MAX_ATTEMPTS):
             customer = self._customer_for(concern.affected_party_id, ctx, "", action="set_safety_marker")
             set_now = customer.set_safety_marker(
@@ -829,11 +836,14 @@ class CaseJourney(Application[UUID]):
                 reason=f"{concern.kind} concern recorded on case {concern.originator_id}",
             )
             if not set_now:
+                if str(SafetyMarker.DOMESTIC_ABUSE) in customer.markers:
+                    self._marked_parties.add(concern.affected_party_id)
                 return 0
             try:
                 self.save(customer)
             except IntegrityError:
                 continue  # another process marked the same person first: look again
+            self._marked_parties.add(concern.affected_party_id)
             return 1
         raise RuleViolation("The customer's record is too busy; try again.", code="busy")
 

@@ -1,0 +1,154 @@
+"""What a hot standby costs and gives (issue 15, item 4), on the standby of ``scripts/standby.py``.
+
+    sudo .venv/bin/python scripts/standby.py create --synchronous
+    .venv/bin/python scripts/bench_replication.py [--seconds 3] [--format json]
+    sudo .venv/bin/python scripts/standby.py remove
+
+Measured in one run, as ratios against a baseline of the same run:
+
+- the command rate with the primary waiting for the synchronous standby at each commit, against
+  the same primary waiting for none (``synchronous_standby_names`` switched for the run), at 1 and
+  8 clients (threads, each its own ``CaseJourney``);
+- an auditor's replay of a case (its events read and the case rebuilt) on the standby, against the
+  same on the primary;
+- the replication lag an auditor sees: from a command acknowledged on the primary to its event
+  readable on the standby (median and 95th percentile), synchronous and asynchronous.
+
+The standby's synchronous setting is put back as it was at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+
+from infrastructure.audit.schema_upgrade import upgrade
+from infrastructure.eventstore.application import CaseJourney
+from infrastructure.settings import Settings
+from scripts.bench.commands import CASEWORKER, prepare_cases, timed_command
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
+from scripts.standby import PRIMARY, set_synchronous
+
+DB = "postgresql://postgres@127.0.0.1:{port}/test"
+
+
+def rate(settings: Settings, cases: list, clients: int, seconds: float) -> float:
+    apps = [CaseJourney(settings) for _ in range(clients)]
+    done = [0] * clients
+    stop = threading.Event()
+
+    def work(k: int) -> None:
+        i = 0
+        mine = cases[k::clients]
+        while not stop.is_set():
+            i += 1
+            apps[k].execute(timed_command(mine[i % len(mine)], i + k * 1_000_000), CASEWORKER)
+            done[k] += 1
+
+    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    for app in apps:
+        app.close()
+    return sum(done) / elapsed
+
+
+def replay_seconds(app: CaseJourney, cases: list, rounds: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(rounds):
+        app.get_case(cases[i % len(cases)])
+    return (time.perf_counter() - t0) / rounds
+
+
+def lags(primary: CaseJourney, standby: CaseJourney, cases: list, samples: int) -> list[float]:
+    seen = []
+    for i in range(samples):
+        case_id = cases[i % len(cases)]
+        result = primary.execute(timed_command(case_id, 5_000_000 + i), CASEWORKER)
+        t0 = time.perf_counter()
+        while not any(e.originator_version == result.version for e in standby.case_events(case_id)[-1:]):
+            time.sleep(0.0002)
+        seen.append(time.perf_counter() - t0)
+    return seen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--standby-port", type=int, default=5433)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args()
+    with psycopg.connect(PRIMARY) as conn:
+        names = conn.execute("SHOW synchronous_standby_names").fetchone()[0]  # type: ignore[index]
+        streaming = conn.execute("SELECT application_name FROM pg_stat_replication").fetchall()
+    if not streaming:
+        print("no standby streams from the primary: run `scripts/standby.py create` first", file=sys.stderr)
+        return 2
+    standby_name = streaming[0][0]
+    primary_url, standby_url = DB.format(port=5432), DB.format(port=args.standby_port)
+    schema = create_scratch_schema(primary_url, "bench_replication")
+    keys = Path("/tmp") / f"{schema}-keys"
+    on_primary = Settings(store="postgres", postgres_url=primary_url, postgres_schema=schema, key_dir=keys)
+    on_standby = on_primary.model_copy(update={"postgres_url": standby_url})
+    report: dict[str, object] = {}
+    try:
+        upgrade(on_primary)
+        with CaseJourney(on_primary) as prep:
+            cases = prepare_cases(prep, 64, 20)
+        for clients in (1, 8):
+            set_synchronous("")
+            without = rate(on_primary, cases, clients, args.seconds)
+            set_synchronous(standby_name)
+            time.sleep(0.5)
+            synchronous = rate(on_primary, cases, clients, args.seconds)
+            report[f"commands_per_s_{clients}_clients"] = {
+                "no_standby_waited_for": round(without),
+                "synchronous_standby": round(synchronous),
+                "ratio": round(synchronous / without, 2),
+            }
+        time.sleep(1)
+        with CaseJourney(on_primary) as primary, CaseJourney(on_standby, schema="require") as standby:
+            replay_seconds(primary, cases, 50)
+            replay_seconds(standby, cases, 50)  # warm both
+            p, s = replay_seconds(primary, cases, 400), replay_seconds(standby, cases, 400)
+            report["replay_ms"] = {
+                "primary": round(p * 1000, 3),
+                "standby": round(s * 1000, 3),
+                "ratio": round(s / p, 2),
+            }
+            for mode, name in (("synchronous", standby_name), ("asynchronous", "")):
+                set_synchronous(name)
+                time.sleep(0.5)
+                seen = sorted(lags(primary, standby, cases, 200))
+                report[f"lag_ms_{mode}"] = {
+                    "median": round(statistics.median(seen) * 1000, 2),
+                    "p95": round(seen[int(len(seen) * 0.95)] * 1000, 2),
+                }
+    finally:
+        set_synchronous(names)
+        drop_scratch_schema(primary_url, schema)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 0
+    for key, value in report.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
