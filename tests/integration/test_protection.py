@@ -192,15 +192,16 @@ def test_erasure_hides_personal_data_everywhere_and_keeps_the_chain(store_settin
     assert customer is not None and customer.erased
     assert customer.details == dict.fromkeys(DETAILS, ERASED)
     events = list(again.events.get(customer.id))
-    assert [type(e).__name__ for e in events] == ["Registered", "DetailsRecorded", "Erased"]
-    assert events[1].name == ERASED  # type: ignore[attr-defined]  # the history replays; the data reads as erased
+    # the marker is set on the write path, by the concern that raised it (before her details)
+    assert [type(e).__name__ for e in events] == ["Registered", "SafetyMarkerSet", "DetailsRecorded", "Erased"]
+    assert events[2].name == ERASED  # type: ignore[attr-defined]  # the history replays; the data reads as erased
     # Its stored fingerprint was keyed by her own (now destroyed) key: a guess of her details,
     # fingerprinted as an unkeyed digest would be, does not match it.
     guess = RecordCustomerDetails(party_id="pwc-hq", **DETAILS)
-    assert events[1].command_digest.startswith("h")  # type: ignore[attr-defined]
-    assert events[1].command_digest not in (guess.digest(), guess.digest(key=b"\0" * 32))  # type: ignore[attr-defined]
-    assert events[2].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
-    assert events[2].actor_id == RETENTION.id
+    assert events[2].command_digest.startswith("h")  # type: ignore[attr-defined]
+    assert events[2].command_digest not in (guess.digest(), guess.digest(key=b"\0" * 32))  # type: ignore[attr-defined]
+    assert events[3].reason == "retention period ended 2026-11-30"  # type: ignore[attr-defined]
+    assert events[3].actor_id == RETENTION.id
     assert again.safety_markers("pwc-hq")  # the safety marker is not personal data: it outlives erasure
     assert verify_log(again.recorder.chain_rows()).ok  # type: ignore[attr-defined]  # stored bytes untouched
     with ReadModels(again) as models:  # projections rebuild cleanly: they never held personal data
