@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from infrastructure.audit.schema_upgrade import upgrade
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.settings import Settings
 from scripts.bench.commands import prepare_cases
-from scripts.drill_postgres_restart import ClientLog, check_log, client
+from scripts.drill_postgres_restart import check_log, run_load
 from scripts.pg_clusters import TempCluster, available
 
 
@@ -82,35 +81,25 @@ def main() -> int:
         upgrade(settings)
         with CaseJourney(settings) as prep:
             case_ids = prepare_cases(prep, args.clients * args.cases, 5)
-        apps = [CaseJourney(settings) for _ in range(args.clients)]
-        logs = [ClientLog() for _ in apps]
-        stop = threading.Event()
         failed_over: list[float] = []
-        threads = [
-            threading.Thread(
-                target=client,
-                args=(app, case_ids[k * args.cases : (k + 1) * args.cases], stop, failed_over, log),
-                daemon=True,
-            )
-            for k, (app, log) in enumerate(zip(apps, logs, strict=True))
-        ]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        time.sleep(args.fail_after)
-        before = sum(len(log.acknowledged) for log in logs)
-        t0 = time.monotonic()
-        primary.stop("immediate")
-        standby.promote()
-        failed_over.append(time.monotonic())
-        say(f"{before} commands acknowledged; primary stopped hard, standby promoted in {failed_over[0] - t0:.1f}s")
-        time.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
-        stop.set()
-        for t in threads:
-            t.join(timeout=90)
-        for app in apps:
-            app.close()
-        stuck = sum(t.is_alive() for t in threads)
+
+        def fail_over(before: int) -> None:
+            t0 = time.monotonic()
+            primary.stop("immediate")
+            standby.promote()
+            failed_over.append(time.monotonic() - t0)
+            say(f"{before} commands acknowledged; primary stopped hard, standby promoted in {failed_over[0]:.1f}s")
+
+        load = run_load(
+            settings,
+            case_ids,
+            clients=args.clients,
+            cases=args.cases,
+            seconds=args.seconds,
+            fault_after=args.fail_after,
+            fault=fail_over,
+        )
+        logs, stuck = load.logs, load.stuck
         with contextlib.redirect_stdout(sys.stderr if args.format == "json" else sys.stdout):
             checked = check_log(settings, case_ids, logs)  # its lines, beside the report
         recovered = sorted(log.first_ack_after_restart for log in logs if log.first_ack_after_restart is not None)
@@ -128,7 +117,7 @@ def main() -> int:
             "lost": checked.lost,
             "duplicated": checked.duplicated,
             "chain_verifies": checked.chain_ok,
-            "failover_seconds": round(failed_over[0] - t0, 2),
+            "failover_seconds": round(failed_over[0], 2),
             "first_acknowledgement_after_failover_seconds": [round(r, 2) for r in recovered],
             "problems": problems,
         }

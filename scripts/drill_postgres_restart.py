@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -92,6 +93,55 @@ def client(app: CaseJourney, cases: list[UUID], stop: threading.Event, restarted
             if restarted and log.first_ack_after_restart is None and time.monotonic() > restarted[0]:
                 log.first_ack_after_restart = time.monotonic() - restarted[0]
             break
+
+
+@dataclass
+class Load:
+    """What ``run_load`` leaves: each client's log, the count acknowledged before the fault, how
+    many clients did not finish, and the applications (closed)."""
+
+    logs: list[ClientLog]
+    before: int
+    stuck: int
+
+
+def run_load(
+    settings: Settings,
+    case_ids: list[UUID],
+    *,
+    clients: int,
+    cases: int,
+    seconds: float,
+    fault_after: float,
+    fault: Callable[[int], None],
+) -> Load:
+    """``clients`` threads, each its own application and ``cases`` of ``case_ids``, send commands for
+    ``seconds``; after ``fault_after`` seconds ``fault(acknowledged so far)`` breaks the database, and
+    the moment it returns is when the clients' recovery is timed from."""
+    apps = [CaseJourney(settings) for _ in range(clients)]
+    logs = [ClientLog() for _ in apps]
+    stop = threading.Event()
+    recovered_from: list[float] = []
+    threads = [
+        threading.Thread(
+            target=client, args=(app, case_ids[k * cases : (k + 1) * cases], stop, recovered_from, log), daemon=True
+        )
+        for k, (app, log) in enumerate(zip(apps, logs, strict=True))
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(fault_after)
+    before = sum(len(log.acknowledged) for log in logs)
+    fault(before)
+    recovered_from.append(time.monotonic())
+    time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+    stop.set()
+    for t in threads:
+        t.join(timeout=90)
+    for app in apps:
+        app.close()
+    return Load(logs, before, sum(t.is_alive() for t in threads))
 
 
 @dataclass
@@ -165,35 +215,26 @@ def main() -> int:
         prep = CaseJourney(settings)
         case_ids = prepare_cases(prep, args.clients * args.cases, 5)
         prep.close()
-        apps = [CaseJourney(settings) for _ in range(args.clients)]
-        logs = [ClientLog() for _ in apps]
-        stop = threading.Event()
-        restarted: list[float] = []
-        threads = [
-            threading.Thread(
-                target=client,
-                args=(app, case_ids[k * args.cases : (k + 1) * args.cases], stop, restarted, log),
-                daemon=True,
-            )
-            for k, (app, log) in enumerate(zip(apps, logs, strict=True))
-        ]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        time.sleep(args.restart_after)
-        before = sum(len(log.acknowledged) for log in logs)
-        print(f"{before} commands acknowledged; restarting the server: {args.restart_command}")
-        t0 = time.monotonic()
-        done = subprocess.run(args.restart_command, shell=True, capture_output=True, text=True)
-        restarted.append(time.monotonic())
-        print(f"restart command took {restarted[0] - t0:.1f}s (exit {done.returncode}) {done.stderr.strip()}")
-        if done.returncode != 0:
-            failures.append(f"the restart command failed: {done.stderr.strip()}")
-        time.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
-        stop.set()
-        for t in threads:
-            t.join(timeout=90)
-        if any(t.is_alive() for t in threads):
+
+        def restart(before: int) -> None:
+            print(f"{before} commands acknowledged; restarting the server: {args.restart_command}")
+            t0 = time.monotonic()
+            done = subprocess.run(args.restart_command, shell=True, capture_output=True, text=True)
+            print(f"restart command took {time.monotonic() - t0:.1f}s (exit {done.returncode}) {done.stderr.strip()}")
+            if done.returncode != 0:
+                failures.append(f"the restart command failed: {done.stderr.strip()}")
+
+        load = run_load(
+            settings,
+            case_ids,
+            clients=args.clients,
+            cases=args.cases,
+            seconds=args.seconds,
+            fault_after=args.restart_after,
+            fault=restart,
+        )
+        logs = load.logs
+        if load.stuck:
             failures.append("a client did not finish within 90 s")
 
         # ---- checks, on a fresh application: what is in the log, not what the clients remember
@@ -230,8 +271,6 @@ def main() -> int:
         gave_up = sum(len(log.gave_up) for log in logs)
         if gave_up:
             failures.append(f"4. {gave_up} command(s) still failing after 60 s of retries")
-        for app in apps:
-            app.close()
     finally:
         if args.keep:
             print(f"schema kept: {schema}")

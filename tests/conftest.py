@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.samples.scenarios import seed_demo_roster
 from infrastructure.settings import Settings
+from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 POSTGRES_URL = os.environ.get("CASEJOURNEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -55,16 +56,21 @@ def require_postgres() -> None:
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh schema on the real server, at this release's schema version, dropped after the test."""
-    require_postgres()
-    schema = f"cj_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    with scratch_schema("cj_test") as schema:
         upgrade(postgres_settings(schema))  # as the operator does first (`casejourney db upgrade`); no keys involved
         yield schema
+
+
+@contextmanager
+def scratch_schema(prefix: str) -> Iterator[str]:
+    """An empty schema of the test's own (what a new database looks like before `db upgrade`),
+    dropped afterwards with its key folder."""
+    require_postgres()
+    schema = create_scratch_schema(POSTGRES_URL, prefix)
+    try:
+        yield schema
     finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_scratch_schema(POSTGRES_URL, schema)
         shutil.rmtree(PG_KEY_ROOT / schema, ignore_errors=True)
 
 

@@ -285,12 +285,15 @@ def case_bundle(
     reader: dict[str, Any],
     as_of: datetime | None = None,
     evidence: CaseEvidence | None = None,
+    primary: Any = None,
 ) -> dict[str, Any]:
     """The sealed bundle of ``case_id`` for ``reader`` (whose read the caller has recorded).
 
     If no checkpoint covers the case's events yet, one is signed first (``sign_verified``: only of a
     store that verifies whole); if the store does not verify, the bundle is still written, with the
-    events no checkpoint covers and the problem found, so the auditor sees the failure."""
+    events no checkpoint covers and the problem found, so the auditor sees the failure. ``app`` may
+    read a copy (a standby, a reader role): the checkpoint is then signed and kept on ``primary``,
+    and the case's evidence taken there, so a copy's lag never leaves the events uncovered."""
     from infrastructure.audit.evidence import case_evidence
     from infrastructure.audit.replay import replay_case
     from infrastructure.eventstore.checkpoints import checkpoint_signer, trusted_verifier
@@ -300,9 +303,10 @@ def case_bundle(
     if evidence is None:
         evidence = case_evidence(app, case_id, trusted)
     if evidence.checkpoint is None or evidence.uncovered():
-        note, _ = sign_verified(app, access_log, settings, app.clock())
+        signs = primary if primary is not None else app
+        note, _ = sign_verified(signs, access_log, settings, signs.clock())
         if note is not None:
-            evidence = case_evidence(app, case_id, trusted)
+            evidence = case_evidence(signs, case_id, trusted)
     replay = replay_case(app, case_id, as_of=as_of, events=evidence.decoded())
     views = {
         "moment": replay.moment,

@@ -11,6 +11,7 @@ import csv
 import json
 import sys
 import time
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -402,7 +403,10 @@ def register(cli: typer.Typer) -> None:
                 )
                 reader = {"id": auditor, "role": str(Role.AUDITOR), "purpose": purpose, "read_at": read.at}
                 if bundle is not None:
-                    made = case_bundle(app, ctx.obj, log, case_id, reader=reader, as_of=moment, evidence=evidence)
+                    with open_app(ctx) if app.settings is not ctx.obj else nullcontext() as primary:
+                        made = case_bundle(
+                            app, ctx.obj, log, case_id, reader=reader, as_of=moment, evidence=evidence, primary=primary
+                        )
                     verified = made["body"]["integrity"]["verified"]
                     summary = made["body"]["integrity"]["summary"]
                     page, target, shown = dump(made), bundle, len(made["body"]["events"])

@@ -66,7 +66,7 @@ from domain.values import (
 )
 from infrastructure.eventstore.case_text import TextKeys, case_subject
 from infrastructure.eventstore.checkpoints import Checkpoints
-from infrastructure.eventstore.environment import eventsourcing_env, library_env, probe_postgres
+from infrastructure.eventstore.environment import eventsourcing_env, library_env
 from infrastructure.eventstore.keys import StoreKeyError, check_store_keys, digest_keys, key_material
 from infrastructure.eventstore.merkle_log import MerkleLog
 from infrastructure.eventstore.personal_data import PersonalDataMapper, PersonKeys
@@ -227,8 +227,6 @@ class CaseJourney(Application[UUID]):
         self._roster: StaffRoster | None = None
         self._roster_lock = threading.Lock()
         self._time_bounds = self.settings.business_time_bounds()
-        if self.settings.store == "postgres":
-            probe_postgres(self.settings)
         self.schema_ddl = check_schema(self.settings, schema)
         self.keys = key_material(self.settings)
         super().__init__(

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import Environment, get_topic, register_topic
 
 from infrastructure.eventstore.crypto import KeyringCipher
@@ -122,17 +121,3 @@ def library_env(app: Any, name: str, env: Mapping[str, str] | None) -> Environme
         values["IS_SNAPSHOTTING_ENABLED"] = "y"
     values.update(env or {})
     return Environment(name, values)
-
-
-def probe_postgres(settings: Settings) -> None:
-    """One plain connection before the pool: a server that refuses (no such role or database, a bad
-    password, nothing listening) is reported at once in the driver's own words, where the pool would
-    wait out its timeout and say only that it got no connection."""
-    import psycopg
-
-    try:
-        params: Any = settings.postgres_params()
-        psycopg.connect(connect_timeout=settings.postgres_connect_timeout, **params).close()
-    except psycopg.Error as exc:
-        reason = " ".join(str(exc).split()).removeprefix("connection failed: ")
-        raise PersistenceError(f"the server refused the connection: {reason}") from None

@@ -131,10 +131,17 @@ def stored_version(settings: Settings, component: str = "cases") -> int | None:
 
 
 def _connect(settings: Settings, *, autocommit: bool = False) -> Any:
+    """A plain connection, made before any pool: a server that refuses (no such role or database, a
+    bad password, nothing listening) is reported at once in the driver's own words, where a pool
+    would wait out its timeout and say only that it got no connection."""
     import psycopg
 
     params: Any = settings.postgres_params()
-    return psycopg.connect(autocommit=autocommit, connect_timeout=settings.postgres_connect_timeout, **params)
+    try:
+        return psycopg.connect(autocommit=autocommit, connect_timeout=settings.postgres_connect_timeout, **params)
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split()).removeprefix("connection failed: ")
+        raise PersistenceError(f"the server refused the connection: {reason}") from None
 
 
 def _describe(version: int | None) -> str:
@@ -151,8 +158,10 @@ def check(settings: Settings, mode: Mode, component: str = "cases") -> bool:
     command starts the service); ``require`` refuses such a schema instead. A current schema: no DDL.
     A schema newer than this release is always refused."""
     if mode == "create":
+        if settings.store == "postgres":
+            _connect(settings).close()  # a refusal in the driver's words, before the library's pool
         return True
-    version = stored_version(settings, component)
+    version = stored_version(settings, component)  # on PostgreSQL, the first connection: see ``_connect``
     if version == SCHEMA_VERSION:
         return False
     where = settings.describe_store()

@@ -2,6 +2,7 @@
 
 Nothing is connected at import time. ``create_app`` opens the case application and the access
 log on the configured store, and the routes reach them through ``request.app.state.services``.
+With ``postgres_read_url`` set, a second case application reads there for the GETs.
 """
 
 from __future__ import annotations
@@ -59,12 +60,19 @@ def create_app(
         owned.append(app)
     access_log = AccessLog(settings, text_keys=app.text_keys, schema=service_mode(settings, writes=True))
     owned.append(access_log)
+    reader = app
+    if settings.for_reading() is not settings:
+        # GETs read on ``postgres_read_url`` (a standby, a reader role); need-to-know decisions and
+        # the recorded reads stay on the primary (see ``Services.reader``).
+        reader = CaseJourney(settings.for_reading(), clock=app.clock, schema="require")
+        owned.append(reader)
     clock = clock or app.clock
     services = Services(
         settings=settings,
         app=app,
+        reader=reader,
         access_log=access_log,
-        queries=(queries or LogQueries)(app),
+        queries=(queries or LogQueries)(reader),
         authenticator=Authenticator(settings),
         reads=CaseReads(app, access_log, CustomerDirectory(app), clock),
         clock=clock,

@@ -31,8 +31,14 @@ from infrastructure.settings import Settings
 
 @dataclass
 class Services:
+    """``app`` takes the commands and every need-to-know decision (the case's relationships, the
+    roster, safety markers, contact details: never judged on a lagging copy); ``reader`` serves what
+    GETs show besides (views, timelines, evidence, the roster list) from ``postgres_read_url`` when it
+    is set, and is ``app`` otherwise."""
+
     settings: Settings
     app: CaseJourney
+    reader: CaseJourney
     access_log: AccessLog
     queries: CaseQueries
     authenticator: Authenticator

@@ -98,7 +98,7 @@ def _reads(api: FastAPI) -> None:
             return Response(status_code=304, headers={"ETag": matched[0]})
         headers = {"ETag": etag(view["version"]), "Cache-Control": "no-store"}
         if actor.role is Role.AUDITOR:  # an auditor's view is evidence: verified first, the result shown
-            evidence = case_evidence(svc.app, case_id, trusted_verifier(svc.settings))
+            evidence = case_evidence(svc.reader, case_id, trusted_verifier(svc.settings))
             view["integrity"] = evidence.as_record()
             headers["Verification"] = _verdict(evidence)
         return JSONResponse(view, headers=headers)
@@ -116,7 +116,7 @@ def _reads(api: FastAPI) -> None:
         svc = services(request)
         row = svc.queries.team_assignment(case_id)
         if row is None:
-            svc.app.get_case(case_id)  # 404 for an unknown case; otherwise the projection is behind
+            svc.reader.get_case(case_id)  # 404 for an unknown case; otherwise the projection is behind
             raise Problem(
                 503,
                 "projection_behind",
@@ -175,7 +175,7 @@ def _reads(api: FastAPI) -> None:
         request: Request, case_id: CaseId, actor: Annotated[Actor, require("get_safeguarding_history_reads")]
     ) -> Any:
         svc = services(request)
-        svc.app.get_case(case_id)
+        svc.reader.get_case(case_id)
         return {"case_id": str(case_id), "reads": [r.as_dict() for r in svc.access_log.reads(case_id)]}
 
     @api.get(
@@ -198,7 +198,7 @@ def _reads(api: FastAPI) -> None:
     ) -> HTMLResponse:
         svc = services(request)
         try:
-            evidence = case_evidence(svc.app, case_id, trusted_verifier(svc.settings))
+            evidence = case_evidence(svc.reader, case_id, trusted_verifier(svc.settings))
             read = svc.reads.allow_history(actor, case_id, purpose=purpose)
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc
@@ -235,11 +235,18 @@ def _reads(api: FastAPI) -> None:
     ) -> Response:
         svc = services(request)
         try:
-            evidence = case_evidence(svc.app, case_id, trusted_verifier(svc.settings))
+            evidence = case_evidence(svc.reader, case_id, trusted_verifier(svc.settings))
             read = svc.reads.allow_history(actor, case_id, purpose=purpose)
             reader = {"id": actor.id, "role": str(actor.role), "purpose": purpose, "read_at": read.at}
             made = case_bundle(
-                svc.app, svc.settings, svc.access_log, case_id, reader=reader, as_of=as_of, evidence=evidence
+                svc.reader,
+                svc.settings,
+                svc.access_log,
+                case_id,
+                reader=reader,
+                as_of=as_of,
+                evidence=evidence,
+                primary=svc.app,
             )
         except STORE_ERRORS as exc:
             raise store_unavailable(exc) from exc

@@ -78,7 +78,7 @@ def _staff(api: FastAPI) -> None:
         actor: Annotated[Actor, require("get_staff_roster")],
         team: Annotated[StaffTeam | None, Query(description="Only this team.")] = None,
     ) -> Any:
-        app = services(request).app
+        app = services(request).reader
         return {"members": roster_rows(app, team), "changes": roster_changes(app)}
 
     @api.get(

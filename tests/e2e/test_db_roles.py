@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http import create_app
 from infrastructure.settings import Settings
-from tests.conftest import POSTGRES_URL, cli_env, require_postgres
-from tests.e2e.conftest import http_settings
+from tests.conftest import POSTGRES_URL, cli_env, require_postgres, seed_test_roster
+from tests.e2e.conftest import AUD, CW, Api, http_settings
 from tests.e2e.test_cli import run
 from tests.e2e.test_cli_settings import flat
 
@@ -157,3 +157,56 @@ def _head(schema: str) -> int:
 def _access_events(schema: str) -> int:
     with psycopg.connect(POSTGRES_URL) as conn:
         return int(conn.execute(f'SELECT count(*) FROM "{schema}".accesslog_events').fetchone()[0])  # type: ignore[index]
+
+
+def test_the_service_reads_on_the_read_url_and_decides_and_records_on_the_primary(roles, clock) -> None:
+    """``CASEJOURNEY_POSTGRES_READ_URL`` for the service: what a GET shows comes from the read URL (here
+    the reader role; a standby in production), while commands, need-to-know decisions and the
+    recorded reads go to the primary. Taking the reader's SELECT away proves the GETs read there."""
+    owner, writer, reader, names = roles["owner"], roles["writer"], roles["reader"], roles["names"]
+    schema = roles["schema"]["name"]
+    made = run("db", "upgrade", "--grant-writer", names["writer"], "--grant-reader", names["reader"], env=owner)
+    assert made.returncode == 0, made.stderr
+    settings = http_settings(
+        Settings(
+            store="postgres",
+            postgres_url=writer["CASEJOURNEY_POSTGRES_URL"],
+            postgres_read_url=reader["CASEJOURNEY_POSTGRES_URL"],
+            postgres_schema=schema,
+            key_dir=Path(writer["CASEJOURNEY_KEY_DIR"]),
+        )
+    )
+    service = create_app(settings, clock=clock)
+    services = service.state.services
+    assert services.reader is not services.app and services.reader.settings.postgres_url == as_role(names["reader"])
+    seed_test_roster(services.app)
+    try:
+        with TestClient(service) as client:
+            api = Api(client, settings, clock)
+            case_id = api.open_case()
+            api.command(
+                case_id,
+                "record_concern",
+                {"kind": "coercive_control", "source": "customer_disclosure", "affected_party_id": "pwc-1"},
+                CW,
+            )
+            reads = _access_events(schema)
+            purpose = {"purpose": "independent case examiner review"}
+            for path in (f"/cases/{case_id}", f"/cases/{case_id}/timeline.html", f"/cases/{case_id}/evidence-bundle"):
+                shown = api.get(path, AUD, **purpose)
+                assert shown.status_code == 200, (path, shown.text)
+                assert shown.headers.get("Verification") == "verified", (path, shown.headers)
+            assert "coercive_control" in api.get(f"/cases/{case_id}/timeline.html", AUD, **purpose).text
+            assert _access_events(schema) > reads  # recorded on the primary, through the writer
+            roster = api.get("/staff", AUD)
+            assert roster.status_code == 200 and roster.json()["members"], roster.text
+
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'REVOKE SELECT ON ALL TABLES IN SCHEMA "{schema}" FROM "{names["reader"]}"')
+            blind = api.get(f"/cases/{case_id}/timeline.html", AUD, **purpose)
+            assert blind.status_code == 503, blind.text  # it read on the read URL: nothing shown from elsewhere
+            assert "Traceback" not in blind.text
+            again = {"kind": "threatened_violence", "source": "customer_disclosure", "affected_party_id": "pwc-1"}
+            api.command(case_id, "record_concern", again, CW)  # commands go on: they write on the primary
+    finally:
+        services.close()

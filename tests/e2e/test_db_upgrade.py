@@ -22,7 +22,7 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.schema import SCHEMA_VERSION, TABLE, SchemaNotCurrent, stored_version
 from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
-from tests.conftest import POSTGRES_URL, cli_env, postgres_settings, require_postgres
+from tests.conftest import POSTGRES_URL, cli_env, postgres_settings, require_postgres, scratch_schema
 from tests.e2e.test_cli import CLI, run
 from tests.e2e.test_cli_settings import flat
 
@@ -122,15 +122,8 @@ def test_a_schema_newer_than_this_release_is_refused_by_every_command_and_by_upg
 @pytest.fixture
 def bare_schema() -> Iterator[str]:
     """A schema with nothing in it: what a new database looks like before `db upgrade`."""
-    require_postgres()
-    schema = f"cj_up_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    with scratch_schema("cj_up") as schema:
         yield schema
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def tables_in(schema: str) -> set[str]:
