@@ -72,6 +72,14 @@ def open_app(ctx: typer.Context, *, create: bool = False, reads: bool = False) -
         fail(f"cannot open the event store ({settings.describe_store()}): {exc}", 3)
 
 
+def say_unavailable(exc: BaseException, seconds: float) -> None:
+    """What a long-running command says on stderr, once per try, while the database is away: the
+    driver's own words (SQLAlchemy's would add the statement), and when it tries again."""
+    cause = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    err.print(f"[yellow]the database is unavailable[/] ({safe(reason[:200])}); trying again in {seconds:g}s")
+
+
 def demo_case_id(number: int) -> UUID:
     """The case id the demo gives to scenario ``number`` (its first command opens the case)."""
     return uuid5(CASE_ID_NAMESPACE, str(uuid5(STORY_NAMESPACE, f"scenario-{number}-step-1")))

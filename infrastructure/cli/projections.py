@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from infrastructure.cli.common import console, err, fail, open_app, output_format
-from infrastructure.cli.text import SafeTable, safe
+from infrastructure.cli.common import console, err, fail, open_app, output_format, say_unavailable
+from infrastructure.cli.text import SafeTable
 from infrastructure.readmodels.errors import LeaseHeld, ProjectionError
 from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
@@ -216,9 +216,7 @@ def run(
 def _outage(models: ReadModels, names: list[str], exc: BaseException | None, seconds: float) -> None:
     """What the runner says through a database outage: on stderr, each try and the return."""
     if exc is not None:
-        cause = getattr(exc, "orig", None) or exc  # SQLAlchemy's own words add the statement: the driver's only
-        reason = " ".join(str(cause).split()) or type(cause).__name__
-        err.print(f"[yellow]the database is unavailable[/] ({safe(reason[:200])}); trying again in {seconds:g}s")
+        say_unavailable(exc, seconds)
     else:
         err.print(f"reconnected after {seconds:.1f}s; resuming: {_at(models.positions(names))}")
 

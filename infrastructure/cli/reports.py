@@ -24,7 +24,7 @@ from domain.case.aggregate import Case
 from domain.errors import DomainError
 from domain.text import meaningful
 from domain.values import Actor, Role
-from infrastructure.cli.common import console, err, fail, open_app
+from infrastructure.cli.common import console, err, fail, open_app, say_unavailable
 from infrastructure.cli.text import SafeTable, safe
 from infrastructure.eventstore.policies import SHIPPED_POLICY_DIR, PolicyFileError, load_policies, load_policy
 from infrastructure.files import write_private
@@ -318,11 +318,31 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Record every missed target (due time passed, not yet recorded) and escalate it, exactly once."""
         from infrastructure.audit.deadlines import DeadlineClock
+        from infrastructure.readmodels.errors import is_outage
 
         with open_app(ctx) as app:
             clock = DeadlineClock(app)
+            backoff, down_since = 0.5, None
             while True:
-                result = clock.tick()
+                try:
+                    result = clock.tick()
+                except Exception as exc:
+                    # Kept ticking, the clock outlives a database restart or failover: it tries again
+                    # with backoff, and a tick is exactly once however often it is tried (its
+                    # commands' ids are the missed targets').
+                    if every is None or not is_outage(exc):
+                        raise
+                    down_since = down_since or time.monotonic()
+                    say_unavailable(exc, backoff)
+                    try:
+                        time.sleep(backoff)
+                    except KeyboardInterrupt:
+                        return
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                if down_since is not None:
+                    err.print(f"reconnected after {time.monotonic() - down_since:.1f}s")
+                    backoff, down_since = 0.5, None
                 if output == "json":
                     sys.stdout.write(json.dumps(result.as_dict()) + "\n")
                 else:

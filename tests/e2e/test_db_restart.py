@@ -3,7 +3,8 @@
 On a PostgreSQL cluster of the test's own (``tests/pg_cluster.py``), with commands being appended
 all the while: ``casejourney projections run`` is kept running through a fast restart and then an
 immediate one (as if the power went). It says that the database is unavailable, reconnects by
-itself, and carries on; so it does when only its lease's session is ended. At the end its read
+itself, and carries on; so it does when only its lease's session is ended, and so does the
+deadline clock (``deadlines tick --every``) beside it. At the end its read
 models are at the head of the log and equal to a rebuild from it (``projections verify``: 0
 differences), so nothing was skipped or applied twice.
 """
@@ -79,11 +80,17 @@ def test_projections_run_survives_a_fast_and_an_immediate_restart_and_resumes_ex
 
     load = Load(settings)
     load.start()
+    # The deadline clock, waiting 1 s for a connection (not 5): so it sees the outage itself.
+    ticking = start({**env, "CASEJOURNEY_POSTGRES_CONNECT_TIMEOUT": "1"}, "deadlines", "tick", "--every", "0.2",
+                    "--format", "json")  # fmt: skip
+    assert ticking.stdout is not None and ticking.stdout.readline().startswith("{")  # it has ticked once
     runner = start(env, "projections", "run")
     try:
         wait_until(lambda: (position_of(settings, "team_assignment") or 0) > 5, runner)
         for mode in ("fast", "immediate"):
-            cluster.restart(mode, down_for=1.0)
+            # The second time, down for longer than the library's own retries (which carry a read
+            # over several seconds), so every process sees the outage itself.
+            cluster.restart(mode, down_for=1.0 if mode == "fast" else 9.0)
             before = load.acknowledged
             wait_until(lambda before=before: load.acknowledged > before + 5, runner, timeout=60)
             # The runner is back (its backoff may outlast the load's): its position moves past the
@@ -119,10 +126,17 @@ def test_projections_run_survives_a_fast_and_an_immediate_restart_and_resumes_ex
             return all(position_of(settings, name) == head for name in PROJECTIONS)
 
         wait_until(caught_up, runner, timeout=60)
+        assert ticking.poll() is None, ticking.communicate()  # the clock is ticking still
     finally:
         load.halt.set()
         runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=30)
+        ticking.send_signal(signal.SIGINT)
+        ticks, clock_said = ticking.communicate(timeout=30)
+    assert ticking.returncode == 0, clock_said
+    assert clock_said.count("the database is unavailable") >= 1 and clock_said.count("reconnected") >= 1, clock_said
+    assert "Traceback" not in clock_said and "This is a bug" not in clock_said, clock_said
+    assert len(ticks.splitlines()) > 10 and all(line.startswith("{") for line in ticks.splitlines()), ticks
     said = out + err
     assert runner.returncode == 0, said
     assert said.count("the database is unavailable") >= 3, said
