@@ -226,6 +226,17 @@ class MerkleLog(SideTable):
         return added
 
     def _insert(self, rows: list[tuple[int, int, bytes, int | None]]) -> None:
+        if self.postgres:
+            # One statement of four arrays, sent in binary: a row-by-row ``executemany`` (even pipelined) cost a
+            # follower 13 ms per 180 new events, mostly in the driver, taken from the command path.
+            levels, idxs, hashes, positions = (list(column) for column in zip(*rows, strict=True))
+            insert = SQL(
+                "INSERT INTO {t} (level, idx, hash, position)"
+                " SELECT * FROM unnest(%b::integer[], %b::bigint[], %b::bytea[], %b::bigint[]) ON CONFLICT DO NOTHING"
+            ).format(t=self.table)
+            with self._cursor() as c:
+                c.execute(insert, (levels, idxs, hashes, positions))
+            return
         insert = self._sql("INSERT INTO {t} (level, idx, hash, position) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
         with self._cursor() as c:
             c.executemany(insert, rows)
