@@ -44,9 +44,47 @@ def readable_hours(hours: float | None) -> str:
     return f"{days} days" + (f" {rest} h" if rest else "")
 
 
+#: The codes of the domain's values as people say them: the seed documents' own names where they
+#: name them (Collect and Pay, Advanced Customer Support, the Affordability Hub, the District
+#: Provision Toolkit), plain English otherwise. A code not here reads with its underscores as spaces.
+GLOSSARY: dict[str, str] = {
+    # service types (seed 1: "Collect and Pay cases")
+    "collect_and_pay": "Collect and Pay",
+    "direct_pay": "Direct Pay",
+    # who applied
+    "child_in_scotland": "child in Scotland",
+    # concerns (seed 1; the Domestic Abuse Act 2021, s.1(3); seed 2)
+    "homelessness_risk": "risk of homelessness",
+    "self_harm_risk": "risk of self-harm",
+    # how a concern reached the service
+    "customer_disclosure": "disclosed by the customer",
+    "caseworker_observation": "observed by a caseworker",
+    "police": "the police",
+    "third_party": "a third party",
+    "other_dwp_service": "another DWP service",
+    # signposting (seed 2)
+    "affordability_hub": "the Affordability Hub",
+    "district_provision_toolkit": "the District Provision Toolkit",
+    "domestic_abuse_support_service": "a domestic abuse support service",
+    "advanced_customer_support": "Advanced Customer Support",
+    "six_point_plan": "the Six Point Plan",
+    # the enforcement ladder
+    "last_resort_sanctions": "last-resort sanctions",
+    # teams
+    "specialist_case_team": "the Specialist Case Team",
+    "mainstream": "mainstream caseworking",
+}
+
+
+def term(code: Any) -> str:
+    """One of the domain's codes in words (``GLOSSARY``, else its underscores as spaces)."""
+    text = str(code)
+    return GLOSSARY.get(text) or text.replace("_", " ")
+
+
 def words(value: Any) -> str:
     """A recorded value as words, never Python's repr: yes/no, "not recorded", a list joined (or
-    "none"), a code's underscores as spaces (``police_involvement`` reads "police involvement")."""
+    "none"), a code in words (``GLOSSARY``; else ``police_involvement`` reads "police involvement")."""
     if value is None:
         return "not recorded"
     if isinstance(value, bool):
@@ -58,6 +96,8 @@ def words(value: Any) -> str:
     text = str(value)
     if not text:
         return "none"
+    if text in GLOSSARY:
+        return GLOSSARY[text]
     return text.replace("_", " ") if _CODE.fullmatch(text) else text
 
 
@@ -78,22 +118,22 @@ def what(event: Case.Event) -> str:
         case Case.ApplicationReceived():
             waived = ", fee waived (domestic abuse)" if event.fee_waived_for_domestic_abuse else ""
             return (
-                f"application received from the {event.applicant_role.replace('_', ' ')}, {event.service_type}"
+                f"application received from the {term(event.applicant_role)}, {term(event.service_type)}"
                 f"{waived}; receiving parent {event.receiving_parent_id}, paying parent {event.paying_parent_id}"
             )
         case Case.CaseworkerAssigned():
             before = f" (was {event.previous_caseworker_id})" if event.previous_caseworker_id else ""
             return f"named caseworker {event.caseworker_id}{before}"
         case Case.ServiceTypeChanged():
-            return f"service type {event.from_service_type} -> {event.to_service_type}"
+            return f"service type changed from {term(event.from_service_type)} to {term(event.to_service_type)}"
         case Case.ConcernRecorded():
             police = ", police involved" if event.police_involved else ""
-            return f"concern recorded: {event.kind} ({event.source}) affecting {event.affected_party_id}{police}"
+            return f"concern recorded: {term(event.kind)} ({term(event.source)}) affecting {event.affected_party_id}{police}"
         case Case.ConcernResolved():
             return f"concern {event.concern_id} resolved"
         case Case.SignpostingGiven():
             resolved = "resolved the concern" if event.resolved_concern else "did not resolve the concern"
-            return f"signposted to {event.target}; {resolved}"
+            return f"signposted to {term(event.target)}; {resolved}"
         case Case.SafetyRiskAssessed():
             return (
                 f"safety risk assessed: concerns {'unresolved' if event.concerns_unresolved else 'resolved'},"
@@ -111,13 +151,13 @@ def what(event: Case.Event) -> str:
         case Case.AcceptedBySpecialistTeam():
             return f"accepted by the Specialist Case Team; specialist named caseworker {event.specialist_caseworker_id}"
         case Case.EnforcementStarted():
-            return f"enforcement started ({event.step}); enforcement manager {event.enforcement_manager_id}"
+            return f"enforcement started ({term(event.step)}); enforcement manager {event.enforcement_manager_id}"
         case Case.EnforcementManagerHandedOver():
             return f"enforcement handed over from {event.from_manager_id} to {event.to_manager_id}"
         case Case.EnforcementEnded():
             return f"enforcement ended (manager was {event.enforcement_manager_id})"
         case Case.ExpeditedPathwayOpened():
-            return f"expedited pathway opened for {event.pathway_reason}, due {readable_time(event.due_at)}"
+            return f"expedited pathway opened for {term(event.pathway_reason)}, due {readable_time(event.due_at)}"
         case Case.ExpeditedPathwayClosed():
             return f"expedited pathway {event.pathway_id} closed"
         case Case.ExpeditedDeadlineMissed():
@@ -144,12 +184,12 @@ def what(event: Case.Event) -> str:
 def why(event: Case.Event) -> str:
     match event:
         case Case.ReferredToSpecialistTeam():
-            criteria = ", ".join(event.criteria_met) or "none (discretionary)"
+            criteria = ", ".join(words(c) for c in event.criteria_met) or "none (discretionary)"
             return f"criteria met: {criteria} (policy {event.policy_version})" + (
                 f"; {event.reason}" if event.reason else ""
             )
         case Case.ReferralNotMade():
-            unmet = "; ".join(f"{k}: {', '.join(v)}" for k, v in event.unmet.items())
+            unmet = "; ".join(f"{words(k)}: {', '.join(words(x) for x in v)}" for k, v in event.unmet.items())
             return f"not met: {unmet} (policy {event.policy_version})" + (f"; {event.reason}" if event.reason else "")
         case Case.RemovalRefused():
             reasons = "; ".join(d["explanation"] for d in event.doubts)

@@ -351,14 +351,29 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     # ------------------------------------------------------------------ raw rows, for verify
 
+    #: The columns ``_row`` reads: the BLOBs cast (a TEXT edited in that is not UTF-8 would stop the
+    #: driver) and their stored types beside them.
+    _CHAIN_SELECT = (
+        "{p}rowid, {p}originator_id, {p}originator_version, {p}topic, CAST({p}state AS BLOB), typeof({p}state),"
+        " CAST({p}chain_hash AS BLOB), typeof({p}chain_hash)"
+    )
+
     def _row(self, r: Any) -> ChainRow:
-        return ChainRow(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), bytes(r[5]) if r[5] is not None else None)
+        """A row as the verifier reads it. SQLite keeps any value in any column: one edited in with
+        the wrong type (TEXT in ``state``, a case id that is no UUID) becomes a value that cannot
+        match its hash, so ``verify`` names the event as edited instead of stopping on it."""
+        try:
+            case_id = UUID(r[1])
+        except (TypeError, ValueError, AttributeError):
+            case_id = UUID(int=0)
+        version = r[2] if type(r[2]) is int else -1
+        topic = r[3] if isinstance(r[3], str) else repr(r[3])
+        chain = None if r[7] == "null" else _as_stored(r[6], r[7])
+        return ChainRow(r[0], case_id, version, topic, _as_stored(r[4], r[5]), chain)
 
     def chain_rows(self, after: int = 0) -> Iterator[ChainRow]:
-        query = (
-            f"SELECT rowid, originator_id, originator_version, topic, state, chain_hash FROM {self.events_table_name}"
-            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        )
+        columns = self._CHAIN_SELECT.format(p="")
+        query = f"SELECT {columns} FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
         while True:
             with self.datastore.transaction(commit=False) as c:
                 c.execute(query, (after, CHAIN_BATCH))
@@ -372,13 +387,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def case_chain_rows(self, case_id: UUID) -> list[tuple[ChainRow, bytes]]:
         t = self.events_table_name
         query = (
-            f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, e.chain_hash,"
-            f" (SELECT p.chain_hash FROM {t} p WHERE p.rowid < e.rowid ORDER BY p.rowid DESC LIMIT 1)"
+            f"SELECT {self._CHAIN_SELECT.format(p='e.')},"
+            f" (SELECT CAST(p.chain_hash AS BLOB) FROM {t} p WHERE p.rowid < e.rowid ORDER BY p.rowid DESC LIMIT 1)"
             f" FROM {t} e WHERE e.originator_id = ? ORDER BY e.originator_version"
         )
         with self.datastore.transaction(commit=False) as c:
             c.execute(query, (case_id.hex,))
-            return [(self._row(r), bytes(r[6]) if r[6] is not None else GENESIS) for r in c.fetchall()]
+            return [(self._row(r), bytes(r[8]) if r[8] is not None else GENESIS) for r in c.fetchall()]
 
     def chain_head(self) -> tuple[int, bytes]:
         """The head row the next append links to: (position, chain hash)."""
@@ -390,8 +405,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def chain_row_at(self, position: int) -> ChainRow | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state, chain_hash"
-                f" FROM {self.events_table_name} WHERE rowid = ?",
+                f"SELECT {self._CHAIN_SELECT.format(p='')} FROM {self.events_table_name} WHERE rowid = ?",
                 (position,),
             )
             r = c.fetchone()
@@ -405,3 +419,10 @@ class UnchainedAppendRecorder(LockedAppendRecorder):
     """
 
     CHAINED = False
+
+
+def _as_stored(value: Any, stored_as: str) -> bytes:
+    """A BLOB column's value (cast to bytes by the query) as bytes; one stored with another type
+    (edited in: SQLite allows it) as bytes no genuine value has, so that no hash over it can match."""
+    value = bytes(value) if value is not None else b""
+    return value if stored_as == "blob" else b"\x00stored as " + stored_as.encode() + b": " + value

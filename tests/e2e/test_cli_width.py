@@ -41,7 +41,8 @@ def test_demo_history_and_replay_read_whole_at_80_columns(tmp_path: Path) -> Non
     assert events >= 10
     assert len(re.findall(r"occurred \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", history)) == events
     assert len(re.findall(r"recorded \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", history)) == events
-    assert "(specialist caseworker)" in history and "collect_and_pay" in history  # not broken mid-token
+    assert "(specialist caseworker)" in history  # not broken mid-token
+    assert "Collect and Pay" in history and "collect_and_pay" not in history  # in words, not the code
     assert "removal refused; the case stays with the Specialist Case Team" in history
 
     # The demo's stories begin on a Monday about 40 weeks before today: the times follow from it.

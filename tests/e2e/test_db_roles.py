@@ -196,7 +196,7 @@ def test_the_service_reads_on_the_read_url_and_decides_and_records_on_the_primar
                 shown = api.get(path, AUD, **purpose)
                 assert shown.status_code == 200, (path, shown.text)
                 assert shown.headers.get("Verification") == "verified", (path, shown.headers)
-            assert "coercive_control" in api.get(f"/cases/{case_id}/timeline.html", AUD, **purpose).text
+            assert "coercive control" in api.get(f"/cases/{case_id}/timeline.html", AUD, **purpose).text
             assert _access_events(schema) > reads  # recorded on the primary, through the writer
             roster = api.get("/staff", AUD)
             assert roster.status_code == 200 and roster.json()["members"], roster.text

@@ -80,7 +80,7 @@ def test_auditors_read_on_the_standby_while_the_primary_takes_commands(clusters,
                 shown = api.get(path, AUD, **PURPOSE)
                 assert shown.status_code == 200, (path, shown.text)
                 assert shown.headers.get("Verification") == "verified", (path, shown.headers)
-            assert "coercive_control" in api.get(f"/cases/{case_id}/timeline.html", AUD, **PURPOSE).text
+            assert "coercive control" in api.get(f"/cases/{case_id}/timeline.html", AUD, **PURPOSE).text
             history = api.get(f"/cases/{case_id}/safeguarding-history", AUD, **PURPOSE)
             assert history.status_code == 200 and history.json()["entries"], history.text
 

@@ -203,3 +203,23 @@ def test_verify_and_digest_from_the_command_line(tmp_path: Path) -> None:
         conn.execute("UPDATE stored_events SET state = x'00' WHERE rowid = 3")
     broken = cli("verify", env=env)
     assert broken.returncode == 1 and "position 3" in broken.stderr
+
+
+def test_a_value_edited_in_with_the_wrong_type_is_a_finding_not_a_stop(tmp_path: Path) -> None:
+    """SQLite keeps any value in any column: the same bytes written back as TEXT, or a case id that
+    is no UUID, are edits, and `verify` names the event (exit 1), where it used to stop (exit 3)."""
+    env = {"CASEJOURNEY_SQLITE_PATH": str(tmp_path / "log.sqlite")}
+    assert cli("demo", env=env).returncode == 0
+    with sqlite3.connect(tmp_path / "log.sqlite") as conn:
+        conn.execute("UPDATE stored_events SET state = CAST(state AS TEXT) WHERE rowid = 5")
+        assert conn.execute("SELECT typeof(state) FROM stored_events WHERE rowid = 5").fetchone() == ("text",)
+    as_text = cli("verify", env=env)
+    assert as_text.returncode == 1 and "position 5" in as_text.stderr, as_text.stdout + as_text.stderr
+    assert "Traceback" not in as_text.stderr
+    with sqlite3.connect(tmp_path / "log.sqlite") as conn:
+        conn.execute("UPDATE stored_events SET state = CAST(state AS BLOB) WHERE rowid = 5")
+    assert cli("verify", env=env).returncode == 0  # put back byte for byte: the log verifies again
+    with sqlite3.connect(tmp_path / "log.sqlite") as conn:
+        conn.execute("UPDATE stored_events SET originator_id = 'not-a-uuid' WHERE rowid = 4")
+    no_case = cli("verify", env=env)
+    assert no_case.returncode == 1 and "position 4" in no_case.stderr, no_case.stdout + no_case.stderr

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from projections.describe import facts_in_words, readable_time, words
+from domain import values
+from projections.describe import facts_in_words, readable_time, term, words
 
 
 @pytest.mark.parametrize(
@@ -19,7 +20,8 @@ from projections.describe import facts_in_words, readable_time, words
         (["threatened_violence", "coercive_control"], "threatened violence, coercive control"),
         ({}, "none"),
         (6, "6"),
-        ("collect_and_pay", "collect and pay"),
+        ("collect_and_pay", "Collect and Pay"),  # the seed documents' name
+        ("other_dwp_service", "another DWP service"),
         ("pwc-s5", "pwc-s5"),  # an id is shown as it is
         ("Police_NOT called", "Police_NOT called"),  # free text is never rewritten
     ],
@@ -45,3 +47,25 @@ def test_every_time_reads_in_one_format_in_utc() -> None:
     assert readable_time(datetime(2026, 2, 23, 9)) == "2026-02-23 09:00:00 UTC"  # naive: as written, UTC
     assert readable_time(None) == "(no time)"
     assert readable_time("not a time") == "not a time"
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [
+        values.ServiceType,
+        values.ApplicantRole,
+        values.ConcernKind,
+        values.ConcernSource,
+        values.SignpostTarget,
+        values.PathwayReason,
+        values.EnforcementStep,
+        values.Team,
+    ],
+)
+def test_every_code_of_the_domain_reads_as_words(codes: type) -> None:
+    """What the timeline, the bundle page and the reports say of an event ("concern recorded:
+    coercive control (disclosed by the customer)") never shows a code."""
+    for code in codes:
+        said = term(code)
+        assert "_" not in said and said.strip() == said and said, (code, said)
+        assert words(str(code)) == said
