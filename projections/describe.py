@@ -128,7 +128,8 @@ def what(event: Case.Event) -> str:
             return f"service type changed from {term(event.from_service_type)} to {term(event.to_service_type)}"
         case Case.ConcernRecorded():
             police = ", police involved" if event.police_involved else ""
-            return f"concern recorded: {term(event.kind)} ({term(event.source)}) affecting {event.affected_party_id}{police}"
+            how = f"{term(event.kind)} ({term(event.source)})"
+            return f"concern recorded: {how} affecting {event.affected_party_id}{police}"
         case Case.ConcernResolved():
             return f"concern {event.concern_id} resolved"
         case Case.SignpostingGiven():
