@@ -424,5 +424,5 @@ class UnchainedAppendRecorder(LockedAppendRecorder):
 def _as_stored(value: Any, stored_as: str) -> bytes:
     """A BLOB column's value (cast to bytes by the query) as bytes; one stored with another type
     (edited in: SQLite allows it) as bytes no genuine value has, so that no hash over it can match."""
-    value = bytes(value) if value is not None else b""
-    return value if stored_as == "blob" else b"\x00stored as " + stored_as.encode() + b": " + value
+    raw = bytes(value) if value is not None else b""
+    return raw if stored_as == "blob" else b"\x00stored as " + stored_as.encode() + b": " + raw
