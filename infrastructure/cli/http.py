@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import typer
@@ -20,17 +21,38 @@ def register(cli: typer.Typer) -> None:
         deadline_clock: Annotated[
             float | None, typer.Option(help="Also run the deadline clock every SECONDS in a background thread.")
         ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(min=1, help="Worker processes (default: one per core), each its own connections."),
+        ] = None,
+        proxy_headers: Annotated[
+            bool,
+            typer.Option(help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips (behind a proxy)."),
+        ] = False,
+        forwarded_allow_ips: Annotated[
+            str, typer.Option(help="Proxies whose X-Forwarded-* headers are trusted (comma-separated).")
+        ] = "127.0.0.1",
+        root_path: Annotated[str, typer.Option(help="The path prefix a proxy serves the API under.")] = "",
+        graceful_timeout: Annotated[
+            int, typer.Option(min=1, help="Seconds in-flight requests get to finish on SIGTERM.")
+        ] = 30,
     ) -> None:
-        """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs)."""
+        """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs).
+
+        With more than one worker each is a process started by uvicorn from the ASGI factory
+        ``infrastructure.http.app:from_env``; the deadline clock and the checkpoints run once, in
+        this process. SIGTERM stops taking connections and lets in-flight requests finish."""
         import uvicorn
         from rich.console import Console
 
         from infrastructure.http import create_app
         from infrastructure.http.auth import NoSecretConfigured, dev_secret_path
+        from infrastructure.http.observe import log_requests_to_stderr
 
         settings = ctx.obj
         host = host or settings.http_host
         port = port or settings.http_port
+        workers = workers or os.cpu_count() or 1
         try:
             api = create_app(settings)
         except NoSecretConfigured as exc:
@@ -39,7 +61,7 @@ def register(cli: typer.Typer) -> None:
         except (PersistenceError, OSError) as exc:
             fail(f"cannot open the event store ({settings.describe_store()}): {exc}", 3)
         out = Console(stderr=True)
-        out.print(f"case-journey API on {settings.describe_store()}")
+        out.print(f"case-journey API on {settings.describe_store()}, {workers} worker(s)")
         out.print(f"  docs     http://{host}:{port}/docs   (OpenAPI: /openapi.json)")
         if settings.http_jwt_secret is None and settings.store == "sqlite":
             out.print(
@@ -61,8 +83,26 @@ def register(cli: typer.Typer) -> None:
                 f" {settings.deadline_escalation_actor or 'the ACS senior leaders route'})"
             )
         signer = _checkpoint_ticker(api.state.services, settings, out)
+        served: Any = api
+        if workers > 1:
+            # The workers read their settings from the environment: this command's options too.
+            os.environ.update(settings_variables(settings))
+            served = "infrastructure.http.app:from_env"
+        log_requests_to_stderr()
         try:
-            uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+            uvicorn.run(
+                served,
+                factory=workers > 1,
+                workers=workers if workers > 1 else None,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=False,  # ours: one JSON line per request (observe.RequestLog)
+                proxy_headers=proxy_headers,
+                forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+                root_path=root_path,
+                timeout_graceful_shutdown=graceful_timeout,
+            )
         finally:
             for thread in (ticker, signer):
                 if thread is not None:
@@ -111,3 +151,13 @@ def _checkpoint_ticker(services: Any, settings: Any, out: Any) -> Any:
     ticker.start()
     out.print(f"  checkpoints signed every {settings.checkpoint_every:g}s (CASEJOURNEY_CHECKPOINT_EVERY; 0: off)")
     return ticker
+
+
+def settings_variables(settings: Any) -> dict[str, str]:
+    """The store the options chose, as the variables a worker process reads (the rest of the
+    settings come from the environment already)."""
+    names = {"store": "CASEJOURNEY_STORE", "sqlite_path": "CASEJOURNEY_SQLITE_PATH"}
+    found = {env: str(getattr(settings, field)) for field, env in names.items()}
+    if settings.postgres_url:
+        found["CASEJOURNEY_POSTGRES_URL"] = settings.postgres_url
+    return found

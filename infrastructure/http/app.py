@@ -7,11 +7,13 @@ With ``postgres_read_url`` set, a second case application reads there for the GE
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from infrastructure.access.log import AccessLog
 from infrastructure.access.reads import CaseReads, CustomerDirectory
@@ -22,8 +24,9 @@ from infrastructure.http import commands, problems, reads, staff
 from infrastructure.http.auth import Authenticator
 from infrastructure.http.deps import Services
 from infrastructure.http.limits import BodySizeLimit
+from infrastructure.http.observe import RequestLog, log_requests_to_stderr
 from infrastructure.readmodels.queries import CaseQueries, LogQueries
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, settings_error, unknown_variables
 
 DESCRIPTION = """\
 Commands and queries of the child maintenance case journey, safety first.
@@ -98,4 +101,33 @@ def create_app(
     reads.install(api)
     staff.install(api)
     api.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
+    api.add_middleware(RequestLog)  # outermost: a refused body is logged too, with its id
+    return api
+
+
+def from_env() -> FastAPI:
+    """The ASGI factory: settings from ``CASEJOURNEY_*`` variables alone, as ``serve --workers N``
+    starts each worker (``uvicorn --factory infrastructure.http.app:from_env`` does the same). A
+    mistyped variable or a bad value stops the worker with the CLI's own sentence; the services
+    are closed when the worker shuts down."""
+    from contextlib import asynccontextmanager
+
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise SystemExit("; ".join(unknown))
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"invalid settings: {settings_error(exc)}") from None
+    api = create_app(settings)
+    log_requests_to_stderr()
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            api.state.services.close()
+
+    api.router.lifespan_context = lifespan
     return api

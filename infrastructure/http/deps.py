@@ -66,7 +66,9 @@ def current_actor(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Actor:
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else request.headers.get("authorization")
-    return services(request).authenticator.actor(header)
+    actor = services(request).authenticator.actor(header)
+    request.state.actor = actor  # for the request's log line (``observe.RequestLog``)
+    return actor
 
 
 def require(route: str) -> Any:
