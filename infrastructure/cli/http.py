@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Annotated, Any
 
 import typer
@@ -84,9 +85,13 @@ def register(cli: typer.Typer) -> None:
             )
         signer = _checkpoint_ticker(api.state.services, settings, out)
         served: Any = api
+        counts = None
         if workers > 1:
-            # The workers read their settings from the environment: this command's options too.
+            # The workers read their settings from the environment: this command's options too; and
+            # keep their metrics in one folder, which a scrape of any of them adds up (metrics.py).
             os.environ.update(settings_variables(settings))
+            counts = tempfile.TemporaryDirectory(prefix="casejourney-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = counts.name
             served = "infrastructure.http.app:from_env"
         log_requests_to_stderr()
         try:
@@ -109,6 +114,8 @@ def register(cli: typer.Typer) -> None:
                     thread.stop.set()
                     thread.join(timeout=10)
             api.state.services.close()
+            if counts is not None:
+                counts.cleanup()
 
     @cli.command()
     def token(

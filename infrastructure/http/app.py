@@ -24,6 +24,7 @@ from infrastructure.http import commands, problems, reads, staff
 from infrastructure.http.auth import Authenticator
 from infrastructure.http.deps import Services
 from infrastructure.http.limits import BodySizeLimit
+from infrastructure.http.metrics import ProjectionLag
 from infrastructure.http.observe import RequestLog, log_requests_to_stderr
 from infrastructure.readmodels.queries import CaseQueries, LogQueries
 from infrastructure.settings import Settings, settings_error, unknown_variables
@@ -95,6 +96,8 @@ def create_app(
             {"name": "health", "description": "Liveness and readiness."},
         ],
     )
+    services.lag = ProjectionLag(services)
+    owned.append(services.lag)
     api.state.services = services
     problems.install(api)
     commands.install(api)

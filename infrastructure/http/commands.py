@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain.case.commands import COMMANDS_BY_ACTION, CaseCommand, Command, OpenCase
+from domain.errors import DomainError
 from domain.values import Actor
 from infrastructure.eventstore.application import CommandResult
 from infrastructure.http import authz
@@ -29,6 +30,7 @@ from infrastructure.http.deps import (
     require,
     services,
 )
+from infrastructure.http.metrics import COMMANDS
 
 
 class EventOutcome(BaseModel):
@@ -58,7 +60,13 @@ def body_model(command_class: type[Command]) -> type[BaseModel]:
 
 
 def _run(svc: Services, command: Command, actor: Actor, response: Response) -> CommandResponse:
-    result = svc.app.execute(command, actor)
+    kind = type(command).__name__
+    try:
+        result = svc.app.execute(command, actor)
+    except DomainError:
+        COMMANDS.labels(kind, "refused").inc()
+        raise
+    COMMANDS.labels(kind, "replayed" if result.replayed else "appended").inc()
     outcome = [EventOutcome(version=a.version, type=a.type, what=a.what, why=a.why) for a in result.appended]
     response.headers["ETag"] = etag(result.version)
     if result.replayed:

@@ -46,6 +46,7 @@ class Services:
     clock: Callable[[], datetime]
     max_projection_lag: int | None = None
     owned: list[Any] = field(default_factory=list)
+    lag: Any = None  # metrics.ProjectionLag: read at each scrape of /metrics
 
     def close(self) -> None:
         for thing in self.owned:

@@ -25,6 +25,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from infrastructure.http.metrics import DURATION, REQUESTS
+
 LOGGER = logging.getLogger("casejourney.http")
 
 #: A request id we accept from the caller: what proxies and tracers send (a UUID, a hex trace id,
@@ -67,15 +69,18 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            took = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "(no route)"
+            REQUESTS.labels(scope["method"], route, str(status[0])).inc()
+            DURATION.labels(scope["method"], route).observe(took)
             if self.logger.isEnabledFor(logging.INFO):
-                route = scope.get("route")
                 actor = state.get("actor")
                 line = {
                     "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                     "method": scope["method"],
-                    "route": getattr(route, "path", None) or "(no route)",
+                    "route": route,
                     "status": status[0],
-                    "duration_ms": round((time.perf_counter() - started) * 1e3, 2),
+                    "duration_ms": round(took * 1e3, 2),
                     "request_id": request_id,
                     "actor": actor.id if actor is not None else None,
                     "role": str(actor.role) if actor is not None else None,

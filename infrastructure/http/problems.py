@@ -28,6 +28,8 @@ from domain.errors import (
     NotPermitted,
     RuleViolation,
 )
+from infrastructure.http.metrics import PROBLEMS
+from infrastructure.http.metrics import STORE_ERRORS as STORE_ERRORS_SEEN
 
 log = logging.getLogger("casejourney.http")
 
@@ -63,6 +65,7 @@ class Problem(Exception):
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    PROBLEMS.labels(problem.code, str(problem.status)).inc()
     body = {
         "type": TYPE_PREFIX + problem.code,
         "title": problem.title,
@@ -108,6 +111,7 @@ def from_domain_error(exc: DomainError) -> Problem:
 
 def store_unavailable(exc: BaseException) -> Problem:
     log.warning("event store unavailable: %s: %s", type(exc).__name__, exc)
+    STORE_ERRORS_SEEN.inc()
     return Problem(
         503,
         "store_unavailable",

@@ -23,6 +23,7 @@ from infrastructure.eventstore.checkpoints import trusted_verifier
 from infrastructure.eventstore.readiness import cannot_take_a_command
 from infrastructure.http import authz
 from infrastructure.http.deps import RESPONSES, CaseId, bearer, current_actor, etag, require, services
+from infrastructure.http.metrics import CONTENT_TYPE, exposition
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
 
 
@@ -289,6 +290,20 @@ def _reads(api: FastAPI) -> None:
     @api.get("/healthz", operation_id="healthz", summary="The process is alive", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "alive"}
+
+    @api.get(
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics: requests, commands, problems, store errors, projection lag",
+        description="The Prometheus text format (`infrastructure/http/metrics.py` lists each metric). Counts and"
+        " durations by route template and code only: no case, person or actor appears in a label.",
+        tags=["health"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "The metrics, in Prometheus' text format."}},
+    )
+    def metrics(request: Request) -> Response:
+        svc = services(request)
+        return Response(exposition(svc.lag), media_type=CONTENT_TYPE)
 
     @api.get(
         "/readyz",

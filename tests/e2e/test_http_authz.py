@@ -16,7 +16,7 @@ from domain.values import Role
 from infrastructure.http import authz
 from tests.e2e.conftest import CW, ONE_OF_EACH_ROLE, SCW, TL, Api
 
-PUBLIC = {"healthz", "readyz"}
+PUBLIC = {"healthz", "readyz", "metrics"}
 
 
 def operations(api: Api) -> dict[str, tuple[str, str]]:

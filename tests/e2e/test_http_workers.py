@@ -117,6 +117,25 @@ def test_one_key_sent_to_several_workers_at_once_appends_one_event(served: dict[
     handled = {line["pid"] for line in _lines(served["log"]) if line["route"].endswith("/record-concern")}
     assert handled, "no request line for the commands"
 
+    # The metrics add up every worker's counts, whichever worker answers the scrape.
+    for _ in range(4):
+        scraped = _metrics(httpx.get(f"{base}/metrics").text)
+        route = "/cases/{case_id}/record-concern"
+        assert scraped[f'http_requests_total{{method="POST",route="{route}",status="200"}}'] == 12
+        assert scraped['casejourney_commands_total{command="RecordConcern",outcome="appended"}'] == 1
+        assert scraped['casejourney_commands_total{command="RecordConcern",outcome="replayed"}'] == 11
+        assert scraped[f'http_request_duration_seconds_count{{method="POST",route="{route}"}}'] == 12
+
+
+def _metrics(text: str) -> dict[str, float]:
+    """Prometheus' text format as {series: value} (labels as written; comment lines left out)."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            found[series] = float(value)
+    return found
+
 
 def test_each_request_is_one_json_line_with_its_id_and_no_token(served: dict[str, Any]) -> None:
     base, token = served["base"], served["token"]
