@@ -42,7 +42,8 @@ def fuzz_target(store_settings: Any, clock: Any) -> Iterator[dict[str, Any]]:
 
 
 def token_for(settings: Any, operation_id: str | None) -> str:
-    roles = authz.allowed_roles(operation_id) if operation_id and operation_id not in {"healthz", "readyz", "metrics"} else {}
+    public = {"healthz", "readyz", "metrics"}
+    roles = authz.allowed_roles(operation_id) if operation_id and operation_id not in public else {}
     role = Role.SPECIALIST_CASEWORKER if not roles or Role.SPECIALIST_CASEWORKER in roles else sorted(roles)[0]
     return issue_token(settings, Actor("fuzz-" + str(role), role))
 
