@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from typing import Annotated, Any
 
@@ -95,10 +96,10 @@ def register(cli: typer.Typer) -> None:
             served = "infrastructure.http.app:from_env"
         log_requests_to_stderr()
         try:
-            uvicorn.run(
+            config = uvicorn.Config(
                 served,
                 factory=workers > 1,
-                workers=workers if workers > 1 else None,
+                workers=workers,
                 host=host,
                 port=port,
                 log_level="info",
@@ -108,6 +109,18 @@ def register(cli: typer.Typer) -> None:
                 root_path=root_path,
                 timeout_graceful_shutdown=graceful_timeout,
             )
+            if workers > 1:
+                from uvicorn.supervisors import Multiprocess
+
+                listening = config.bind_socket()
+                # uvicorn's shared socket is made with protocol 0, so asyncio does not set TCP_NODELAY
+                # on what it accepts: every response then waited out Nagle and the client's delayed
+                # ACK (40 ms; 181 req/s of /healthz with 2 workers against 1,356 with one). Accepted
+                # connections inherit it from the listening socket on Linux.
+                listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                Multiprocess(config, sockets=[listening]).run()
+            else:
+                uvicorn.Server(config).run()
         finally:
             for thread in (ticker, signer):
                 if thread is not None:
