@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.rules.business_time import SERVICE_BEGAN, BusinessTimeBounds
-from domain.values import PathwayReason
+from domain.values import PathwayReason, Role
 from infrastructure.eventstore.crypto import Keyring
 from infrastructure.files import create_private_file, sqlite_database_name
 
@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     http_api_keys: dict[str, str] = Field(
         default_factory=dict, description="sha256 hex digest of an API key -> 'role:actor_id'."
     )
+    # An identity provider's tokens (RS256/ES256), verified against its JSON Web Key Set.
+    http_jwks: str | None = Field(
+        default=None, description="The identity provider's JWKS: an https:// URL (fetched, cached) or a file."
+    )
+    http_jwt_issuer: str | None = Field(default=None, description="The `iss` an identity provider's token must carry.")
+    http_jwt_role_claim: str = Field(default="role", description="The claim that holds the caller's role.")
+    http_jwt_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="The identity provider's role names -> this service's roles (empty: its names are ours).",
+    )
+    http_jwks_cache_seconds: int = Field(default=300, ge=1, description="How long fetched keys are kept.")
     http_max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request body accepted; larger is refused (413) unread."
     )
@@ -177,6 +188,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CASEJOURNEY_STORE=postgres needs its database named: set CASEJOURNEY_POSTGRES_URL"
                 " (postgresql://user@host:5432/dbname) or CASEJOURNEY_POSTGRES_DBNAME"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _identity_provider_is_whole(self) -> Settings:
+        """An identity provider's tokens are trusted only with their issuer named, and each role it
+        may send mapped to one of ours."""
+        if self.http_jwks is None:
+            return self
+        if not self.http_jwt_issuer:
+            raise ValueError("CASEJOURNEY_HTTP_JWKS needs CASEJOURNEY_HTTP_JWT_ISSUER: the issuer its tokens must name")
+        roles = {str(r) for r in Role}
+        wrong = sorted(v for v in self.http_jwt_roles.values() if v not in roles)
+        if wrong:
+            raise ValueError(
+                f"CASEJOURNEY_HTTP_JWT_ROLES maps to {', '.join(wrong)}, not roles of this service"
+                f" ({', '.join(sorted(roles))})"
             )
         return self
 

@@ -5,7 +5,12 @@ Two kinds of bearer token, both in ``Authorization: Bearer ...``:
 - a JWT signed with HS256 under ``http_jwt_secret`` (claims: ``sub`` = actor id, ``role``, ``aud``,
   ``exp``, ``iat``); ``casejourney token`` issues one;
 - an API key for a backend service: the settings hold only its SHA-256 digest, mapped to
-  ``role:actor_id``, so a leaked settings file does not leak a usable key.
+  ``role:actor_id``, so a leaked settings file does not leak a usable key;
+- a JWT of an identity provider, signed RS256 or ES256 by a key of its JSON Web Key Set
+  (``http_jwks``: a URL, fetched and cached, or a file), with its issuer (``http_jwt_issuer``),
+  audience and expiry checked, and its role claim (``http_jwt_role_claim``) mapped to one of ours
+  by ``http_jwt_roles``. The algorithm is taken from the key the token's ``kid`` names, never from
+  the token alone: ``alg: none``, and an HS256 token made with a public key, are refused.
 
 The actor recorded on every event comes from here and nowhere else: command bodies that carry an
 actor field are refused as invalid input.
@@ -86,6 +91,47 @@ def _actor(actor_id: object, role: object) -> Actor:
         raise _unauthenticated("The credential names no valid actor and role.", "invalid_token") from None
 
 
+#: What an identity provider may sign with: asymmetric only, so holding the public keys is never enough.
+PROVIDER_ALGORITHMS = ("RS256", "ES256")
+
+
+class IdentityProviderKeys:
+    """The identity provider's public keys by ``kid``: from a URL (``PyJWKClient``: fetched, kept for
+    ``http_jwks_cache_seconds``, fetched again for a ``kid`` it does not know) or from a file (read
+    again when it changes, for a key rotated in)."""
+
+    def __init__(self, settings: Settings) -> None:
+        source = settings.http_jwks or ""
+        self._client: jwt.PyJWKClient | None = None
+        self._file: Path | None = None
+        if source.startswith(("https://", "http://")):
+            self._client = jwt.PyJWKClient(source, cache_keys=True, lifespan=settings.http_jwks_cache_seconds)
+        else:
+            self._file = Path(source).expanduser()
+            self._keys: dict[str, jwt.PyJWK] = {}
+            self._seen: float | None = None
+            self._load()  # a missing or broken file stops the service at start, not at the first call
+
+    def _load(self) -> None:
+        assert self._file is not None
+        stamp = self._file.stat().st_mtime
+        if stamp == self._seen:
+            return
+        keys = jwt.PyJWKSet.from_json(self._file.read_text(encoding="utf-8")).keys
+        self._keys = {k.key_id: k for k in keys if k.key_id}
+        self._seen = stamp
+
+    def key(self, kid: str) -> jwt.PyJWK:
+        if self._client is not None:
+            return self._client.get_signing_key(kid)
+        if kid not in self._keys:
+            self._load()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise jwt.InvalidKeyError(f"the identity provider has no key {kid!r}") from None
+
+
 class Authenticator:
     """Turns an ``Authorization`` header into an actor, or a 401 problem."""
 
@@ -97,7 +143,8 @@ class Authenticator:
         except NoSecretConfigured:
             self._secret = None  # API keys only
         self._api_keys = dict(settings.http_api_keys)
-        if self._secret is None and not self._api_keys:
+        self._provider = IdentityProviderKeys(settings) if settings.http_jwks else None
+        if self._secret is None and not self._api_keys and self._provider is None:
             raise NoSecretConfigured("no JWT secret and no API keys configured: nobody could call the API")
 
     def actor(self, authorization: str | None) -> Actor:
@@ -112,6 +159,17 @@ class Authenticator:
         return self._from_api_key(token)
 
     def _from_jwt(self, token: str) -> Actor:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _unauthenticated(f"The token is not valid: {exc}.", "invalid_token") from None
+        if header.get("alg") in PROVIDER_ALGORITHMS and self._provider is not None:
+            return self._from_provider(token, header)
+        if header.get("alg") != "HS256":
+            accepted = ", ".join(["HS256", *(PROVIDER_ALGORITHMS if self._provider else ())])
+            raise _unauthenticated(
+                f"The token's algorithm {header.get('alg')!r} is not accepted here ({accepted}).", "invalid_token"
+            )
         if self._secret is None:
             raise _unauthenticated("JWTs are not accepted by this service; use an API key.", "invalid_token")
         try:
@@ -127,6 +185,36 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise _unauthenticated(f"The token is not valid: {exc}.", "invalid_token") from None
         return _actor(claims["sub"], claims["role"])
+
+    def _from_provider(self, token: str, header: dict[str, object]) -> Actor:
+        assert self._provider is not None
+        settings = self._settings
+        try:
+            key = self._provider.key(str(header.get("kid") or ""))
+            if key.algorithm_name != header.get("alg") and key.algorithm_name in PROVIDER_ALGORITHMS:
+                raise jwt.InvalidAlgorithmError(f"key {key.key_id!r} signs with {key.algorithm_name}")
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[str(header["alg"])],
+                audience=settings.http_jwt_audience,
+                issuer=settings.http_jwt_issuer,
+                options={"require": ["exp", "sub", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("The token has expired.", "token_expired") from None
+        except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
+            raise _unauthenticated(f"The token is not valid: {exc}.", "invalid_token") from None
+        said = claims.get(settings.http_jwt_role_claim)
+        if isinstance(said, list):  # a provider's "roles": the first that maps to one of ours
+            said = next((r for r in said if str(r) in settings.http_jwt_roles), said[0] if said else None)
+        role = settings.http_jwt_roles.get(str(said), str(said)) if settings.http_jwt_roles else said
+        if settings.http_jwt_roles and str(said) not in settings.http_jwt_roles:
+            raise _unauthenticated(
+                f"The token's {settings.http_jwt_role_claim!r} ({said!r}) maps to no role of this service.",
+                "invalid_token",
+            )
+        return _actor(claims["sub"], role)
 
     def _from_api_key(self, key: str) -> Actor:
         holder = self._api_keys.get(api_key_digest(key))
