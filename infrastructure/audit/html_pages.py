@@ -74,13 +74,13 @@ def _grounds(event: Case.Event) -> str:
             parts.append(_policy_tag(event.policy_version))
             if event.discretionary:
                 parts.append('<span class="tag warn">discretionary</span>')
-            parts.extend(f'<span class="tag ok">{escape(str(code))}</span>' for code in event.criteria_met)
+            parts.extend(f'<span class="tag ok">{escape(words(code))}</span>' for code in event.criteria_met)
             parts.append(_facts(event.facts))
         case Case.ReferralNotMade():
             parts.append(_policy_tag(event.policy_version))
             for name, codes in event.unmet.items():
                 parts.append(
-                    f'<div class="small">{escape(str(name))}: not met: {escape(", ".join(map(str, codes)))}</div>'
+                    f'<div class="small">{escape(words(name))}: not met: {escape(", ".join(map(words, codes)))}</div>'
                 )
             parts.append(_facts(event.facts))
         case Case.RemovalRefused():
@@ -88,7 +88,7 @@ def _grounds(event: Case.Event) -> str:
             for code, explanation in dict.fromkeys(
                 (str(d.get("code", "")), str(d.get("explanation", ""))) for d in event.doubts
             ):
-                parts.append(f'<div><span class="tag warn">{escape(code)}</span> {escape(explanation)}</div>')
+                parts.append(f'<div><span class="tag warn">{escape(words(code))}</span> {escape(explanation)}</div>')
     return "".join(parts)
 
 

@@ -88,7 +88,7 @@ def _open_case_route(api: FastAPI) -> None:
         merge_headers(data, actor, idempotency_key, None)
         command = OpenCase.model_validate(data)
         result = _run(services(request), command, actor, response)
-        response.status_code = 200 if result.replayed else 201
+        response.status_code = 201  # a replay too: the first call's answer, told apart by Idempotent-Replayed
         response.headers["Location"] = f"/cases/{result.case_id}"
         return result
 
@@ -99,7 +99,9 @@ def _open_case_route(api: FastAPI) -> None:
         name=OpenCase.action,
         operation_id=OpenCase.action,
         summary=OpenCase.action.summary,
-        description=(OpenCase.__doc__ or "") + " Returns 201 with Location; a retry with the same key returns 200.",
+        description=(OpenCase.__doc__ or "")
+        + " Returns 201 with Location; a retry with the same key returns the same 201,"
+        " with `Idempotent-Replayed: true`.",
         tags=["commands"],
         status_code=201,
         response_model=CommandResponse,

@@ -31,7 +31,7 @@ def test_auditors_get_the_timeline_page_and_their_read_is_recorded(api: Api) -> 
     assert response.headers["cache-control"] == "no-store"
     page = response.text
     assert f"Safeguarding journey of case {case_id}" in page
-    assert "police_involvement" in page and "policy v1" in page
+    assert "police involvement" in page and "policy v1" in page
     assert "&lt;i&gt;police called&lt;/i&gt;" in page and "<i>police" not in page
 
     reads = api.get(f"/cases/{case_id}/safeguarding-history/reads", AUD).json()["reads"]

@@ -35,20 +35,20 @@ START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # before the test clock: stories
 EXPECTED: dict[int, list[str]] = {
     1: [
         "ReferredToSpecialistTeam",
-        "police_involvement",
+        "police involvement",
         "policy v1",
         "cw-amara",
         "scw-chloe",
         "AcceptedBySpecialistTeam",
     ],
-    2: ["acs_domestic_abuse", "AcsInvolvementRecorded"],
-    3: ["three_part_test", "SafetyRiskAssessed", "she fears for her safety at handovers"],
+    2: ["acs domestic abuse", "AcsInvolvementRecorded"],  # the domain's codes in words
+    3: ["three part test", "SafetyRiskAssessed", "she fears for her safety at handovers"],
     4: [
         "ReferralNotMade",
-        "three_part_test: not met: safety_concern_unresolved, significant_threat",
-        "affordability_hub",
+        "three part test: not met: safety concern unresolved, significant threat",
+        "the Affordability Hub",
     ],
-    5: ["RemovalRefused", "open_escalation", "scw-gwen", "EscalationRaised"],
+    5: ["RemovalRefused", "open escalation", "scw-gwen", "EscalationRaised"],
     6: ["RemovalApproved", "cw-bilal"],
     7: ["EnforcementManagerHandedOver", "em-erin", "Manager moves to the liability order team."],
     8: ["ExpeditedDeadlineMissed", "svc-deadline-clock", "ServiceDesignIssueRaised", "no owner between shifts"],
@@ -145,7 +145,7 @@ def test_export_writes_the_page_and_records_the_read(
     done = CliRunner().invoke(cli, args, env=env)
     assert done.exit_code == 0, done.output
     page = out.read_text()
-    assert "RemovalRefused" in page and "open_escalation" in page and "aud-eve (complaint review)" in page
+    assert "RemovalRefused" in page and "open escalation" in page and "aud-eve (complaint review)" in page
     assert out.stat().st_mode & 0o777 == 0o600  # readable by its owner only, whatever the umask
     reads = log_reads(store_settings, case_id)
     assert [(r.actor_id, r.actor_role, r.purpose) for r in reads] == [("aud-eve", "auditor", "complaint review")]
