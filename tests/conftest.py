@@ -53,6 +53,18 @@ def require_postgres() -> None:
         pytest.skip(str(_PG_PROBLEM))
 
 
+def require_clusters() -> None:
+    """PostgreSQL clusters of a test's own (``scripts/pg_clusters.py``: initdb, pg_basebackup): on
+    these machines always; elsewhere skipped with the reason, and a failure under CI=true."""
+    from scripts.pg_clusters import available
+
+    why = available()
+    if why:
+        if IN_CI:
+            pytest.fail(f"CI=true and a PostgreSQL cluster of the test's own cannot be made: {why}", pytrace=False)
+        pytest.skip(why)
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh schema on the real server, at this release's schema version, dropped after the test."""

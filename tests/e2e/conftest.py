@@ -69,6 +69,17 @@ class Api:
         return str(response.json()["case_id"])
 
 
+#: A domestic-abuse concern about the receiving parent of ``Api.open_case``: she is then protected.
+DA_CONCERN = {"kind": "coercive_control", "source": "customer_disclosure", "affected_party_id": "pwc-1"}
+
+
+def open_protected_case(api: Api) -> str:
+    """A case opened by the caseworker, with a domestic-abuse concern about its receiving parent."""
+    case_id = api.open_case()
+    api.command(case_id, "record_concern", DA_CONCERN, CW)
+    return case_id
+
+
 def http_settings(settings: Settings, **overrides: Any) -> Settings:
     return settings.model_copy(update={"http_jwt_secret": SecretStr(SECRET), **overrides})
 

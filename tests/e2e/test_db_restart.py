@@ -24,9 +24,9 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.settings import Settings
-from scripts.pg_clusters import TempCluster, available
+from scripts.pg_clusters import TempCluster
 from tests.builders import CASEWORKER, opening
-from tests.conftest import IN_CI, cli_env
+from tests.conftest import cli_env, require_clusters
 from tests.e2e.test_cli_projections import cli, position_of, start, wait_until
 
 pytestmark = pytest.mark.postgres
@@ -34,11 +34,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def cluster() -> Iterator[TempCluster]:
-    why = available()
-    if why:
-        if IN_CI:
-            pytest.fail(f"CI=true and a PostgreSQL cluster of the test's own cannot be made: {why}", pytrace=False)
-        pytest.skip(why)
+    require_clusters()
     made = TempCluster().start()
     try:
         yield made

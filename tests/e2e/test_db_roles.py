@@ -22,7 +22,7 @@ from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http import create_app
 from infrastructure.settings import Settings
 from tests.conftest import POSTGRES_URL, cli_env, require_postgres, seed_test_roster
-from tests.e2e.conftest import AUD, CW, Api, http_settings
+from tests.e2e.conftest import AUD, CW, Api, http_settings, open_protected_case
 from tests.e2e.test_cli import run
 from tests.e2e.test_cli_settings import flat
 
@@ -183,13 +183,7 @@ def test_the_service_reads_on_the_read_url_and_decides_and_records_on_the_primar
     try:
         with TestClient(service) as client:
             api = Api(client, settings, clock)
-            case_id = api.open_case()
-            api.command(
-                case_id,
-                "record_concern",
-                {"kind": "coercive_control", "source": "customer_disclosure", "affected_party_id": "pwc-1"},
-                CW,
-            )
+            case_id = open_protected_case(api)
             reads = _access_events(schema)
             purpose = {"purpose": "independent case examiner review"}
             for path in (f"/cases/{case_id}", f"/cases/{case_id}/timeline.html", f"/cases/{case_id}/evidence-bundle"):

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.pg_clusters import available
-from tests.conftest import IN_CI
+from tests.conftest import require_clusters
 
 pytestmark = pytest.mark.postgres
 
@@ -20,11 +19,7 @@ DRILL = Path(__file__).parents[2] / "scripts" / "drill_failover.py"
 
 
 def test_a_hard_failover_to_a_synchronous_standby_loses_and_doubles_nothing() -> None:
-    why = available()
-    if why:
-        if IN_CI:
-            pytest.fail(f"CI=true and the drill's clusters cannot be made: {why}", pytrace=False)
-        pytest.skip(why)
+    require_clusters()
     done = subprocess.run(
         [sys.executable, str(DRILL), "--clients", "4", "--seconds", "5", "--fail-after", "2", "--format", "json"],
         capture_output=True,

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from infrastructure.audit.schema_upgrade import upgrade
 from infrastructure.http import create_app
 from infrastructure.settings import Settings
-from scripts.pg_clusters import TempCluster, available
-from tests.conftest import IN_CI, seed_test_roster
-from tests.e2e.conftest import AUD, CW, Api, http_settings
+from scripts.pg_clusters import TempCluster
+from tests.conftest import require_clusters, seed_test_roster
+from tests.e2e.conftest import AUD, Api, http_settings, open_protected_case
 
 pytestmark = pytest.mark.postgres
 
@@ -25,11 +25,7 @@ PURPOSE = {"purpose": "complaint review"}
 
 @pytest.fixture(scope="module")
 def clusters() -> Iterator[tuple[TempCluster, TempCluster]]:
-    why = available()
-    if why:
-        if IN_CI:
-            pytest.fail(f"CI=true and the test's clusters cannot be made: {why}", pytrace=False)
-        pytest.skip(why)
+    require_clusters()
     primary = TempCluster().start()
     try:
         standby = primary.standby(synchronous=False)
@@ -67,9 +63,7 @@ def test_auditors_read_on_the_standby_while_the_primary_takes_commands(clusters,
     try:
         with TestClient(service) as client:
             api = Api(client, settings, clock)
-            case_id = api.open_case()
-            concern = {"kind": "coercive_control", "source": "customer_disclosure", "affected_party_id": "pwc-1"}
-            api.command(case_id, "record_concern", concern, CW)
+            case_id = open_protected_case(api)
             head = services.app.recorder.max_notification_id()
             deadline = time.monotonic() + 10
             while _events_on(standby.url) < head:  # streamed, then replayed: a few milliseconds here

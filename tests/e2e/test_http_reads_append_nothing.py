@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http import create_app
 from tests.conftest import seed_test_roster
-from tests.e2e.conftest import CW, ONE_OF_EACH_ROLE, SCW, Api, http_settings
+from tests.e2e.conftest import CW, ONE_OF_EACH_ROLE, SCW, Api, http_settings, open_protected_case
 from tests.integration.test_person_markers import PreviousReleaseWriter
 
 
@@ -30,13 +30,7 @@ def test_every_get_by_every_role_leaves_the_case_log_as_it_was(store_settings: A
     asgi = create_app(settings, clock=clock, app=old)
     with TestClient(asgi) as client:
         api = Api(client, settings, clock)
-        case_id = api.open_case()
-        api.command(
-            case_id,
-            "record_concern",
-            {"kind": "coercive_control", "source": "customer_disclosure", "affected_party_id": "pwc-1"},
-            CW,
-        )
+        case_id = open_protected_case(api)
         app: CaseJourney = old
         customer = app.customer("pwc-1")
         assert customer is None or not customer.markers  # not marked on write: the old release's store
