@@ -191,7 +191,7 @@ class Authenticator:
         settings = self._settings
         try:
             key = self._provider.key(str(header.get("kid") or ""))
-            if key.algorithm_name != header.get("alg") and key.algorithm_name in PROVIDER_ALGORITHMS:
+            if key.algorithm_name != header.get("alg"):  # the key's algorithm, never the token's word
                 raise jwt.InvalidAlgorithmError(f"key {key.key_id!r} signs with {key.algorithm_name}")
             claims = jwt.decode(
                 token,
@@ -208,13 +208,14 @@ class Authenticator:
         said = claims.get(settings.http_jwt_role_claim)
         if isinstance(said, list):  # a provider's "roles": the first that maps to one of ours
             said = next((r for r in said if str(r) in settings.http_jwt_roles), said[0] if said else None)
-        role = settings.http_jwt_roles.get(str(said), str(said)) if settings.http_jwt_roles else said
-        if settings.http_jwt_roles and str(said) not in settings.http_jwt_roles:
+        if not settings.http_jwt_roles:
+            return _actor(claims["sub"], said)  # the provider's role names are ours
+        if str(said) not in settings.http_jwt_roles:
             raise _unauthenticated(
                 f"The token's {settings.http_jwt_role_claim!r} ({said!r}) maps to no role of this service.",
                 "invalid_token",
             )
-        return _actor(claims["sub"], role)
+        return _actor(claims["sub"], settings.http_jwt_roles[str(said)])
 
     def _from_api_key(self, key: str) -> Actor:
         holder = self._api_keys.get(api_key_digest(key))
