@@ -93,7 +93,7 @@ def create_app(
             {"name": "work", "description": "Caseloads and the expedited queue."},
             {"name": "staff", "description": "The staff roster: who is a member of which team."},
             {"name": "alerts", "description": "Break-glass reads, for review."},
-            {"name": "health", "description": "Liveness and readiness."},
+            {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
         ],
     )
     services.lag = ProjectionLag(services)
