@@ -135,8 +135,10 @@ def test_projections_run_survives_a_fast_and_an_immediate_restart_and_resumes_ex
     assert len(ticks.splitlines()) > 10 and all(line.startswith("{") for line in ticks.splitlines()), ticks
     said = out + err
     assert runner.returncode == 0, said
-    assert said.count("the database is unavailable") >= 3, said
-    assert said.count("reconnected") >= 3, said
+    # The fast restart (1 s) may be carried over by the library's own retries, unseen; the
+    # immediate one (9 s) and the ended session are always seen, and each is recovered from.
+    assert said.count("the database is unavailable") >= 2, said
+    assert said.count("reconnected") >= 2, said
     assert "This is a bug" not in said and "Traceback" not in said, said
 
     verify = cli(env, "projections", "verify")
