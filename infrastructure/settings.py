@@ -157,6 +157,17 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request body accepted; larger is refused (413) unread."
     )
+    http_read_models: Literal["tables", "log"] = Field(
+        default="tables",
+        description="Where the API answers caseloads, the queue and team assignments: the read-model tables the"
+        " projection runner keeps (`serve` runs one), or the log, folded on every request.",
+    )
+    http_read_your_writes_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="Longest a read with `Min-Log-Position` waits for the read models to pass it (then 503).",
+    )
 
     @field_validator("cipher_keys", "wrapping_keys")
     @classmethod

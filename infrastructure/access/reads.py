@@ -104,15 +104,20 @@ class CaseReads:
         """The case (as it stands, or at ``version``) with its parties: contact details only where the
         reader's relationship *now* needs them, and every one returned is recorded first. ``None``,
         with nothing read or recorded, when ``unless`` says the reader already has this version."""
-        now = self.app.get_case(case_id)
-        shown = now if version is None else self.app.get_case(case_id, version=version)
-        if unless(shown.version):
+        parties: dict[str, dict[str, Any]] = {}  # filled in below, once decided
+        with self.app.reading_case(case_id) as now:  # the case's lock: take what is needed, let go
+            facts = now.access_facts()
+            state = case_state(now, parties) if version in (None, now.version) else None
+        if state is None:
+            state = case_state(self.app.get_case(case_id, version=version), parties)
+        if unless(state["version"]):
             return None
-        facts = now.access_facts()
         membership = self.app.memberships()
-        parties: dict[str, dict[str, Any]] = {}
         returned: list[ContactRead] = []
-        for side, party_id in (("receiving_parent", now.receiving_parent_id), ("paying_parent", now.paying_parent_id)):
+        for side, party_id in (
+            ("receiving_parent", facts.receiving_parent_id),
+            ("paying_parent", facts.paying_parent_id),
+        ):
             markers = self.directory.markers(party_id)
             standing = standing_of(party_id, facts, {party_id: markers})
             view: dict[str, Any] = {"party_id": party_id, "standing": str(standing), "safety_markers": markers}
@@ -139,7 +144,7 @@ class CaseReads:
                 request_id=str(uuid4()),
                 break_glass=BreakGlass(break_glass_reason or "", "contact_details") if by_glass else None,
             )
-        return case_state(shown, parties)
+        return state
 
     def allow_history(
         self,
@@ -156,7 +161,8 @@ class CaseReads:
         auditor may still read what is stored, marked as failed verification; no one is taken to be
         its caseworker on the word of a tampered record."""
         try:
-            facts = self.app.get_case(case_id).access_facts()
+            with self.app.reading_case(case_id) as case:
+                facts = case.access_facts()
         except MapperDeserialisationError:
             facts = UNREADABLE_CASE
         access = history_access(actor, facts, self.app.memberships(), break_glass_reason=break_glass_reason)

@@ -38,6 +38,10 @@ def register(cli: typer.Typer) -> None:
         graceful_timeout: Annotated[
             int, typer.Option(min=1, help="Seconds in-flight requests get to finish on SIGTERM.")
         ] = 30,
+        projections: Annotated[
+            bool,
+            typer.Option(help="Keep the read models current in this process (stands by if another runner does)."),
+        ] = True,
     ) -> None:
         """Serve the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs).
 
@@ -85,6 +89,7 @@ def register(cli: typer.Typer) -> None:
                 f" {settings.deadline_escalation_actor or 'the ACS senior leaders route'})"
             )
         signer = _checkpoint_ticker(api.state.services, settings, out)
+        follower = _projection_runner(api.state.services, settings, out) if projections else None
         served: Any = api
         counts = None
         if workers > 1:
@@ -122,10 +127,12 @@ def register(cli: typer.Typer) -> None:
             else:
                 uvicorn.Server(config).run()
         finally:
-            for thread in (ticker, signer):
+            for thread in (ticker, signer, follower):
                 if thread is not None:
                     thread.stop.set()
                     thread.join(timeout=10)
+            if follower is not None:
+                follower.runner.models.close()
             api.state.services.close()
             if counts is not None:
                 counts.cleanup()
@@ -171,6 +178,32 @@ def _checkpoint_ticker(services: Any, settings: Any, out: Any) -> Any:
     ticker.start()
     out.print(f"  checkpoints signed every {settings.checkpoint_every:g}s (CASEJOURNEY_CHECKPOINT_EVERY; 0: off)")
     return ticker
+
+
+def _projection_runner(services: Any, settings: Any, out: Any) -> Any:
+    """The projection runner beside the workers (``RunnerBesideTheService``), when the API answers
+    from the read-model tables: on the primary, with leases, so exactly one runner writes."""
+    if settings.http_read_models != "tables":
+        return None
+    from infrastructure.cli.common import say_unavailable
+    from infrastructure.readmodels.models import ReadModels
+    from infrastructure.readmodels.runner import RunnerBesideTheService
+
+    def outage(exc: BaseException | None, seconds: float) -> None:
+        if exc is not None:
+            say_unavailable(exc, seconds)
+        else:
+            out.print(f"projection runner: reconnected after {seconds:.1f}s")
+
+    follower = RunnerBesideTheService(
+        ReadModels(services.app, settings),
+        on_outage=outage,
+        on_standby=lambda exc: out.print(f"  projection runner standing by: {exc}"),
+        on_error=lambda exc: out.print(f"[yellow]projection runner:[/] {type(exc).__name__}: {exc}"),
+    )
+    follower.start()
+    out.print("  read models kept current here (--no-projections if `projections run` does it)")
+    return follower
 
 
 def settings_variables(settings: Any) -> dict[str, str]:

@@ -276,6 +276,14 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
             r = curs.fetchone()
         return ChainRow._make(r) if r is not None else None
 
+    def position_of(self, case_id: UUID, version: int) -> int | None:
+        """The log position of one event of a case (a retried command's answer names it)."""
+        query = SQL("SELECT notification_id FROM {} WHERE originator_id = %s AND originator_version = %s")
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(query.format(self.qualified_table), (case_id, version))
+            r = curs.fetchone()
+        return int(r[0]) if r is not None else None
+
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
@@ -410,6 +418,16 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             )
             r = c.fetchone()
         return self._row(r) if r is not None else None
+
+    def position_of(self, case_id: UUID, version: int) -> int | None:
+        """The log position of one event of a case (a retried command's answer names it)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND originator_version = ?",
+                (case_id.hex, version),
+            )
+            r = c.fetchone()
+        return int(r[0]) if r is not None else None
 
 
 class UnchainedAppendRecorder(LockedAppendRecorder):

@@ -26,7 +26,8 @@ from infrastructure.http.deps import Services
 from infrastructure.http.limits import BodySizeLimit
 from infrastructure.http.metrics import ProjectionLag
 from infrastructure.http.observe import RequestLog, log_requests_to_stderr
-from infrastructure.readmodels.queries import CaseQueries, LogQueries
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.queries import CaseQueries, LogQueries, TablesQueries
 from infrastructure.settings import Settings, settings_error, unknown_variables
 
 DESCRIPTION = """\
@@ -71,12 +72,21 @@ def create_app(
         reader = CaseJourney(settings.for_reading(), clock=app.clock, schema="require")
         owned.append(reader)
     clock = clock or app.clock
+    read_models = None
+    if queries is None and settings.http_read_models == "tables":
+        # The tables the projection runner keeps (``serve`` runs one beside the workers).
+        read_models = ReadModels(reader, settings.for_reading(), create=reader is app)
+        owned.append(read_models)
+        answers: CaseQueries = TablesQueries(reader, read_models)
+    else:
+        answers = (queries or LogQueries)(reader)
     services = Services(
         settings=settings,
         app=app,
         reader=reader,
         access_log=access_log,
-        queries=(queries or LogQueries)(reader),
+        queries=answers,
+        read_models=read_models,
         authenticator=Authenticator(settings),
         reads=CaseReads(app, access_log, CustomerDirectory(app), clock),
         clock=clock,

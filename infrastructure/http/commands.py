@@ -69,6 +69,8 @@ def _run(svc: Services, command: Command, actor: Actor, response: Response) -> C
     COMMANDS.labels(kind, "replayed" if result.replayed else "appended").inc()
     outcome = [EventOutcome(version=a.version, type=a.type, what=a.what, why=a.why) for a in result.appended]
     response.headers["ETag"] = etag(result.version)
+    if result.position is not None:  # read your writes: send it back as Min-Log-Position
+        response.headers["Log-Position"] = str(result.position)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return CommandResponse(**result.model_dump(), outcome=outcome)

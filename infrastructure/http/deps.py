@@ -41,6 +41,7 @@ class Services:
     reader: CaseJourney
     access_log: AccessLog
     queries: CaseQueries
+    read_models: Any  # readmodels.ReadModels when the API answers from the tables, else None
     authenticator: Authenticator
     reads: CaseReads
     clock: Callable[[], datetime]

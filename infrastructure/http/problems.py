@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 import psycopg
+import sqlalchemy.exc
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -122,7 +123,12 @@ def store_unavailable(exc: BaseException) -> Problem:
 
 
 #: Failures of the database itself (not of the request): answered 503.
-STORE_ERRORS: tuple[type[Exception], ...] = (PersistenceError, psycopg.OperationalError, sqlite3.OperationalError)
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    PersistenceError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+    sqlalchemy.exc.OperationalError,  # the read-model tables' driver errors, wrapped
+)
 
 
 def install(app: FastAPI) -> None:

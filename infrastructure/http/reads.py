@@ -25,6 +25,7 @@ from infrastructure.http import authz
 from infrastructure.http.deps import RESPONSES, CaseId, bearer, current_actor, etag, require, services
 from infrastructure.http.metrics import CONTENT_TYPE, exposition
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
+from infrastructure.readmodels.errors import ProjectionStopped
 
 
 def purpose(
@@ -57,6 +58,59 @@ BreakGlassReason = Annotated[
         ),
     ),
 ]
+
+
+MinLogPosition = Annotated[
+    int | None,
+    Header(
+        alias="Min-Log-Position",
+        ge=0,
+        le=2**62,
+        description=(
+            "Read your own writes: the `Log-Position` a command answered. The list waits (at most"
+            " `http_read_your_writes_seconds`, 2 s by default) until it includes that position; if it does not"
+            " by then, 503 `projection_behind` with `Retry-After`."
+        ),
+    ),
+]
+
+
+def _as_of_position(svc: Any, name: str, wanted: int | None) -> dict[str, str]:
+    """Waits, bounded, for read model ``name`` to include ``wanted``; the headers of the answer:
+    ``Log-Position``, the position it includes at least (read before the rows are)."""
+    try:
+        if wanted is not None and wanted > (head := svc.app.recorder.max_notification_id() or 0):
+            # No write of the caller's is there: refused at once (a made-up position holds no worker).
+            raise Problem(
+                422,
+                "log_position_unknown",
+                "Invalid input",
+                f"Min-Log-Position {wanted} is past the end of the log ({head}): send the Log-Position a command"
+                " answered.",
+                head=head,
+            )
+        if wanted is not None and not svc.queries.reached(wanted, name, svc.settings.http_read_your_writes_seconds):
+            seconds = svc.settings.http_read_your_writes_seconds
+            raise Problem(
+                503,
+                "projection_behind",
+                "Not yet projected",
+                f"The {name} read model has not reached log position {wanted} within {seconds:g}s; retry shortly.",
+                headers={"Retry-After": "1"},
+                position=svc.queries.position(name),
+            )
+        return {"Log-Position": str(svc.queries.position(name))}
+    except ProjectionStopped as exc:
+        raise Problem(
+            503,
+            "projection_stopped",
+            "Read model stopped",
+            f"The {name} read model stopped on an event it cannot process; an operator must look"
+            " (`casejourney projections status`).",
+            headers={"Retry-After": "30"},
+        ) from exc
+    except STORE_ERRORS as exc:
+        raise store_unavailable(exc) from exc
 
 
 def _verdict(evidence: CaseEvidence) -> str:
@@ -272,9 +326,16 @@ def _reads(api: FastAPI) -> None:
     def get_caseloads(
         request: Request,
         actor: Annotated[Actor, require("get_caseloads")],
+        response: Response,
         by: Annotated[str, Query(pattern="^(team|caseworker|enforcement_manager)$")] = "team",
+        min_position: MinLogPosition = None,
     ) -> Any:
-        loads = services(request).queries.caseloads(by)
+        svc = services(request)
+        response.headers.update(_as_of_position(svc, "caseloads", min_position))
+        try:
+            loads = svc.queries.caseloads(by)
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
         return {"by": by, "caseloads": [{"key": k, "open_cases": n} for k, n in loads.items()]}
 
     @api.get(
@@ -284,8 +345,19 @@ def _reads(api: FastAPI) -> None:
         tags=["work"],
         responses=RESPONSES,
     )
-    def get_expedited_queue(request: Request, actor: Annotated[Actor, require("get_expedited_queue")]) -> Any:
-        return {"entries": services(request).queries.expedited_queue()}
+    def get_expedited_queue(
+        request: Request,
+        response: Response,
+        actor: Annotated[Actor, require("get_expedited_queue")],
+        min_position: MinLogPosition = None,
+    ) -> Any:
+        svc = services(request)
+        response.headers.update(_as_of_position(svc, "expedited_queue", min_position))
+        try:
+            entries = svc.queries.expedited_queue()
+        except STORE_ERRORS as exc:
+            raise store_unavailable(exc) from exc
+        return {"entries": entries}
 
     @api.get("/healthz", operation_id="healthz", summary="The process is alive", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -79,13 +79,17 @@ class Status:
 class ReadModels:
     """The read models of one store: creates what is missing, runs, rebuilds, verifies, reports."""
 
-    def __init__(self, app: CaseJourney, settings: Settings | None = None, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self, app: CaseJourney, settings: Settings | None = None, *, engine: Engine | None = None, create: bool = True
+    ) -> None:
+        """``create=False`` only reads (a reader role, a standby): nothing missing is made."""
         self.app = app
         self.settings = settings or app.settings
         self.engine = engine or make_engine(self.settings)
         self.caches: dict[str, dict[str, Any]] = {name: {} for name in PROJECTIONS}
         self.decoder = CaseEventDecoder(app)
-        self._ensure()
+        if create:
+            self._ensure()
 
     def close(self) -> None:
         self.engine.dispose()

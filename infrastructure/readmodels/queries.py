@@ -41,6 +41,14 @@ class CaseQueries(Protocol):
 
     def lag(self) -> dict[str, int]: ...
 
+    def position(self, name: str) -> int:
+        """The log position an answer of read model ``name`` includes at least (read before it)."""
+        ...
+
+    def reached(self, position: int, name: str, timeout: float) -> bool:
+        """Waits, at most ``timeout`` seconds, until read model ``name`` includes ``position``."""
+        ...
+
 
 def history_from_log(app: CaseJourney, case_id: UUID, as_of: datetime | None) -> list[dict[str, Any]]:
     """One row per safety-relevant event; with ``as_of``, what the service had recorded by then."""
@@ -95,9 +103,21 @@ class LogQueries:
     def lag(self) -> dict[str, int]:
         return {}  # folded from the log on every read: never behind
 
+    def position(self, name: str) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def reached(self, position: int, name: str, timeout: float) -> bool:
+        return True
+
 
 class TablesQueries:
-    """Answers from the projection runner's read-model tables (``infrastructure.readmodels``)."""
+    """Answers from the projection runner's read-model tables (``infrastructure.readmodels``).
+
+    A list (caseloads, the queue) is what the tables hold, at the position ``position`` gives; a
+    caller who must see their own command first asks ``reached`` (``Min-Log-Position`` over HTTP).
+    A case's team assignment is its row brought up to date with the case's events recorded after
+    the row (one indexed read, usually empty): never behind, the same cost at any length of case.
+    """
 
     def __init__(self, app: CaseJourney, read_models: Any) -> None:
         self.app = app
@@ -109,7 +129,13 @@ class TablesQueries:
     def team_assignment(self, case_id: UUID) -> dict[str, Any] | None:
         with self._conn() as conn:
             row: dict[str, Any] | None = team_assignment_of(conn, str(case_id))
+        newer = list(self.app.events.get(case_id, gt=row["case_version"] if row else 0))
+        if not newer:
             return row
+        return assignment_projection.fold(
+            assignment_projection.Assignment.from_row(row) if row else None,
+            newer,  # type: ignore[arg-type]
+        ).as_row()
 
     def safeguarding_history(self, case_id: UUID, as_of: datetime | None) -> list[dict[str, Any]]:
         return history_from_log(self.app, case_id, as_of)
@@ -125,3 +151,9 @@ class TablesQueries:
     def lag(self) -> dict[str, int]:
         head = self.read_models.head()
         return {name: max(head - position, 0) for name, position in self.read_models.positions().items()}
+
+    def position(self, name: str) -> int:
+        return self.read_models.positions([name]).get(name, 0)
+
+    def reached(self, position: int, name: str, timeout: float) -> bool:
+        return bool(self.read_models.wait_for(position, timeout=timeout, names=[name]))

@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from infrastructure.readmodels.errors import is_outage
+from infrastructure.readmodels.errors import LeaseHeld, is_outage
 from infrastructure.readmodels.leases import Lease, acquire_lease
 from infrastructure.readmodels.models import DEFAULT_BATCH, ReadModels
 from infrastructure.readmodels.registry import PROJECTIONS
@@ -131,3 +131,43 @@ class ProjectionRunner:
             yield wait
         finally:
             conn.close()
+
+
+#: How often a runner standing by (another holds the leases) looks whether they are free.
+STANDBY_RETRY = 5.0
+
+
+class RunnerBesideTheService(threading.Thread):
+    """A ``ProjectionRunner`` in a thread of the serving process (``serve``), so the read models the
+    API answers from are kept current with nothing else to start. Exactly once as ever: while
+    another runner holds the leases (``projections run``, another ``serve``), it stands by and
+    takes over when they are free. An error other than an outage is reported and retried."""
+
+    def __init__(
+        self,
+        models: ReadModels,
+        *,
+        on_outage: OutageReport | None = None,
+        on_standby: Callable[[BaseException], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        retry: float = STANDBY_RETRY,
+    ) -> None:
+        super().__init__(name="projection runner", daemon=True)
+        self.runner = ProjectionRunner(models)
+        self.stop = self.runner.stop
+        self.on_outage, self.on_standby, self.on_error = on_outage, on_standby, on_error
+        self.retry = retry
+        self.standing_by = False
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.runner.run(on_outage=self.on_outage)
+            except LeaseHeld as exc:
+                if not self.standing_by and self.on_standby:
+                    self.on_standby(exc)  # said once, not every retry
+                self.standing_by = True
+            except Exception as exc:
+                if self.on_error:
+                    self.on_error(exc)
+            self.stop.wait(self.retry)

@@ -13,6 +13,8 @@ from pydantic import SecretStr
 from domain.values import Actor
 from infrastructure.http import create_app
 from infrastructure.http.auth import issue_token
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.runner import RunnerBesideTheService
 from infrastructure.settings import Settings
 from tests import builders
 from tests.conftest import FakeClock, seed_test_roster
@@ -37,6 +39,11 @@ class Api:
     client: TestClient
     settings: Settings
     clock: FakeClock
+    #: The last ``Log-Position`` a command answered. With ``reads_own_writes`` (a runner keeps the
+    #: read models: the ``api`` fixture) it is sent back as ``Min-Log-Position`` on each GET, as a
+    #: client that reads its own writes does (the lists wait for the runner to pass it).
+    position: int | None = None
+    reads_own_writes: bool = False
 
     def headers(self, actor: Actor | None, **extra: str) -> dict[str, str]:
         headers = dict(extra)
@@ -45,10 +52,14 @@ class Api:
         return headers
 
     def post(self, path: str, body: dict[str, Any], actor: Actor | None, **headers: str) -> Any:
-        return self.client.post(path, json=body, headers=self.headers(actor, **headers))
+        response = self.client.post(path, json=body, headers=self.headers(actor, **headers))
+        if "Log-Position" in response.headers:
+            self.position = max(self.position or 0, int(response.headers["Log-Position"]))
+        return response
 
     def get(self, path: str, actor: Actor | None, **params: Any) -> Any:
-        return self.client.get(path, params=params, headers=self.headers(actor))
+        since = {"Min-Log-Position": str(self.position)} if self.reads_own_writes and self.position else {}
+        return self.client.get(path, params=params, headers=self.headers(actor, **since))
 
     def command(self, case_id: Any, action: str, body: dict[str, Any], actor: Actor, **headers: str) -> dict[str, Any]:
         """A command that must succeed: returns the response body."""
@@ -89,6 +100,15 @@ def api(store_settings: Settings, clock: FakeClock) -> Iterator[Api]:
     settings = http_settings(store_settings)
     asgi = create_app(settings, clock=clock)
     seed_test_roster(asgi.state.services.app)
-    with TestClient(asgi) as client:
-        yield Api(client, settings, clock)
-    asgi.state.services.close()
+    # The projection runner beside the service, as `serve` runs it: the lists answer from its tables.
+    follower = RunnerBesideTheService(ReadModels(asgi.state.services.app, settings), retry=0.2)
+    follower.runner.poll_interval = 0.02
+    follower.start()
+    try:
+        with TestClient(asgi) as client:
+            yield Api(client, settings, clock, reads_own_writes=True)
+    finally:
+        follower.stop.set()
+        follower.join(timeout=10)
+        follower.runner.models.close()
+        asgi.state.services.close()
