@@ -83,13 +83,21 @@ class SafetyMarkerPolicy:
                 self._position = batch[-1].id
 
     def remember(self) -> None:
-        """Reads the domestic-abuse concerns recorded since the last call into memory; writes nothing."""
+        """Reads the domestic-abuse concerns recorded since the last call into memory; writes nothing.
+
+        Up to the head of the log as it was when called, and remembered as read up to there: so a
+        read that finds no new concern reads no row twice (it used to scan every event after the
+        last concern, on every read: 5 ms at 12k events, growing with the log). Positions are
+        given in commit order (the append holds the log's lock), so none can appear below the head
+        once it has been read."""
         with self._seen_lock:
-            while True:
+            head = self._recorder.max_notification_id() or 0
+            while self._seen_position < head:
                 batch = self._recorder.select_notifications(
-                    self._seen_position + 1, BATCH, topics=[Case.ConcernRecorded.TOPIC]
+                    self._seen_position + 1, BATCH, stop=head, topics=[Case.ConcernRecorded.TOPIC]
                 )
                 if not batch:
+                    self._seen_position = head
                     return
                 for notification in batch:
                     concern = self._mapper.to_domain_event_sealed(notification)
@@ -98,7 +106,7 @@ class SafetyMarkerPolicy:
                         self._concerns.setdefault(concern.affected_party_id, []).append(
                             Concern(notification.id, concern.originator_id, concern.occurred_at)
                         )
-                self._seen_position = batch[-1].id
+                self._seen_position = batch[-1].id if len(batch) == BATCH else head
 
     def first_concern_after(self, party_id: str, position: int) -> Concern | None:
         """The first domestic-abuse concern about ``party_id`` after ``position`` (a lift's review),

@@ -1,65 +1,87 @@
-"""HTTP load: requests/s and p50/p99 for a command mix at 1 and 8 clients on PostgreSQL, beside the
-same mix called in-process on the application, in the same run (HTTP overhead as a ratio).
+"""The HTTP service under a real load generator (``wrk``), beside the in-process application in the same run.
 
-    .venv/bin/python scripts/bench/http.py [--seconds 5] [--postgres-url postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python -m scripts.bench.http [--stores sqlite,postgres] [--events 100000] [--seconds 5]
+                                           [--workers N] [--json FILE]
 
-The server is the real thing (`casejourney serve`, uvicorn, one process) in a subprocess, on a fresh
-PostgreSQL schema that is dropped afterwards. One journey = 7 requests: open a case, record a
-concern (police involved), decide the referral, accept it, start enforcement, hand it over, read
-the case.
+For each store: a fresh store (a temporary SQLite file; a PostgreSQL schema dropped afterwards)
+with ``--events`` synthetic events of interleaved journeys, its read models rebuilt, and 200 cases
+opened for the commands; one case of 10 events and one of 10,000. Then the real service
+(``casejourney serve --workers N``, default one per core; its projection runner beside the
+workers) is loaded with ``wrk`` (installed by ``apt-get`` if missing and this runs as root):
+
+- ``GET /cases/{id}`` at 10 and at 10,000 events of the case (the cost must not grow with it);
+- ``GET /caseloads`` at ``--events`` stored (the read model, not the log);
+- a command, ``POST /cases/{id}/give-signposting`` across the 200 cases, at 1 and 8 connections;
+
+and the same command called in-process (``CaseJourney.execute``, 1 and 8 threads) on the same
+store, in the same run, for the ratios. Each figure is wrk's own: requests/s and its latency
+percentiles. The issue's targets are checked and printed (``met`` / ``MISSED``); the exit code is
+1 when one is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from domain.case.commands import (
-    AcceptReferral,
-    DecideReferral,
-    HandOverEnforcement,
-    OpenCase,
-    RecordConcern,
-    StartEnforcement,
-)
-from domain.values import Actor, Role, StaffTeam
-from infrastructure.access.roster import seed_roster
+from domain.case.commands import GiveSignposting, OpenCase
+from domain.values import Actor, Role
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http.auth import issue_token
+from infrastructure.readmodels.models import ReadModels
+from infrastructure.readmodels.registry import PROJECTIONS
 from infrastructure.settings import Settings
+from scripts.bench.projections import write_synthetic_log
 from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 SECRET = "bench-secret-bench-secret-bench-secret"
-CW, SCW, EM = (
-    Actor("cw-b", Role.CASEWORKER),
-    Actor("scw-b", Role.SPECIALIST_CASEWORKER),
-    Actor("em-b", Role.ENFORCEMENT_MANAGER),
-)
-#: The people the journey names, on the staff roster.
-ROSTER = {
-    StaffTeam.SPECIALIST_CASE_TEAM: [SCW.id],
-    StaffTeam.ENFORCEMENT: [EM.id, "em-c"],
-}
+CW = Actor("cw-bench", Role.CASEWORKER)
 OPEN = {"applicant_role": "receiving_parent", "service_type": "collect_and_pay"}
-OPEN |= {"receiving_parent_id": "pwc", "paying_parent_id": "nrp"}
-CONCERN = {
-    "kind": "threatened_violence",
-    "source": "customer_disclosure",
-    "affected_party_id": "pwc",
-    "police_involved": True,
-}
+SIGNPOST = {"target": "affordability_hub", "resolved_concern": False}
+CASES_FOR_COMMANDS = 200
+LONG_CASE = 10_000
+
+#: wrk's own summary, one JSON line (its ``done`` hook): requests, seconds, percentiles in µs, errors.
+DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests": %d, "seconds": %f, "p50_us": %d, "p90_us": %d, "p99_us": %d, "errors": %d, "non_2xx": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk); not found and cannot be installed here.")
+    return found
 
 
 def free_port() -> int:
@@ -68,142 +90,251 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_journey(client: httpx.Client, tokens: dict[str, dict[str, str]], timed: Callable[..., httpx.Response]) -> None:
-    r = timed(client.post, "/cases", json=OPEN, headers=tokens["cw"])
-    case = f"/cases/{r.json()['case_id']}"
-    timed(client.post, f"{case}/record-concern", json=CONCERN, headers=tokens["cw"])
-    timed(client.post, f"{case}/decide-referral", json={}, headers=tokens["cw"])
-    timed(client.post, f"{case}/accept-referral", json={"specialist_caseworker_id": SCW.id}, headers=tokens["scw"])
-    timed(
-        client.post,
-        f"{case}/start-enforcement",
-        json={"enforcement_manager_id": EM.id, "reason": "arrears"},
-        headers=tokens["scw"],
+@contextmanager
+def store(kind: str, postgres_url: str, folder: Path) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A fresh store and the variables a ``serve`` process needs to open it."""
+    common = {"http_jwt_secret": SECRET, "key_dir": folder / f"keys-{kind}"}
+    if kind == "sqlite":
+        path = folder / "bench.sqlite"
+        settings = Settings(store="sqlite", sqlite_path=path, **common)  # type: ignore[arg-type]
+        env = {"CASEJOURNEY_STORE": "sqlite", "CASEJOURNEY_SQLITE_PATH": str(path)}
+        yield settings, env | _common_env(settings)
+        return
+    schema = create_scratch_schema(postgres_url, "cj_bench_http")
+    try:
+        settings = Settings(store="postgres", postgres_url=postgres_url, postgres_schema=schema, **common)  # type: ignore[arg-type]
+        env = {"CASEJOURNEY_STORE": "postgres", "CASEJOURNEY_POSTGRES_URL": postgres_url}
+        env["CASEJOURNEY_POSTGRES_SCHEMA"] = schema
+        env |= _common_env(settings)
+        cli = str(Path(sys.executable).with_name("casejourney"))
+        # The schema made by its owner, as an operator does: the service itself does no DDL.
+        subprocess.run([cli, "db", "upgrade"], env={**os.environ, **env}, check=True, capture_output=True)
+        yield settings, env
+    finally:
+        drop_scratch_schema(postgres_url, schema)
+
+
+def _common_env(settings: Settings) -> dict[str, str]:
+    return {"CASEJOURNEY_KEY_DIR": str(settings.key_dir), "CASEJOURNEY_HTTP_JWT_SECRET": SECRET}
+
+
+def prepare(settings: Settings, events: int) -> dict[str, Any]:
+    """The log: ``events`` synthetic events, the read models rebuilt, the cases the load uses."""
+    with CaseJourney(settings) as app:
+        t0 = time.perf_counter()
+        write_synthetic_log(app, events)
+        short = app.execute(OpenCase(**OPEN, receiving_parent_id="rp-short", paying_parent_id="pp-short"), CW).case_id
+        for _ in range(9):
+            app.execute(GiveSignposting(case_id=short, **SIGNPOST), CW)  # type: ignore[arg-type]
+        long = app.execute(OpenCase(**OPEN, receiving_parent_id="rp-long", paying_parent_id="pp-long"), CW).case_id
+        for _ in range(LONG_CASE - 1):
+            app.execute(GiveSignposting(case_id=long, **SIGNPOST), CW)  # type: ignore[arg-type]
+        cases = [
+            str(app.execute(OpenCase(**OPEN, receiving_parent_id=f"rp-{n}", paying_parent_id=f"pp-{n}"), CW).case_id)
+            for n in range(CASES_FOR_COMMANDS)
+        ]
+        with ReadModels(app, settings) as models:
+            models.rebuild(list(PROJECTIONS), fresh=True)
+        head = app.recorder.max_notification_id()
+        print(f"  {head:,} events stored and projected in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return {"short": str(short), "long": str(long), "cases": cases, "head": head}
+
+
+@contextmanager
+def serving(env: dict[str, str], workers: int, *extra: str) -> Iterator[str]:
+    port = free_port()
+    log = tempfile.TemporaryFile("w+")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("casejourney")), "serve", "--port", str(port), "--workers", str(workers), *extra],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
     )
-    timed(
-        client.post,
-        f"{case}/hand-over-enforcement",
-        json={"to_manager_id": "em-c", "reason": "x"},
-        headers=tokens["em"],
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise SystemExit(f"the service did not start:\n{log.read()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
+def wrk(exe: str, base: str, script: str, *, connections: int, seconds: float, folder: Path) -> dict[str, float]:
+    lua = folder / f"load-{uuid.uuid4().hex[:8]}.lua"
+    lua.write_text(script + DONE)
+    threads = min(connections, 2)
+    out = subprocess.run(
+        [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(lua), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    found = json.loads(line[4:])
+    if found["errors"] or found["non_2xx"]:
+        raise SystemExit(f"wrk saw errors: {found}\n{out}")
+    return {
+        "rps": found["requests"] / found["seconds"],
+        "p50_ms": found["p50_us"] / 1000,
+        "p90_ms": found["p90_us"] / 1000,
+        "p99_ms": found["p99_us"] / 1000,
+    }
+
+
+def get_script(path: str, token: str) -> str:
+    return f'wrk.method = "GET"\nwrk.path = "{path}"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
+
+
+def command_script(cases: list[str], token: str) -> str:
+    ids = ", ".join(f'"{c}"' for c in cases)
+    body = json.dumps(SIGNPOST).replace('"', '\\"')
+    return (
+        f"local cases = {{{ids}}}\n"
+        "local n = math.random(#cases)\n"
+        f'local headers = {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json"}}\n'
+        "request = function()\n"
+        "  n = n % #cases + 1\n"
+        f'  return wrk.format("POST", "/cases/" .. cases[n] .. "/give-signposting", headers, "{body}")\n'
+        "end\n"
     )
-    timed(client.get, case, headers=tokens["scw"])
 
 
-def app_journey(app: CaseJourney, timed: Callable[..., object]) -> None:
-    result = timed(app.execute, OpenCase(**OPEN), CW)
-    case_id = result.case_id  # type: ignore[attr-defined]
-    timed(app.execute, RecordConcern(case_id=case_id, **CONCERN), CW)
-    timed(app.execute, DecideReferral(case_id=case_id), CW)
-    timed(app.execute, AcceptReferral(case_id=case_id, specialist_caseworker_id=SCW.id), SCW)
-    timed(app.execute, StartEnforcement(case_id=case_id, enforcement_manager_id=EM.id, reason="arrears"), SCW)
-    timed(app.execute, HandOverEnforcement(case_id=case_id, to_manager_id="em-c", reason="x"), EM)
-    timed(app.get_case, case_id)
+def in_process(settings: Settings, cases: list[str], threads: int, seconds: float) -> dict[str, float]:
+    """The same command on the same cases, called on the application by ``threads`` threads."""
+    with CaseJourney(settings) as app:
+        for case_id in cases:  # warm, as the service's workers are
+            app.execute(GiveSignposting(case_id=case_id, **SIGNPOST), CW)  # type: ignore[arg-type]
+        timings: list[list[float]] = [[] for _ in range(threads)]
+        stop = time.perf_counter() + seconds
+        start = threading.Barrier(threads + 1)
+
+        def run(i: int) -> None:
+            mine = cases[i::threads] or cases
+            start.wait()
+            n = 0
+            while time.perf_counter() < stop:
+                command = GiveSignposting(case_id=mine[n % len(mine)], **SIGNPOST)  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                app.execute(command, CW)
+                timings[i].append(time.perf_counter() - t0)
+                n += 1
+
+        pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        start.wait()
+        t0 = time.perf_counter()
+        for t in pool:
+            t.join()
+        elapsed = time.perf_counter() - t0
+    ms = sorted(x * 1000 for each in timings for x in each)
+    return {
+        "rps": len(ms) / elapsed,
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+    }
 
 
-def run(clients: int, seconds: float, journey: Callable[[Callable[..., object]], None]) -> tuple[float, float, float]:
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    stop = time.perf_counter() + seconds
-    barrier = threading.Barrier(clients + 1)
+def bench_store(kind: str, args: argparse.Namespace, exe: str, folder: Path) -> dict[str, Any]:
+    print(f"{kind}: preparing {args.events:,} events", file=sys.stderr)
+    with store(kind, args.postgres_url, folder / kind) as (settings, env):
+        made = prepare(settings, args.events)
+        token = issue_token(settings, CW)
+        figures: dict[str, Any] = {"store": kind, "events": made["head"], "workers": args.workers}
+        with serving(env, args.workers) as base:
+            run = {"seconds": args.seconds, "folder": folder}
+            for name, path in (("case_read_10", f"/cases/{made['short']}"), ("case_read_10000", f"/cases/{made['long']}")):
+                wrk(exe, base, get_script(path, token), connections=8, seconds=1, folder=folder)  # warm every worker
+                figures[name] = wrk(exe, base, get_script(path, token), connections=8, **run)
+            figures["caseloads"] = wrk(exe, base, get_script("/caseloads", token), connections=8, **run)
+            script = command_script(made["cases"], token)
+            figures["command_http_1"] = wrk(exe, base, script, connections=1, **run)
+            figures["command_http_8"] = wrk(exe, base, script, connections=8, **run)
+        figures["command_inproc_1"] = in_process(settings, made["cases"], 1, args.seconds)
+        figures["command_inproc_8"] = in_process(settings, made["cases"], 8, args.seconds)
+    return figures
 
-    def worker(i: int) -> None:
-        def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
-            t0 = time.perf_counter()
-            out = fn(*args, **kwargs)
-            latencies[i].append(time.perf_counter() - t0)
-            status = getattr(out, "status_code", 200)
-            if status >= 400:
-                raise RuntimeError(f"{status}: {getattr(out, 'text', '')}")
-            return out
 
-        barrier.wait()
-        while time.perf_counter() < stop:
-            journey(timed)
+def targets(f: dict[str, Any], cores: int) -> list[tuple[str, bool, str]]:
+    """The issue's targets, each with the figures that decide it."""
+    out = []
+    over = f["command_http_1"]["p50_ms"] - f["command_inproc_1"]["p50_ms"]
+    out.append(("command p50, 1 client: HTTP at most 0.5 ms above in-process", over <= 0.5, f"+{over:.2f} ms"))
+    ratio = f["command_http_8"]["rps"] / f["command_inproc_8"]["rps"]
+    if f["store"] == "postgres" and f["workers"] == cores:
+        out.append(("commands/s, 8 clients, workers = cores: HTTP >= 0.6x in-process", ratio >= 0.6, f"{ratio:.2f}x"))
+    rps = f["case_read_10"]["rps"]
+    if f["workers"] == 2:
+        out.append(("GET /cases/{id} with 2 workers: >= 2,000 req/s", rps >= 2000, f"{rps:,.0f} req/s"))
+    p99 = f["caseloads"]["p99_ms"]
+    if f["events"] >= 100_000:
+        out.append(("GET /caseloads p99 at 100k events: under 20 ms", p99 < 20, f"{p99:.1f} ms"))
+    grow = f["case_read_10000"]["p50_ms"] / f["case_read_10"]["p50_ms"]
+    out.append(("a case read at 10,000 events costs what it does at 10 (p50 within 1.5x)", grow <= 1.5, f"{grow:.2f}x"))
+    return out
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    all_ms = sorted(x * 1000 for lat in latencies for x in lat)
-    p99 = all_ms[min(len(all_ms) - 1, int(len(all_ms) * 0.99))]
-    return len(all_ms) / elapsed, statistics.median(all_ms), p99
+
+def report(all_figures: list[dict[str, Any]], cores: int) -> bool:
+    ok = True
+    for f in all_figures:
+        print(f"\n{f['store']}: {f['events']:,} events, {f['workers']} worker(s), wrk -c8 unless said")
+        print(f"  {'':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}")
+        for key, label in (
+            ("case_read_10", "GET /cases/{id} (10 events)"),
+            ("case_read_10000", "GET /cases/{id} (10,000 events)"),
+            ("caseloads", "GET /caseloads"),
+            ("command_http_1", "command over HTTP, 1 connection"),
+            ("command_inproc_1", "command in-process, 1 thread"),
+            ("command_http_8", "command over HTTP, 8 connections"),
+            ("command_inproc_8", "command in-process, 8 threads"),
+        ):
+            x = f[key]
+            print(f"  {label:34} {x['rps']:>8,.0f} {x['p50_ms']:>7.2f} {x['p99_ms']:>7.2f}")
+        print(
+            f"  HTTP/in-process commands/s: {f['command_http_1']['rps'] / f['command_inproc_1']['rps']:.2f}x (1),"
+            f" {f['command_http_8']['rps'] / f['command_inproc_8']['rps']:.2f}x (8)"
+        )
+        for what, met, figure in targets(f, cores):
+            ok &= met
+            print(f"  {'met   ' if met else 'MISSED'} {what}: {figure}")
+    return ok
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, help="Also write the figures here.")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("CASEJOURNEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     args = parser.parse_args()
-
-    schema = create_scratch_schema(args.postgres_url, "cj_bench_http")
-    settings = Settings(
-        store="postgres",
-        postgres_url=args.postgres_url,
-        postgres_schema=schema,
-        postgres_pool_size=8,
-        http_jwt_secret=SECRET,  # type: ignore[arg-type]
-    )
-    port = free_port()
-    env = {
-        **os.environ,
-        "CASEJOURNEY_STORE": "postgres",
-        "CASEJOURNEY_POSTGRES_URL": args.postgres_url,
-        "CASEJOURNEY_POSTGRES_SCHEMA": schema,
-        "CASEJOURNEY_POSTGRES_POOL_SIZE": "8",
-        "CASEJOURNEY_HTTP_JWT_SECRET": SECRET,
-    }
-    exe = Path(sys.executable).with_name("casejourney")
-    server = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
-    rows = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        tokens = {
-            name: {"Authorization": f"Bearer {issue_token(settings, actor)}"}
-            for name, actor in (("cw", CW), ("scw", SCW), ("em", EM))
-        }
-        local = threading.local()
-
-        def over_http(timed: Callable[..., object]) -> None:
-            if not hasattr(local, "client"):
-                local.client = httpx.Client(base_url=base, timeout=30)
-            http_journey(local.client, tokens, timed)  # type: ignore[arg-type]
-
-        app = CaseJourney(settings)
-        seed_roster(app, ROSTER)
-        try:
-            for clients in (1, 8):
-                http = run(clients, args.seconds, over_http)
-                inproc = run(clients, args.seconds, lambda timed: app_journey(app, timed))
-                rows.append((clients, http, inproc))
-        finally:
-            app.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        drop_scratch_schema(args.postgres_url, schema)
-
-    print(f"HTTP API vs in-process on PostgreSQL ({args.seconds:.0f}s each; mix: 6 commands + 1 case read per journey)")
-    head = f"{'clients':>7} | {'HTTP req/s':>10} {'p50 ms':>7} {'p99 ms':>7} |"
-    print(head + f" {'in-proc op/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}")
-    for clients, (h_rps, h50, h99), (i_rps, i50, i99) in rows:
-        print(
-            f"{clients:>7} | {h_rps:>10.0f} {h50:>7.2f} {h99:>7.2f} | {i_rps:>12.0f} {i50:>7.2f} {i99:>7.2f} |"
-            f" {i_rps / h_rps:>5.1f}x"
-        )
-    print("ratio = in-process ops/s divided by HTTP requests/s (the cost of the HTTP layer)")
+    exe = ensure_wrk()
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="cj-bench-http-") as tmp:
+        folder = Path(tmp)
+        figures = []
+        for kind in args.stores.split(","):
+            (folder / kind).mkdir()
+            figures.append(bench_store(kind.strip(), args, exe, folder))
+    ok = report(figures, cores)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -159,3 +159,22 @@ def test_each_request_is_one_json_line_with_its_id_and_no_token(served: dict[str
     assert set(line) == {"at", "method", "route", "status", "duration_ms", "request_id", "actor", "role", "pid"}
     assert lines[made]["status"] == 200 and lines[refused.headers["X-Request-ID"]]["status"] == 401
     assert lines[refused.headers["X-Request-ID"]]["actor"] is None
+
+
+def test_the_runner_beside_the_workers_lets_every_worker_read_the_callers_writes(served: dict[str, Any]) -> None:
+    base, auth = served["base"], {"Authorization": f"Bearer {served['token']}"}
+    body = {"applicant_role": "receiving_parent", "service_type": "collect_and_pay"}
+    for n in range(3):
+        with httpx.Client() as fresh:  # a new connection each time: any worker takes it
+            opened = fresh.post(
+                f"{base}/cases", json=body | {"receiving_parent_id": f"rp-{n}", "paying_parent_id": f"pp-{n}"},
+                headers=auth,
+            )  # fmt: skip
+            assert opened.status_code == 201, opened.text
+            since = {"Min-Log-Position": opened.headers["Log-Position"]}
+        with httpx.Client() as fresh:
+            loads = fresh.get(f"{base}/caseloads", params={"by": "team"}, headers={**auth, **since})
+        assert loads.status_code == 200, loads.text
+        assert sum(x["open_cases"] for x in loads.json()["caseloads"]) == n + 1
+        assert int(loads.headers["Log-Position"]) >= int(since["Min-Log-Position"])
+    assert "read models kept current here" in served["log"].read_text()
