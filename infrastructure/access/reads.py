@@ -49,10 +49,10 @@ class CustomerDirectory:
         self.app = app
 
     def details(self, party_id: str) -> dict[str, Any] | None:
-        customer = self.app.customer(party_id)
-        if customer is None or customer.details is None or customer.erased:
-            return None
-        return dict(customer.details)
+        with self.app.reading_customer(party_id) as customer:
+            if customer is None or customer.details is None or customer.erased:
+                return None
+            return dict(customer.details)
 
     def markers(self, party_id: str) -> dict[str, dict[str, str]]:
         return self.app.safety_markers(party_id)

@@ -227,6 +227,8 @@ class CaseJourney(Application[UUID]):
         self._pathway_targets = self.settings.pathway_targets()
         self._cache: OrderedDict[UUID, Case] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._customers: OrderedDict[UUID, Customer] = OrderedDict()  # read copies (``reading_customer``)
+        self._customers_lock = threading.Lock()
         self._case_locks = [threading.Lock() for _ in range(64)]
         self._roster: StaffRoster | None = None
         self._roster_lock = threading.Lock()
@@ -807,11 +809,11 @@ class CaseJourney(Application[UUID]):
         read misses a marker: in doubt the person is shown protected.
         """
         self._safety_marker_policy.remember()  # the log's concerns up to its head, into memory
-        customer = self.customer(party_id)
-        markers = dict(customer.markers) if customer is not None else {}
-        marker = str(SafetyMarker.DOMESTIC_ABUSE)
-        if marker not in markers:
+        with self.reading_customer(party_id) as customer:
+            markers = dict(customer.markers) if customer is not None else {}
+            marker = str(SafetyMarker.DOMESTIC_ABUSE)
             lifted = customer.lifted_after.get(marker, 0) if customer is not None else 0
+        if marker not in markers:
             implied = self._safety_marker_policy.first_concern_after(party_id, lifted)
             if implied is not None:
                 markers[marker] = {"case_id": str(implied.case_id), "set_at": implied.occurred_at.isoformat()}
@@ -860,6 +862,32 @@ class CaseJourney(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return customer
+
+    @contextmanager
+    def reading_customer(self, party_id: str) -> Iterator[Customer | None]:
+        """A person's record as it stands in the store now, to read (never to change) in the block:
+        as ``reading_case``, the copy this process keeps brought up to date with the events recorded
+        since (one indexed read), so an erasure or a marker recorded by any process is seen by the
+        next read. ``None`` for a person with no record."""
+        key = customer_id(party_id)
+        with self._customers_lock:
+            kept = self._customers.get(key)
+            try:
+                if kept is None:
+                    kept = self.repository.get(key, projector_func=_replay_events)
+                else:
+                    kept = _replay_events(kept, self.events.get(key, gt=kept.version))
+            except AggregateNotFoundError:
+                kept = None
+            except BaseException:
+                self._customers.pop(key, None)  # half brought up to date is no copy to keep
+                raise
+            if kept is not None and self.settings.aggregate_cache_size > 0:
+                self._customers[key] = kept
+                self._customers.move_to_end(key)
+                while len(self._customers) > self.settings.aggregate_cache_size:
+                    self._customers.popitem(last=False)
+            yield kept
 
     # ------------------------------------------------------------------ queries
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +33,9 @@ from infrastructure.http.problems import Problem
 from infrastructure.settings import Settings
 
 DEV_SECRET_FILE = "http-dev-jwt-secret"
+
+#: How many verified tokens a process keeps (each until it expires); the oldest go first.
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class NoSecretConfigured(RuntimeError):
@@ -143,6 +148,10 @@ class Authenticator:
         except NoSecretConfigured:
             self._secret = None  # API keys only
         self._api_keys = dict(settings.http_api_keys)
+        # Tokens verified already, until they expire: a verified signature holds until then, so a
+        # client's next request costs a dictionary look-up, not an HMAC or RSA check (issue 16, item 2).
+        self._verified: dict[str, tuple[Actor, float]] = {}
+        self._verified_lock = threading.Lock()
         self._provider = IdentityProviderKeys(settings) if settings.http_jwks else None
         if self._secret is None and not self._api_keys and self._provider is None:
             raise NoSecretConfigured("no JWT secret and no API keys configured: nobody could call the API")
@@ -155,10 +164,22 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             raise _unauthenticated("Only bearer tokens are accepted: Authorization: Bearer <token>.")
         if token.count(".") == 2:
-            return self._from_jwt(token)
+            now = time.time()
+            with self._verified_lock:
+                hit = self._verified.get(token)
+            if hit is not None and now < hit[1]:
+                return hit[0]
+            actor, until = self._from_jwt(token)
+            with self._verified_lock:
+                self._verified[token] = (actor, until)
+                while len(self._verified) > VERIFIED_TOKENS_KEPT:
+                    self._verified.pop(next(iter(self._verified)))  # the oldest first
+            return actor
         return self._from_api_key(token)
 
-    def _from_jwt(self, token: str) -> Actor:
+    def _from_jwt(self, token: str) -> tuple[Actor, float]:
+        """The token's actor once its signature and claims are verified, and until when that holds:
+        its expiry (and, for a provider's token, no longer than its keys are kept)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -184,9 +205,9 @@ class Authenticator:
             raise _unauthenticated("The token has expired.", "token_expired") from None
         except jwt.PyJWTError as exc:
             raise _unauthenticated(f"The token is not valid: {exc}.", "invalid_token") from None
-        return _actor(claims["sub"], claims["role"])
+        return _actor(claims["sub"], claims["role"]), float(claims["exp"])
 
-    def _from_provider(self, token: str, header: dict[str, object]) -> Actor:
+    def _from_provider(self, token: str, header: dict[str, object]) -> tuple[Actor, float]:
         assert self._provider is not None
         settings = self._settings
         try:
@@ -205,17 +226,18 @@ class Authenticator:
             raise _unauthenticated("The token has expired.", "token_expired") from None
         except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
             raise _unauthenticated(f"The token is not valid: {exc}.", "invalid_token") from None
+        until = min(float(claims["exp"]), time.time() + settings.http_jwks_cache_seconds)
         said = claims.get(settings.http_jwt_role_claim)
         if isinstance(said, list):  # a provider's "roles": the first that maps to one of ours
             said = next((r for r in said if str(r) in settings.http_jwt_roles), said[0] if said else None)
         if not settings.http_jwt_roles:
-            return _actor(claims["sub"], said)  # the provider's role names are ours
+            return _actor(claims["sub"], said), until  # the provider's role names are ours
         if str(said) not in settings.http_jwt_roles:
             raise _unauthenticated(
                 f"The token's {settings.http_jwt_role_claim!r} ({said!r}) maps to no role of this service.",
                 "invalid_token",
             )
-        return _actor(claims["sub"], settings.http_jwt_roles[str(said)])
+        return _actor(claims["sub"], settings.http_jwt_roles[str(said)]), until
 
     def _from_api_key(self, key: str) -> Actor:
         holder = self._api_keys.get(api_key_digest(key))

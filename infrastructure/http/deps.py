@@ -64,19 +64,26 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def current_actor(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Actor:
+def actor_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
+    """The caller's actor, from the bearer token; raises 401 (``Authenticator``)."""
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else request.headers.get("authorization")
     actor = services(request).authenticator.actor(header)
     request.state.actor = actor  # for the request's log line (``observe.RequestLog``)
     return actor
 
 
+async def current_actor(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Actor:
+    """On the event loop, not a thread: a verified token is a look-up (``Authenticator``), and a
+    thread hop per dependency cost more than the work (the profile in docs/http.md)."""
+    return actor_of(request, credentials)
+
+
 def require(route: str) -> Any:
     """A dependency: the caller's actor, once the matrix allows their role on ``route``."""
 
-    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    async def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if not authz.is_allowed(route, actor.role):
             allowed = ", ".join(sorted(str(r) for r in authz.allowed_roles(route)))
             raise Problem(

@@ -22,13 +22,13 @@ from infrastructure.audit.html_pages import CSP, case_timeline_html
 from infrastructure.eventstore.checkpoints import trusted_verifier
 from infrastructure.eventstore.readiness import cannot_take_a_command
 from infrastructure.http import authz
-from infrastructure.http.deps import RESPONSES, CaseId, bearer, current_actor, etag, require, services
+from infrastructure.http.deps import RESPONSES, CaseId, actor_of, bearer, etag, require, services
 from infrastructure.http.metrics import CONTENT_TYPE, exposition
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
 from infrastructure.readmodels.errors import ProjectionStopped
 
 
-def purpose(
+async def purpose(
     purpose: Annotated[
         str, Query(max_length=500, description="Why you are reading it (recorded with your id, for the auditors).")
     ],
@@ -388,7 +388,7 @@ def _reads(api: FastAPI) -> None:
         """Public: only whether the service is ready. With an operator's token: the stores, the head and lags."""
         svc = services(request)
         detailed = credentials is not None and authz.is_allowed(
-            "get_readiness_details", current_actor(request, credentials).role
+            "get_readiness_details", actor_of(request, credentials).role
         )
         try:
             refused = cannot_take_a_command(svc.settings, svc.app.recorder.events_table_name)  # type: ignore[attr-defined]
