@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
 from infrastructure.access.log import AccessLog
@@ -26,9 +28,14 @@ from infrastructure.http.deps import Services
 from infrastructure.http.limits import BodySizeLimit
 from infrastructure.http.metrics import ProjectionLag
 from infrastructure.http.observe import RequestLog, log_requests_to_stderr
+from infrastructure.http.problems import PROBLEM_JSON
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.queries import CaseQueries, LogQueries, TablesQueries
 from infrastructure.settings import Settings, settings_error, unknown_variables
+
+#: The API's version: in ``info.version`` and in the ``API-Version`` header of every answer. The
+#: paths carry none: a change that breaks a client would be published beside this one, under /v2.
+API_VERSION = "1"  # observe.API_VERSION says it on every answer
 
 DESCRIPTION = """\
 Commands and queries of the child maintenance case journey, safety first.
@@ -39,7 +46,12 @@ Commands and queries of the child maintenance case journey, safety first.
   the first result (`Idempotent-Replayed: true`) and appends nothing.
 * **Concurrency**: case reads carry an `ETag` (the case version); send it back in `If-Match` on a
   command and a stale version is answered `409 version_conflict` with the current version.
-* **Errors**: RFC 9457 `application/problem+json` with a stable `code`.
+* **Errors**: RFC 9457 `application/problem+json` (schema `ProblemDetails`) with a stable `code`; each
+  response lists the codes it may carry.
+* **Read your writes**: a command answers `Log-Position`; send it back as `Min-Log-Position` on
+  `/caseloads` or `/expedited-queue` and the list includes your write (or answers 503 `projection_behind`).
+* **Version**: every answer carries `API-Version: 1` (also `info.version`). The paths carry none: a
+  change that would break a client is published beside this version, never in place.
 * **Need to know**: a safeguarding history, and a person's contact details, go only to a reader with a
   legitimate relationship to the case (its named caseworker, the team reviewing it, its enforcement
   manager, the ACS senior leader holding an escalation, an auditor), judged on the case and the staff
@@ -93,10 +105,11 @@ def create_app(
         max_projection_lag=max_projection_lag,
         owned=owned,
     )
-    api = FastAPI(
+    api = FastAPIOffline(  # FastAPI, with /docs and /redoc served from the package: no CDN
         title="case-journey",
-        version="1",
+        version=API_VERSION,
         description=DESCRIPTION,
+        servers=[{"url": "/", "description": "This service (behind a proxy, its --root-path is listed first)"}],
         openapi_tags=[
             {"name": "commands", "description": "One POST per command of the case journey."},
             {"name": "cases", "description": "A case's state, team assignment and safeguarding history."},
@@ -113,9 +126,43 @@ def create_app(
     commands.install(api)
     reads.install(api)
     staff.install(api)
+    api.openapi = lambda: _published(api)  # type: ignore[method-assign]
     api.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     api.add_middleware(RequestLog)  # outermost: a refused body is logged too, with its id
     return api
+
+
+def _published(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, made exact where it is not: every error answers ``application/problem+json``
+    with the ``ProblemDetails`` schema (FastAPI's own 422 schema included), and a response schema
+    that names a model is that model alone."""
+    if api.openapi_schema:
+        return api.openapi_schema
+    document = get_openapi(
+        title=api.title,
+        version=api.version,
+        description=api.description,
+        routes=api.routes,
+        tags=api.openapi_tags,
+        servers=api.servers,
+    )
+    problem = {"$ref": "#/components/schemas/ProblemDetails"}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, answer in operation.get("responses", {}).items():
+                if status[0] in "45":
+                    answer["content"] = {PROBLEM_JSON: {"schema": problem}}
+                    continue
+                for media in answer.get("content", {}).values():
+                    schema = media.get("schema") or {}
+                    if "$ref" in schema:
+                        media["schema"] = {"$ref": schema["$ref"]}
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    document["info"]["x-api-version-header"] = "API-Version"
+    api.openapi_schema = document
+    return document
 
 
 def from_env() -> FastAPI:

@@ -9,7 +9,9 @@ read again.
 models made at run time, and FastAPI must see them as objects.)
 """
 
+from enum import Enum
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -46,6 +48,50 @@ class CommandResponse(CommandResult):
     outcome: list[EventOutcome] = Field(default_factory=list)
 
 
+#: The example values of the bodies' fields, by name (people of the sample journeys).
+EXAMPLE_IDS = {
+    "receiving_parent_id": "pwc-1",
+    "paying_parent_id": "nrp-1",
+    "affected_party_id": "pwc-1",
+    "party_id": "pwc-1",
+    "advised_by_party_id": "pwc-1",
+    "caseworker_id": "cw-ada",
+    "specialist_caseworker_id": "scw-bea",
+    "enforcement_manager_id": "em-cal",
+    "to_manager_id": "em-dan",
+}
+EXAMPLE_TEXT = {
+    "reason": "Six months of arrears; the paying parent has stopped paying.",
+    "summary": "The receiving parent told us she is afraid to give her new address.",
+    "resolution": "Safety plan agreed with the receiving parent and the local support service.",
+    "correction": "The concern was recorded on the wrong case.",
+}
+EXAMPLE_UUID = UUID("5f0c2e4a-8b1d-4c7e-9a3f-2d6b8e1f0a47")
+
+
+def body_example(command_class: type[Command]) -> dict[str, Any]:
+    """A body the command accepts (its required fields), for the OpenAPI document; tested to
+    validate (``tests/e2e/test_http_openapi.py``)."""
+    example: dict[str, Any] = {}
+    for name, info in command_class.model_fields.items():
+        if name == "case_id" or not info.is_required():
+            continue
+        kind = info.annotation
+        if name in EXAMPLE_IDS:
+            example[name] = EXAMPLE_IDS[name]
+        elif isinstance(kind, type) and issubclass(kind, Enum):
+            example[name] = next(iter(kind)).value
+        elif kind is UUID:
+            example[name] = str(EXAMPLE_UUID)
+        elif kind is int:
+            example[name] = 2
+        elif kind is bool or kind == bool | None:
+            example[name] = False
+        else:
+            example[name] = EXAMPLE_TEXT.get(name, "As agreed on the phone with the customer.")
+    return example
+
+
 def body_model(command_class: type[Command]) -> type[BaseModel]:
     """The request body of a command: its fields without the case id (that is in the path)."""
     fields: dict[str, Any] = {
@@ -53,7 +99,11 @@ def body_model(command_class: type[Command]) -> type[BaseModel]:
     }
     return create_model(
         command_class.__name__,
-        __config__=ConfigDict(extra="forbid", title=command_class.__name__),
+        __config__=ConfigDict(
+            extra="forbid",
+            title=command_class.__name__,
+            json_schema_extra={"examples": [body_example(command_class)]},
+        ),
         __doc__=command_class.__doc__,
         **fields,
     )

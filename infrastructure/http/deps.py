@@ -24,7 +24,8 @@ from infrastructure.access.reads import CaseReads
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http import authz
 from infrastructure.http.auth import Authenticator
-from infrastructure.http.problems import Problem
+from infrastructure.http.problems import Problem, codes_of
+from infrastructure.http.schemas import ProblemDetails
 from infrastructure.readmodels.queries import CaseQueries
 from infrastructure.settings import Settings
 
@@ -133,14 +134,21 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def _problem(status: int, description: str) -> dict[str, Any]:
+    return {"model": ProblemDetails, "description": f"{description} Codes: {codes_of(status)}."}
+
+
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid bearer token (problem+json)."},
-    403: {"description": "The caller's role may not do this (problem+json)."},
-    404: {"description": "Unknown case (problem+json)."},
-    409: {"description": "Refused by a rule, a stale If-Match, or a reused Idempotency-Key (problem+json)."},
-    422: {"description": "Invalid input, field by field (problem+json)."},
-    503: {"description": "The store cannot be reached; nothing was recorded (problem+json)."},
+    401: _problem(401, "No valid bearer token."),
+    403: _problem(403, "The caller's role, or relationship to the case, does not allow this."),
+    404: _problem(404, "Unknown case."),
+    409: _problem(409, "Refused by a rule (its own code), a stale If-Match, or a reused Idempotency-Key."),
+    413: _problem(413, "The body is larger than `http_max_body_bytes`; nothing was read."),
+    422: _problem(422, "Invalid input, field by field in `errors`."),
+    500: _problem(500, "The stored record fails verification, or an unexpected failure (nothing was recorded)."),
+    503: _problem(503, "The store cannot be reached, or a read model is behind; nothing was recorded."),
 }
+
 
 IdempotencyKey = Annotated[
     str | None,

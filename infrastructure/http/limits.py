@@ -28,10 +28,12 @@ class BodySizeLimit:
             try:
                 too_big = int(declared) > self.max_bytes
             except ValueError:
-                await self._refuse(send, 400, "invalid_content_length", "Content-Length is not a number.")
+                await self._refuse(
+                    send, 400, "invalid_content_length", "Content-Length is not a number.", scope.get("path", "")
+                )
                 return
             if too_big:
-                await self._too_large(send)
+                await self._too_large(send, scope.get("path", ""))
                 return
         chunks: list[dict[str, Any]] = []
         size = 0
@@ -42,7 +44,7 @@ class BodySizeLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                await self._too_large(send)
+                await self._too_large(send, scope.get("path", ""))
                 return
             chunks.append(message)
             if not message.get("more_body", False):
@@ -53,19 +55,27 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Any) -> None:
+    async def _too_large(self, send: Any, path: str) -> None:
         await self._refuse(
             send,
             413,
             "body_too_large",
             f"The request body is larger than {self.max_bytes} bytes (http_max_body_bytes):"
             " nothing was read or recorded.",
+            path,
         )
 
     @staticmethod
-    async def _refuse(send: Any, status: int, code: str, detail: str) -> None:
+    async def _refuse(send: Any, status: int, code: str, detail: str, path: str = "") -> None:
         body = json.dumps(
-            {"type": "about:blank", "title": "Request refused", "status": status, "detail": detail, "code": code}
+            {
+                "type": f"urn:casejourney:problem:{code}",  # as every problem (problems.TYPE_PREFIX)
+                "title": "Request refused",
+                "status": status,
+                "detail": detail,
+                "code": code,
+                "instance": path,
+            }
         ).encode()
         headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -34,6 +34,9 @@ LOGGER = logging.getLogger("casejourney.http")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 HEADER = "x-request-id"
 
+#: On every answer (``app.API_VERSION``, kept here as bytes: the middleware is below the app).
+API_VERSION = b"1"
+
 
 def request_id_of(scope: dict[str, Any]) -> str:
     for name, value in scope.get("headers", ()):
@@ -63,7 +66,11 @@ class RequestLog:
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"api-version", API_VERSION),
+                ]
             await send(message)
 
         try:

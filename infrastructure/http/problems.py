@@ -50,6 +50,60 @@ INPUT_RULE_CODES = frozenset(
 )
 
 
+#: The stable codes, by the status they are answered with. A rule of the case journey refuses
+#: with its own code (409, or 422 for the input codes above); ``tests/e2e/test_http_openapi.py``
+#: checks that every code the HTTP layer and the domain raise is listed here.
+PROBLEM_CODES: dict[int, tuple[str, ...]] = {
+    400: ("invalid_content_length",),
+    401: ("unauthenticated", "invalid_token", "token_expired"),
+    403: ("role_not_permitted", "not_a_current_member", "no_legitimate_relationship", "own_alert"),
+    404: ("case_not_found", "not_found"),
+    409: (
+        "version_conflict",
+        "command_id_reused",
+        "case_closed",
+        "case_exists",
+        "rule_violation",
+        "three_part_test",
+        "police_involvement",
+        "specialist_team_only",
+        "acs_domestic_abuse",
+        "not_the_enforcement_manager",
+        "override_reason_required",
+        "pathway_target_missing",
+        "customer_erased",
+        "already_erased",
+        "no_such_marker",
+        "unknown_alert",
+        "alert_already_reviewed",
+        "busy",
+    ),
+    413: ("body_too_large",),
+    422: (
+        "invalid_input",
+        "purpose_required",
+        "invalid_idempotency_key",
+        "idempotency_key_mismatch",
+        "invalid_if_match",
+        "if_match_mismatch",
+        "log_position_unknown",
+        *sorted(INPUT_RULE_CODES),
+    ),
+    500: ("internal_error", "record_fails_verification"),
+    503: (
+        "store_unavailable",
+        "store_cannot_write",
+        "projection_behind",
+        "projection_stopped",
+        "projection_lag",
+    ),
+}
+
+
+def codes_of(status: int) -> str:
+    return ", ".join(f"`{code}`" for code in PROBLEM_CODES.get(status, ()))
+
+
 class Problem(Exception):
     """Raised by the HTTP layer to answer with a problem document."""
 

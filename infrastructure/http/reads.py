@@ -21,7 +21,7 @@ from infrastructure.audit.evidence import CaseEvidence, case_evidence
 from infrastructure.audit.html_pages import CSP, case_timeline_html
 from infrastructure.eventstore.checkpoints import trusted_verifier
 from infrastructure.eventstore.readiness import cannot_take_a_command
-from infrastructure.http import authz
+from infrastructure.http import authz, schemas
 from infrastructure.http.deps import RESPONSES, CaseId, actor_of, bearer, etag, require, services
 from infrastructure.http.metrics import CONTENT_TYPE, exposition
 from infrastructure.http.problems import STORE_ERRORS, Problem, store_unavailable
@@ -123,7 +123,7 @@ def _reads(api: FastAPI) -> None:
         operation_id="get_case",
         summary="A case's state (ETag = its version)",
         tags=["cases"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.CaseView}},
     )
     def get_case(
         request: Request,
@@ -163,7 +163,7 @@ def _reads(api: FastAPI) -> None:
         operation_id="get_team_assignment",
         summary="Where the case sits: team, named caseworker, enforcement manager, open flags",
         tags=["cases"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.TeamAssignment}},
     )
     def get_team_assignment(
         request: Request, case_id: CaseId, actor: Annotated[Actor, require("get_team_assignment")]
@@ -194,7 +194,7 @@ def _reads(api: FastAPI) -> None:
             " recorded it at that time."
         ),
         tags=["cases"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.SafeguardingHistory}},
     )
     def get_safeguarding_history(
         request: Request,
@@ -224,7 +224,7 @@ def _reads(api: FastAPI) -> None:
         operation_id="get_safeguarding_history_reads",
         summary="Who read this case's safeguarding history or contact details, when, on which basis, why (auditors)",
         tags=["cases"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.HistoryReads}},
     )
     def get_safeguarding_history_reads(
         request: Request, case_id: CaseId, actor: Annotated[Actor, require("get_safeguarding_history_reads")]
@@ -243,7 +243,10 @@ def _reads(api: FastAPI) -> None:
         ),
         tags=["cases"],
         response_class=HTMLResponse,
-        responses={**RESPONSES, 200: {"content": {"text/html": {}}, "description": "The timeline page."}},
+        responses={
+            **RESPONSES,
+            200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "The timeline page."},
+        },
     )
     def get_case_timeline(
         request: Request,
@@ -279,7 +282,7 @@ def _reads(api: FastAPI) -> None:
             " (the bundle is still returned, marked, so the failure is evidence too)."
         ),
         tags=["cases"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.EvidenceBundle}},
     )
     def get_case_evidence_bundle(
         request: Request,
@@ -321,7 +324,7 @@ def _reads(api: FastAPI) -> None:
         operation_id="get_caseloads",
         summary="Open cases per team, named caseworker or enforcement manager",
         tags=["work"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.Caseloads}},
     )
     def get_caseloads(
         request: Request,
@@ -343,7 +346,7 @@ def _reads(api: FastAPI) -> None:
         operation_id="get_expedited_queue",
         summary="Open expedited pathways, the one due first first",
         tags=["work"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.ExpeditedQueue}},
     )
     def get_expedited_queue(
         request: Request,
@@ -359,7 +362,13 @@ def _reads(api: FastAPI) -> None:
             raise store_unavailable(exc) from exc
         return {"entries": entries}
 
-    @api.get("/healthz", operation_id="healthz", summary="The process is alive", tags=["health"])
+    @api.get(
+        "/healthz",
+        operation_id="healthz",
+        summary="The process is alive",
+        tags=["health"],
+        responses={200: {"model": schemas.Alive}},
+    )
     def healthz() -> dict[str, str]:
         return {"status": "alive"}
 
@@ -371,7 +380,12 @@ def _reads(api: FastAPI) -> None:
         " durations by route template and code only: no case, person or actor appears in a label.",
         tags=["health"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}, "description": "The metrics, in Prometheus' text format."}},
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "The metrics, in Prometheus' text format.",
+            }
+        },
     )
     def metrics(request: Request) -> Response:
         svc = services(request)
@@ -382,7 +396,7 @@ def _reads(api: FastAPI) -> None:
         operation_id="readyz",
         summary="The stores answer, and how far each read model is behind the log",
         tags=["health"],
-        responses={503: {"description": "Not ready (problem+json)."}},
+        responses={200: {"model": schemas.Readiness}, 503: RESPONSES[503]},
     )
     def readyz(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Any:
         """Public: only whether the service is ready. With an operator's token: the stores, the head and lags."""

@@ -15,6 +15,7 @@ from domain.staff.commands import JoinTeam, LeaveTeam
 from domain.values import Actor, StaffTeam
 from infrastructure.access.roster import roster_changes, roster_rows
 from infrastructure.eventstore.application import RosterResult
+from infrastructure.http import schemas
 from infrastructure.http.deps import RESPONSES, IdempotencyKey, merge_headers, require, services
 
 
@@ -71,7 +72,7 @@ def _staff(api: FastAPI) -> None:
         operation_id="get_staff_roster",
         summary="Who is a current member of which team, since when and on whose word",
         tags=["staff"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.StaffRoster}},
     )
     def get_staff_roster(
         request: Request,
@@ -86,7 +87,7 @@ def _staff(api: FastAPI) -> None:
         operation_id="get_break_glass_alerts",
         summary="Break-glass reads: who read what without a relationship, why, and their review",
         tags=["alerts"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.BreakGlassAlerts}},
     )
     def get_break_glass_alerts(
         request: Request,
@@ -100,7 +101,7 @@ def _staff(api: FastAPI) -> None:
         operation_id="review_break_glass",
         summary="Review a break-glass read (an ACS senior leader or an auditor, never the reader)",
         tags=["alerts"],
-        responses=RESPONSES,
+        responses={**RESPONSES, 200: {"model": schemas.BreakGlassAlert}},
     )
     def review_break_glass(
         request: Request,
