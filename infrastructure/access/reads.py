@@ -10,7 +10,7 @@ decides anything itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from domain.rules.need_to_know import (
 )
 from domain.values import Actor
 from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
-from infrastructure.eventstore.application import CaseJourney
+from infrastructure.eventstore.application import CaseJourney, PartyRecord
 
 
 class PartyDirectory(Protocol):
@@ -49,13 +49,14 @@ class CustomerDirectory:
         self.app = app
 
     def details(self, party_id: str) -> dict[str, Any] | None:
-        with self.app.reading_customer(party_id) as customer:
-            if customer is None or customer.details is None or customer.erased:
-                return None
-            return dict(customer.details)
+        return self.app.party_records([party_id])[party_id][1]
 
     def markers(self, party_id: str) -> dict[str, dict[str, str]]:
         return self.app.safety_markers(party_id)
+
+    def records(self, party_ids: Iterable[str]) -> dict[str, PartyRecord]:
+        """Markers and details of each party, each record read once (``CaseJourney.party_records``)."""
+        return self.app.party_records(party_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +115,12 @@ class CaseReads:
             return None
         membership = self.app.memberships()
         returned: list[ContactRead] = []
-        for side, party_id in (
-            ("receiving_parent", facts.receiving_parent_id),
-            ("paying_parent", facts.paying_parent_id),
-        ):
-            markers = self.directory.markers(party_id)
+        sides = (("receiving_parent", facts.receiving_parent_id), ("paying_parent", facts.paying_parent_id))
+        records = self.directory.records(party_id for _, party_id in sides)
+        for side, party_id in sides:
+            markers, details = records[party_id]
             standing = standing_of(party_id, facts, {party_id: markers})
             view: dict[str, Any] = {"party_id": party_id, "standing": str(standing), "safety_markers": markers}
-            details = self.directory.details(party_id)
             if details is not None:
                 access = contact_access(actor, facts, membership, standing, break_glass_reason=break_glass_reason)
                 if access.allowed:

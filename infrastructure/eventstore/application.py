@@ -205,6 +205,10 @@ def _replay_events(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+#: A person's safety markers (kind -> the case that raised it and when) and contact details (or None).
+PartyRecord = tuple[dict[str, dict[str, str]], dict[str, Any] | None]
+
+
 class CaseJourney(Application[UUID]):
     """The case-journey application over the ``eventsourcing`` event store."""
 
@@ -808,16 +812,26 @@ class CaseJourney(Application[UUID]):
         the marker that concern implies, as the policy would record it. So no read appends, and no
         read misses a marker: in doubt the person is shown protected.
         """
+        return self.party_records([party_id])[party_id][0]
+
+    def party_records(self, party_ids: Iterable[str]) -> dict[str, PartyRecord]:
+        """Each person's safety markers (as ``safety_markers``) and contact details (``None`` when
+        there are none or they were erased), each record read once: what a case view shows."""
         self._safety_marker_policy.remember()  # the log's concerns up to its head, into memory
-        with self.reading_customer(party_id) as customer:
-            markers = dict(customer.markers) if customer is not None else {}
-            marker = str(SafetyMarker.DOMESTIC_ABUSE)
-            lifted = customer.lifted_after.get(marker, 0) if customer is not None else 0
-        if marker not in markers:
-            implied = self._safety_marker_policy.first_concern_after(party_id, lifted)
-            if implied is not None:
-                markers[marker] = {"case_id": str(implied.case_id), "set_at": implied.occurred_at.isoformat()}
-        return markers
+        marker = str(SafetyMarker.DOMESTIC_ABUSE)
+        found = {}
+        for party_id in dict.fromkeys(party_ids):
+            with self.reading_customer(party_id) as customer:
+                markers = dict(customer.markers) if customer is not None else {}
+                lifted = customer.lifted_after.get(marker, 0) if customer is not None else 0
+                shown = customer is not None and customer.details is not None and not customer.erased
+                details = dict(customer.details) if shown else None  # type: ignore[union-attr, arg-type]
+            if marker not in markers:
+                implied = self._safety_marker_policy.first_concern_after(party_id, lifted)
+                if implied is not None:
+                    markers[marker] = {"case_id": str(implied.case_id), "set_at": implied.occurred_at.isoformat()}
+            found[party_id] = (markers, details)
+        return found
 
     def follow_safety_markers(self) -> int:
         """Marks the people affected by domestic-abuse concerns recorded since the last call (the
