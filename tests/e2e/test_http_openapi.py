@@ -9,18 +9,27 @@ validates against its published model, unknown fields refused.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import httpx
+import pytest
 from pydantic import BaseModel
 
 from domain.case.commands import COMMANDS_BY_ACTION, OpenCase
 from domain.customer.commands import RecordCustomerDetails
+from infrastructure.audit.chromium import find_chromium
 from infrastructure.http import schemas
 from infrastructure.http.problems import INPUT_RULE_CODES, PROBLEM_CODES
-from tests.e2e.conftest import ACSSL, AUD, CW, EM, OPS, SCW, TL, Api
+from tests.conftest import IN_CI, cli_env, sqlite_settings
+from tests.e2e.conftest import ACSSL, AUD, CW, EM, OPS, SCW, SECRET, TL, Api
+from tests.e2e.test_cli import CLI
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,3 +154,52 @@ def test_the_docs_pages_need_no_network_but_the_service(api: Api) -> None:
             if source.endswith((".js", ".css", ".png")):
                 asset = api.client.get(source)
                 assert asset.status_code == 200 and len(asset.content) > 1000, source
+
+
+def test_the_docs_render_in_a_browser_that_can_reach_nothing_but_the_service(tmp_path: Path) -> None:
+    """Swagger UI and ReDoc, in headless Chromium with every other host unresolvable (an air-gapped
+    network): both pages build the whole document from the service alone."""
+    chromium = find_chromium()
+    if chromium is None:
+        reason = "headless Chromium not installed (scripts/ensure_chromium.sh installs it with apt-get as root)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    settings = sqlite_settings(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **cli_env(settings), "CASEJOURNEY_HTTP_JWT_SECRET": SECRET}
+    server = subprocess.Popen(
+        [CLI, "serve", "--workers", "1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", server)
+        for page, rendered in (("docs", 'class="swagger-ui"'), ("redoc", "redoc-wrap")):
+            done = subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / page}",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=15000",
+                 "--dump-dom", f"http://127.0.0.1:{port}/{page}"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert rendered in done.stdout, (page, done.stdout[:2000])
+            assert "Record a safeguarding concern" in done.stdout, page  # an operation, read from /openapi.json
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def wait_until_serving(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.2)
