@@ -166,6 +166,12 @@ def make_engine(settings: Settings) -> Engine:
             # Let SQLAlchemy, not the sqlite3 module, say where transactions begin (the sqlite3
             # module would otherwise run DDL outside any transaction, and a swap must be atomic).
             dbapi_connection.isolation_level = None
+            # The read models are derived: their rows and their position commit together, so a
+            # commit lost to a power cut is lost whole and projected again from the log; they need
+            # no fsync of their own (WAL + NORMAL syncs at checkpoints). Each batch was four fsyncs
+            # the appends waited behind: a command's p90 over HTTP with the runner beside the
+            # workers went from 15-16 ms to 9-12 ms (SQLite, 2 workers, wrk -c1, 3 runs each).
+            dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
