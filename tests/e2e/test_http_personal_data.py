@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from domain.customer.commands import EraseCustomer, RecordCustomerDetails
 from domain.errors import RuleViolation
+from infrastructure.eventstore.application import CaseJourney
 from tests.e2e.conftest import ACSSL, AUD, CW, EM, SCW, SVC, TL, Api
 
 
@@ -48,3 +51,19 @@ def test_a_marker_from_an_earlier_case_reaches_whoever_acts_on_the_new_one(api: 
         parties = api.get(f"/cases/{second}", actor).json()["parties"]
         assert parties["receiving_parent"]["safety_markers"]["domestic_abuse"]["case_id"] == first
         assert parties["paying_parent"]["safety_markers"] == {}
+
+
+def test_an_erasure_by_another_process_is_seen_by_the_next_read(api: Api, store_settings: Any) -> None:
+    """The service keeps each person's record in memory between reads (``reading_customer``); the
+    retention job erases in a process of its own. The next read must show nothing."""
+    app = api.client.app.state.services.app  # type: ignore[attr-defined]
+    app.record_customer_details(RecordCustomerDetails(party_id="pwc-1", address="3 Hidden Close"), CW)
+    case_id = api.open_case()
+    api.command(case_id, "assign_caseworker", {"caseworker_id": CW.id}, TL)
+    assert "Hidden Close" in api.get(f"/cases/{case_id}", CW).text  # read, and kept
+    api.command(case_id, "close_case", {"reason": "Maintenance arrangement ended."}, CW)
+    with CaseJourney(api.settings) as retention_job:
+        retention_job.erase_customer(EraseCustomer(party_id="pwc-1", reason="retention ended"), SVC)
+    after = api.get(f"/cases/{case_id}", CW)
+    assert after.status_code == 200 and "Hidden Close" not in after.text, after.text
+    assert "contact_details" not in after.json()["parties"]["receiving_parent"]
