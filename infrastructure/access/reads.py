@@ -38,6 +38,8 @@ class PartyDirectory(Protocol):
 
     def markers(self, party_id: str) -> dict[str, dict[str, str]]: ...
 
+    def records(self, party_ids: Iterable[str]) -> dict[str, PartyRecord]: ...
+
 
 class CustomerDirectory:
     """Contact details from the customers' own records (sealed under per-person keys).

@@ -153,7 +153,7 @@ class TablesQueries:
         return {name: max(head - position, 0) for name, position in self.read_models.positions().items()}
 
     def position(self, name: str) -> int:
-        return self.read_models.positions([name]).get(name, 0)
+        return int(self.read_models.positions([name]).get(name, 0))
 
     def reached(self, position: int, name: str, timeout: float) -> bool:
         return bool(self.read_models.wait_for(position, timeout=timeout, names=[name]))
