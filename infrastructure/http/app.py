@@ -7,11 +7,13 @@ With ``postgres_read_url`` set, a second case application reads there for the GE
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
@@ -32,6 +34,8 @@ from infrastructure.http.problems import PROBLEM_JSON
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.queries import CaseQueries, LogQueries, TablesQueries
 from infrastructure.settings import Settings, settings_error, unknown_variables
+
+log = logging.getLogger("casejourney.http")
 
 #: The API's version: in ``info.version`` and in the ``API-Version`` header of every answer. The
 #: paths carry none: a change that breaks a client would be published beside this one, under /v2.
@@ -87,7 +91,13 @@ def create_app(
     read_models = None
     if queries is None and settings.http_read_models == "tables":
         # The tables the projection runner keeps (``serve`` runs one beside the workers).
-        read_models = ReadModels(reader, settings.for_reading(), create=reader is app)
+        try:
+            read_models = ReadModels(reader, settings.for_reading(), create=reader is app)
+        except sqlalchemy.exc.DBAPIError as exc:
+            # A store that cannot be opened for them (a read-only file, a full disk with the tables
+            # never made): the lists are folded from the log instead, still right, only slower.
+            log.warning("the read models cannot be opened (%s): the lists are folded from the log", exc.orig)
+    if read_models is not None:
         owned.append(read_models)
         answers: CaseQueries = TablesQueries(reader, read_models)
     else:

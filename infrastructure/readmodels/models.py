@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy.exc
 from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, String, inspect, select, text, update
 from sqlalchemy import insert as sa_insert
@@ -103,7 +104,13 @@ class ReadModels:
     # -- schema
 
     def _ensure(self) -> None:
-        """Creates the tracking table and, for a projection never built, its empty live tables."""
+        """Creates the tracking table and, for a projection never built, its empty live tables.
+
+        A store that has them all is opened by reading only: no write transaction is begun, so the
+        read models open on a file or a role that cannot be written (a full disk, a read-only
+        mount: the service then still answers its reads)."""
+        if self._complete():
+            return
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Two processes starting at once would race on CREATE TABLE (a duplicate type error):
@@ -124,6 +131,17 @@ class ReadModels:
                         name=spec.name, position=0, schema_version=spec.schema_version(), table_suffix=""
                     )
                 )
+
+    def _complete(self) -> bool:
+        """Whether the tracking table and a row for every projection exist (read only)."""
+        try:
+            with reading(self.engine.connect()) as conn:
+                if not inspect(conn).has_table(tracking.name, schema=tracking.schema):
+                    return False
+                known = {r.name for r in conn.execute(select(tracking.c.name))}
+        except sqlalchemy.exc.OperationalError:
+            return False  # not even readable: the write path below says why
+        return known >= set(PROJECTIONS)
 
     def _row(self, conn: Connection, name: str, *, lock: bool = False) -> Any:
         query = select(tracking).where(tracking.c.name == name)

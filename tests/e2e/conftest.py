@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from domain.values import Actor
+from infrastructure.audit.chromium import find_chromium
 from infrastructure.http import create_app
 from infrastructure.http.auth import issue_token
 from infrastructure.readmodels.models import ReadModels
 from infrastructure.readmodels.runner import RunnerBesideTheService
 from infrastructure.settings import Settings
 from tests import builders
-from tests.conftest import FakeClock, seed_test_roster
+from tests.conftest import IN_CI, FakeClock, seed_test_roster
 
 SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 
@@ -40,7 +45,7 @@ class Api:
     settings: Settings
     clock: FakeClock
     #: The last ``Log-Position`` a command answered. With ``reads_own_writes`` (a runner keeps the
-    #: read models: the ``api`` fixture) it is sent back as ``Min-Log-Position`` on each GET, as a
+    #: read models: the ``api_on_tables`` fixture) it is sent back as ``Min-Log-Position`` on each GET, as a
     #: client that reads its own writes does (the lists wait for the runner to pass it).
     position: int | None = None
     reads_own_writes: bool = False
@@ -92,7 +97,11 @@ def open_protected_case(api: Api) -> str:
 
 
 def http_settings(settings: Settings, **overrides: Any) -> Settings:
-    return settings.model_copy(update={"http_jwt_secret": SecretStr(SECRET), **overrides})
+    """The API's settings for a test. The lists are folded from the log (``http_read_models="log"``)
+    unless a test asks for the tables: those need a runner, and making the read models' tables for
+    every test cost the suite minutes. The tables and reading your own writes have their own tests
+    (``test_http_read_your_writes.py``, ``test_http_read_models.py``, ``test_http_workers.py``)."""
+    return settings.model_copy(update={"http_jwt_secret": SecretStr(SECRET), "http_read_models": "log", **overrides})
 
 
 @pytest.fixture
@@ -100,7 +109,18 @@ def api(store_settings: Settings, clock: FakeClock) -> Iterator[Api]:
     settings = http_settings(store_settings)
     asgi = create_app(settings, clock=clock)
     seed_test_roster(asgi.state.services.app)
-    # The projection runner beside the service, as `serve` runs it: the lists answer from its tables.
+    with TestClient(asgi) as client:
+        yield Api(client, settings, clock)
+    asgi.state.services.close()
+
+
+@pytest.fixture
+def api_on_tables(store_settings: Settings, clock: FakeClock) -> Iterator[Api]:
+    """The API as ``serve`` runs it: lists from the read-model tables, a projection runner beside
+    it, and a client that reads its own writes (``Min-Log-Position``)."""
+    settings = http_settings(store_settings, http_read_models="tables")
+    asgi = create_app(settings, clock=clock)
+    seed_test_roster(asgi.state.services.app)
     follower = RunnerBesideTheService(ReadModels(asgi.state.services.app, settings), retry=0.2)
     follower.runner.poll_interval = 0.02
     follower.start()
@@ -112,3 +132,35 @@ def api(store_settings: Settings, clock: FakeClock) -> Iterator[Api]:
         follower.join(timeout=10)
         follower.runner.models.close()
         asgi.state.services.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_serving(base: str, server: subprocess.Popen[Any], said: Callable[[], str] = lambda: "") -> None:
+    """Until ``base`` answers ``/healthz`` (60 s at most); fails with what the server said if it stops."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, said()
+        assert time.monotonic() < deadline, said()
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium: skipped without it, but never under CI=true."""
+    binary = find_chromium()
+    if binary is None:
+        reason = "headless Chromium not installed (scripts/ensure_chromium.sh installs it with apt-get as root)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    return binary

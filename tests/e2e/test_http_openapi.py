@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import httpx
-import pytest
 from pydantic import BaseModel
 
 from domain.case.commands import COMMANDS_BY_ACTION, OpenCase
 from domain.customer.commands import RecordCustomerDetails
-from infrastructure.audit.chromium import find_chromium
 from infrastructure.http import schemas
 from infrastructure.http.problems import INPUT_RULE_CODES, PROBLEM_CODES
-from tests.conftest import IN_CI, cli_env, sqlite_settings
-from tests.e2e.conftest import ACSSL, AUD, CW, EM, OPS, SCW, SECRET, TL, Api
+from tests.conftest import cli_env, sqlite_settings
+from tests.e2e.conftest import ACSSL, AUD, CW, EM, OPS, SCW, SECRET, TL, Api, free_port, wait_until_serving
 from tests.e2e.test_cli import CLI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,26 +151,13 @@ def test_the_docs_pages_need_no_network_but_the_service(api: Api) -> None:
                 assert asset.status_code == 200 and len(asset.content) > 1000, source
 
 
-def test_the_docs_render_in_a_browser_that_can_reach_nothing_but_the_service(tmp_path: Path) -> None:
+def test_the_docs_render_in_a_browser_that_can_reach_nothing_but_the_service(chromium: str, tmp_path: Path) -> None:
     """Swagger UI and ReDoc, in headless Chromium with every other host unresolvable (an air-gapped
     network): both pages build the whole document from the service alone."""
-    chromium = find_chromium()
-    if chromium is None:
-        reason = "headless Chromium not installed (scripts/ensure_chromium.sh installs it with apt-get as root)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    settings = sqlite_settings(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, **cli_env(settings), "CASEJOURNEY_HTTP_JWT_SECRET": SECRET}
-    server = subprocess.Popen(
-        [CLI, "serve", "--workers", "1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    env = {**os.environ, **cli_env(sqlite_settings(tmp_path)), "CASEJOURNEY_HTTP_JWT_SECRET": SECRET}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    server = subprocess.Popen([CLI, "serve", "--workers", "1", "--port", str(port)], env=env, **quiet)  # type: ignore[call-overload]
     try:
         wait_until_serving(f"http://127.0.0.1:{port}", server)
         for page, rendered in (("docs", 'class="swagger-ui"'), ("redoc", "redoc-wrap")):
@@ -191,15 +173,3 @@ def test_the_docs_render_in_a_browser_that_can_reach_nothing_but_the_service(tmp
     finally:
         server.terminate()
         server.wait(timeout=60)
-
-
-def wait_until_serving(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.2)

@@ -37,7 +37,7 @@ POLICE_CONCERN = {
 @pytest.fixture
 def no_runner(store_settings: Any, clock: FakeClock) -> Iterator[Api]:
     """The API on the tables, with no runner: what it answers when the read models are behind."""
-    settings = http_settings(store_settings, http_read_your_writes_seconds=0.3)
+    settings = http_settings(store_settings, http_read_models="tables", http_read_your_writes_seconds=0.3)
     asgi = create_app(settings, clock=clock)
     seed_test_roster(asgi.state.services.app)
     with TestClient(asgi) as client:
@@ -91,7 +91,8 @@ def test_a_list_waits_for_the_callers_own_write_or_says_it_is_behind(no_runner: 
     assert int(caught_up.headers["Log-Position"]) >= position
 
 
-def test_with_the_runner_beside_it_a_list_shows_the_write_at_once(api: Api) -> None:
+def test_with_the_runner_beside_it_a_list_shows_the_write_at_once(api_on_tables: Api) -> None:
+    api = api_on_tables
     case_id, position = _enforced_case(api)
     loads = api.get("/caseloads", EM, by="enforcement_manager")
     assert loads.status_code == 200, loads.text
@@ -131,8 +132,9 @@ def test_a_bad_min_log_position_is_refused_and_changes_nothing(no_runner: Api, b
 
 
 def test_a_case_read_is_brought_up_to_date_with_what_another_process_appended(
-    api: Api, store_settings: Any, clock: FakeClock
+    api_on_tables: Api, store_settings: Any, clock: FakeClock
 ) -> None:
+    api = api_on_tables
     case_id, _ = _enforced_case(api)
     seen = api.get(f"/cases/{case_id}", EM).json()
     assert seen["enforcement_manager_id"] == EM.id

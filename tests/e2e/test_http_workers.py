@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import pytest
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http.auth import issue_token
 from tests.conftest import cli_env, postgres_settings, seed_test_roster
-from tests.e2e.conftest import CW, SECRET, http_settings
+from tests.e2e.conftest import CW, SECRET, free_port, http_settings, wait_until_serving
 from tests.e2e.test_cli import CLI
 
 pytestmark = pytest.mark.postgres
@@ -30,34 +28,19 @@ pytestmark = pytest.mark.postgres
 CONCERN = {"kind": "coercive_control", "source": "customer_disclosure", "affected_party_id": "pwc-1"}
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(pg_schema: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     settings = http_settings(postgres_settings(pg_schema))
     with CaseJourney(settings) as app:
         seed_test_roster(app)
-    port = _port()
+    port = free_port()
     env = {**os.environ, **cli_env(settings), "CASEJOURNEY_HTTP_JWT_SECRET": SECRET}
     log = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(
         [CLI, "serve", "--workers", "2", "--port", str(port)], env=env, stderr=log, stdout=log, text=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, Path(log.name).read_text()
-        assert time.monotonic() < deadline, Path(log.name).read_text()
-        time.sleep(0.2)
+    wait_until_serving(base, server, lambda: Path(log.name).read_text())
     token = issue_token(settings, CW)
     try:
         yield {"base": base, "server": server, "log": Path(log.name), "settings": settings, "token": token}

@@ -9,7 +9,7 @@ What must hold, each time:
   failed left nothing behind (its case's version is the last acknowledged one);
 - once the fault is gone (space freed), the same running application appends again by itself.
 
-A real full disk is a 512 KiB tmpfs and a real read-only file is a read-only bind mount: both need
+A real full disk is a 1 MiB tmpfs and a real read-only file is a read-only bind mount: both need
 root to mount (the test is skipped otherwise). Without root, ``PRAGMA max_page_count`` gives the
 same SQLITE_FULL to one connection; the first test uses it and needs nothing.
 """
@@ -35,6 +35,7 @@ from infrastructure.audit.schema_upgrade import upgrade
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.integrity import verify_log
 from infrastructure.http import create_app
+from infrastructure.http.auth import issue_token
 from infrastructure.settings import Settings
 from tests.builders import CASEWORKER, open_case, opening
 from tests.conftest import FakeClock
@@ -121,10 +122,11 @@ def test_max_page_count_full_gives_a_clear_error_and_no_corruption(
 def test_a_full_disk_gives_a_clear_error_no_corruption_and_the_service_recovers(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
-    with mounted("-t", "tmpfs", "-o", "size=512k", "tmpfs", target=disk):
+    # 1 MiB: the read models' empty tables (made when the service starts) take a share of it.
+    with mounted("-t", "tmpfs", "-o", "size=1m", "tmpfs", target=disk):
         settings = Settings(store="sqlite", sqlite_path=disk / "cj.sqlite")
         app = CaseJourney(settings, clock=FakeClock())
-        service = TestClient(create_app(http_settings(settings), app=app))
+        service = TestClient(create_app(http_settings(settings, http_read_models="tables"), app=app))
         case_id = _open(app)
         assert service.get("/readyz").status_code == 200
         acknowledged, error = _fill_until_failure(app, case_id)
@@ -176,11 +178,15 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
         assert "read" in write.stderr.lower() and "only" in write.stderr.lower(), write.stderr
         assert "Traceback" not in write.stderr
         with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:
-            service = create_app(http_settings(copy.settings), app=copy)
+            # The read models cannot be opened on a read-only file: the lists are folded from the log.
+            service = create_app(http_settings(copy.settings, http_read_models="tables"), app=copy)
             with TestClient(service) as client:
                 refused = client.get("/readyz")
+                bearer = {"Authorization": f"Bearer {issue_token(service.state.services.settings, CASEWORKER)}"}
+                loads = client.get("/caseloads", headers=bearer)
             service.state.services.close()
             assert refused.status_code == 503 and "cannot take a command" in refused.json()["detail"], refused.text
+            assert loads.status_code == 200 and loads.json()["caseloads"][0]["open_cases"] == 1, loads.text
         # A current store is opened with no DDL (docs/operations.md), so a read-only copy opens;
         # the first write is what the read-only file refuses, in words.
         with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:

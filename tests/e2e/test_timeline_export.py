@@ -15,19 +15,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
 from typer.testing import CliRunner
 
 from domain.case.aggregate import Case
 from domain.case.commands import DecideReferral, RecordConcern, RecordEntryInError
 from domain.values import Actor, Role
-from infrastructure.audit.chromium import dump_dom, find_chromium
+from infrastructure.audit.chromium import dump_dom
 from infrastructure.audit.html_pages import case_timeline_html
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.samples.scenarios import SCENARIOS, run_scenario
 from infrastructure.settings import Settings
 from tests.builders import CASEWORKER, open_case
-from tests.conftest import IN_CI, cli_env
+from tests.conftest import cli_env
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # before the test clock: stories run months
 
@@ -55,17 +54,6 @@ EXPECTED: dict[int, list[str]] = {
     9: ["ExpeditedPathwayClosed", "Hardship addressed: payments resumed."],
     10: ["CaseClosed", "The child has left full-time education."],
 }
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    binary = find_chromium()
-    if binary is None:
-        reason = "headless Chromium not installed (scripts/ensure_chromium.sh installs it with apt-get as root)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    return binary
 
 
 def rendered_text(chromium: str, page: str, tmp_path: Path, name: str) -> tuple[str, str]:
