@@ -63,10 +63,13 @@ def _sqlite(path: Path) -> str | None:
 def _postgres(settings: Settings, events_table: str) -> str | None:
     params: dict[str, str] = settings.postgres_params()
     with psycopg.connect(**params, connect_timeout=2, autocommit=True) as conn:  # type: ignore[arg-type]
+        # Events are appended only through the log's append function (the writer may not insert
+        # by hand: docs/operations.md), so it is the right to run it that makes a role a writer.
+        append = f'"{settings.postgres_schema}".{events_table}_append1(uuid,bigint,text,bytea)'
         row = conn.execute(
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), current_user,"
-            " to_regclass(%s) IS NOT NULL AND has_table_privilege(to_regclass(%s), 'INSERT')",
-            (f'"{settings.postgres_schema}".{events_table}',) * 2,
+            " to_regprocedure(%s) IS NOT NULL AND has_function_privilege(to_regprocedure(%s), 'EXECUTE')",
+            (append,) * 2,
         ).fetchone()
         assert row is not None
         in_recovery, read_only, user, may_append = row

@@ -273,9 +273,9 @@ def check_roles(settings: Settings, *, writer: str | None, reader: str | None) -
 def grant_roles(settings: Settings, *, writer: str | None, reader: str | None) -> list[str]:
     """The grants of the three roles (docs/operations.md), for the tables ``db upgrade`` made and, by
     default privileges, for those the owner makes later (a read model's rebuild): the writer may
-    read and append everywhere, update and delete outside the logs (a chain head, a key shredded on
-    erasure, a read model), and run the append functions; the reader may only read. Neither may make
-    or alter a table. Returns what was granted, in words."""
+    read everywhere, append to the logs only through their append functions, and insert, update and
+    delete outside the logs (a chain head, a key shredded on erasure, a read model); the reader may
+    only read. Neither may make or alter a table. Returns what was granted, in words."""
     from psycopg.sql import SQL, Identifier
 
     schema = Identifier(settings.postgres_schema or "public")
@@ -307,11 +307,12 @@ def grant_roles(settings: Settings, *, writer: str | None, reader: str | None) -
                     "ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
                 ).format(schema, r)
             )
+            # The logs take rows only through the append functions (which chain them); the schema
+            # version is the owner's. A row inserted by hand would skip the chain: refused.
             for name in [*APPEND_ONLY, TABLE]:
                 if name in names:
                     table = SQL("{}.{}").format(schema, Identifier(name))
-                    conn.execute(SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(table, r))
-            conn.execute(SQL("REVOKE INSERT ON {}.{} FROM {}").format(schema, Identifier(TABLE), r))
+                    conn.execute(SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(table, r))
             conn.execute(SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, r))
             conn.execute(
                 SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT USAGE, SELECT ON SEQUENCES TO {}").format(schema, r)

@@ -47,8 +47,18 @@ from infrastructure.eventstore.integrity import CHAIN_LABEL, GENESIS, ChainRow, 
 CHAIN_BATCH = 10_000
 
 
+#: What a write refused by a server that takes none means, and what to do (docs/operations.md).
+READ_ONLY_SERVER = (
+    "this PostgreSQL server takes no writes (a standby in recovery, or read-only sessions): commands"
+    " go to the primary; point CASEJOURNEY_POSTGRES_URL at it, or list every host in it with"
+    " target_session_attrs=read-write"
+)
+
+
 def _persistence_error(exc: psycopg.Error) -> PersistenceError:
     """The library's exception for a psycopg error, as its own datastore maps them."""
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):  # a standby, or read-only sessions
+        return OperationalError(f"{READ_ONLY_SERVER} ({str(exc).splitlines()[0]})")
     if isinstance(exc, psycopg.IntegrityError):
         return IntegrityError(str(exc))
     if isinstance(exc, psycopg.OperationalError):
@@ -208,7 +218,10 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                 cursor.execute(statement, params, prepare=True)
                 rows_out = cursor.fetchall()
             except psycopg.Error as exc:
-                if conn.closed or conn.broken or isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+                # Dropped on a server that takes no writes too: the next append reconnects and, with
+                # a multi-host URL, finds the primary (after a failover, the promoted standby).
+                lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
+                if conn.closed or conn.broken or isinstance(exc, lost):
                     self._drop_writer()
                 raise _persistence_error(exc) from exc
         return [int(row[0]) for row in rows_out]

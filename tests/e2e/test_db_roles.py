@@ -89,6 +89,11 @@ def test_the_owner_upgrades_the_writer_appends_and_the_reader_only_reads(roles, 
     assert signed.returncode == 0, signed.stderr
     for statement in (
         f'UPDATE "{schema}".casejourney_events SET topic = topic',
+        # a row slipped in by hand would skip the chain: the logs take rows through their functions only
+        f'INSERT INTO "{schema}".casejourney_events (originator_id, originator_version, topic, state)'
+        " VALUES (gen_random_uuid(), 1, 'x', '')",
+        f'INSERT INTO "{schema}".accesslog_events (originator_id, originator_version, topic, state)'
+        " VALUES (gen_random_uuid(), 1, 'x', '')",
         f'DELETE FROM "{schema}".accesslog_events',
         f'CREATE TABLE "{schema}".planted (x int)',
         f'UPDATE "{schema}".casejourney_schema SET version = 0',
@@ -182,6 +187,8 @@ def test_the_service_reads_on_the_read_url_and_decides_and_records_on_the_primar
     seed_test_roster(services.app)
     try:
         with TestClient(service) as client:
+            ready = client.get("/readyz")  # the writer appends through the functions: it can take a command
+            assert ready.status_code == 200, ready.text
             api = Api(client, settings, clock)
             case_id = open_protected_case(api)
             reads = _access_events(schema)
@@ -194,6 +201,19 @@ def test_the_service_reads_on_the_read_url_and_decides_and_records_on_the_primar
             assert _access_events(schema) > reads  # recorded on the primary, through the writer
             roster = api.get("/staff", AUD)
             assert roster.status_code == 200 and roster.json()["members"], roster.text
+
+            # A read that cannot be recorded is refused: nothing shown, nothing written.
+            functions = f'ALL FUNCTIONS IN SCHEMA "{schema}"'
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'REVOKE EXECUTE ON {functions} FROM "{names["writer"]}"')
+            reads = _access_events(schema)
+            for path in (f"/cases/{case_id}/safeguarding-history", f"/cases/{case_id}/timeline.html"):
+                unrecorded = api.get(path, AUD, **purpose)
+                assert unrecorded.status_code == 503, (path, unrecorded.text)
+                assert "coercive control" not in unrecorded.text and "Traceback" not in unrecorded.text
+            assert _access_events(schema) == reads
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'GRANT EXECUTE ON {functions} TO "{names["writer"]}"')
 
             with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
                 conn.execute(f'REVOKE SELECT ON ALL TABLES IN SCHEMA "{schema}" FROM "{names["reader"]}"')

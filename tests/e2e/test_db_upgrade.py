@@ -83,6 +83,64 @@ def test_a_store_of_the_previous_release_is_refused_untouched_then_upgraded_with
     assert again.returncode == 0 and json.loads(again.stdout)["changed"] is False
 
 
+#: The same release's store on PostgreSQL (`pg_dump` of schema ``RELEASE_0_SCHEMA``; see the README).
+RELEASE_0_DUMP = RELEASE_0 / "postgres.sql"
+RELEASE_0_SCHEMA = "cj_release0_fixture"
+
+
+def pg_rows(schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of a PostgreSQL schema, in order (as ``rows`` for a SQLite file)."""
+    with psycopg.connect(POSTGRES_URL) as conn:
+        return {
+            t: sorted(conn.execute(f'SELECT * FROM "{schema}"."{t}"').fetchall(), key=repr)
+            for t in sorted(tables_in(schema))
+        }
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_of_the_previous_release_is_refused_untouched_then_upgraded_without_losing_a_byte(
+    bare_schema: str, tmp_path: Path
+) -> None:
+    dump = RELEASE_0_DUMP.read_text().replace(f"CREATE SCHEMA {RELEASE_0_SCHEMA};", "")
+    restored = subprocess.run(
+        ["psql", POSTGRES_URL, "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+        input=dump.replace(RELEASE_0_SCHEMA, bare_schema),
+        capture_output=True,
+        text=True,
+    )
+    assert restored.returncode == 0, restored.stderr
+    keys = tmp_path / "keys"
+    shutil.copytree(RELEASE_0 / "keys", keys)
+    keys.chmod(0o700)
+    for key in keys.iterdir():
+        key.chmod(0o600)
+    settings = postgres_settings(bare_schema, key_dir=keys)
+    env = cli_env(settings)
+    before = pg_rows(bare_schema)
+    assert len(before["casejourney_events"]) == 21 and len(before["accesslog_events"]) == 2
+    assert stored_version(settings) == 0 and stored_version(settings, "access") == 0
+
+    for command in (["verify"], ["history", "--scenario", "1"], ["projections", "status"], ["demo"]):
+        refused = run(*command, env=env)
+        said = flat(refused.stderr)
+        assert refused.returncode == 3, said
+        assert "has the schema of a release before versions were recorded" in said and UPGRADE_SAID in said, said
+        assert pg_rows(bare_schema) == before, command  # refused: not one row written
+
+    upgraded = run("db", "upgrade", "--format", "json", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    said = json.loads(upgraded.stdout)
+    assert said["before"] == {"cases": 0, "access": 0} and said["after"] == SCHEMA_VERSION and said["changed"]
+    after = pg_rows(bare_schema)
+    assert set(after) - set(before) == {TABLE}  # one table more, and nothing else changed
+    assert {t: r for t, r in after.items() if t != TABLE} == before
+    verified = run("verify", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr  # chain, tree, checkpoints, access log
+    assert "2 signed" in verified.stdout and "2 events chained" in verified.stdout, verified.stdout
+    again = run("db", "upgrade", "--format", "json", env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["changed"] is False
+
+
 def test_db_status_reads_only_and_says_what_is_needed(tmp_path: Path) -> None:
     settings = release_0_copy(tmp_path)
     sums = digest(settings.sqlite_path)

@@ -12,11 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from infrastructure.audit.schema_upgrade import upgrade
+from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http import create_app
 from infrastructure.settings import Settings
 from scripts.pg_clusters import TempCluster
-from tests.conftest import require_clusters, seed_test_roster
+from tests.builders import open_case
+from tests.conftest import cli_env, require_clusters, seed_test_roster
 from tests.e2e.conftest import AUD, Api, http_settings, open_protected_case
+from tests.e2e.test_cli import run
+from tests.e2e.test_cli_settings import flat
 
 pytestmark = pytest.mark.postgres
 
@@ -37,9 +41,10 @@ def clusters() -> Iterator[tuple[TempCluster, TempCluster]]:
         primary.remove()
 
 
-def _events_on(url: str) -> int:
+def _events_on(url: str, schema: str = "cases") -> int:
     with psycopg.connect(url) as conn:
-        return int(conn.execute("SELECT count(*) FROM cases.casejourney_events").fetchone()[0])  # type: ignore[index]
+        found = conn.execute(f"SELECT count(*) FROM {schema}.casejourney_events").fetchone()
+        return int(found[0])  # type: ignore[index]
 
 
 def test_auditors_read_on_the_standby_while_the_primary_takes_commands(clusters, clock, tmp_path) -> None:
@@ -84,3 +89,42 @@ def test_auditors_read_on_the_standby_while_the_primary_takes_commands(clusters,
             assert _events_on(primary.url) == services.app.recorder.max_notification_id()
     finally:
         services.close()
+
+
+def test_every_read_command_runs_on_the_standby_and_it_is_never_ready_for_commands(clusters, clock, tmp_path) -> None:
+    """An auditor's commands pointed straight at the standby: they read (no DDL, nothing appended),
+    a write is refused in words, and a service that mistakes the standby for its primary says at
+    ``/readyz`` that it cannot take a command."""
+    primary, standby = clusters
+    keys = tmp_path / "keys"
+    on_primary = Settings(store="postgres", postgres_url=primary.url, postgres_schema="reads", key_dir=keys)
+    upgrade(on_primary)
+    with CaseJourney(on_primary, clock=clock) as app:
+        case_id = open_case(app)
+        head = app.recorder.max_notification_id()
+    deadline = time.monotonic() + 10
+    while _events_on(standby.url, "reads") < head:
+        assert time.monotonic() < deadline, "the standby did not catch up within 10 s"
+        time.sleep(0.05)
+
+    env = cli_env(on_primary.model_copy(update={"postgres_url": standby.url}))
+    for command in (
+        ["history", str(case_id)],
+        ["replay", str(case_id)],
+        ["verify"],
+        ["projections", "status"],
+        ["db", "status"],
+    ):
+        read = run(*command, env=env)
+        assert read.returncode == 0 and "Traceback" not in read.stderr, (command, read.stdout, read.stderr)
+    written = run("demo", env=env)
+    assert written.returncode == 3 and "read-only" in flat(written.stderr), written.stderr
+    assert "Traceback" not in written.stderr and _events_on(standby.url, "reads") == head
+
+    service = create_app(http_settings(on_primary.model_copy(update={"postgres_url": standby.url})), clock=clock)
+    try:
+        with TestClient(service) as client:
+            ready = client.get("/readyz")
+        assert ready.status_code == 503 and "cannot take a command" in ready.json()["detail"], ready.text
+    finally:
+        service.state.services.close()

@@ -177,6 +177,23 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
         assert write.returncode == 3, write.stdout + write.stderr
         assert "read" in write.stderr.lower() and "only" in write.stderr.lower(), write.stderr
         assert "Traceback" not in write.stderr
+        # Every read command reads a read-only evidence copy; a recorded read cannot be recorded
+        # there, so it is refused and shows nothing (a read is never unrecorded).
+        for command in (
+            ["history", str(opened.case_id)],
+            ["replay", str(opened.case_id)],
+            ["verify"],
+            ["verify", "--format", "json"],
+            ["projections", "status"],
+            ["db", "status"],
+        ):
+            read = run(*command, env=env)
+            assert read.returncode == 0 and "Traceback" not in read.stderr, (command, read.stdout, read.stderr)
+        bundle = tmp_path / "bundle.json"
+        unrecorded = run("export", str(opened.case_id), "--auditor", "aud-1", "--purpose", "complaint review",
+                         "--bundle", str(bundle), env=env)  # fmt: skip
+        assert unrecorded.returncode == 3 and not bundle.exists(), unrecorded.stdout + unrecorded.stderr
+        assert "Traceback" not in unrecorded.stderr and "only" in unrecorded.stderr.lower(), unrecorded.stderr
         with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:
             # The read models cannot be opened on a read-only file: the lists are folded from the log.
             service = create_app(http_settings(copy.settings, http_read_models="tables"), app=copy)
