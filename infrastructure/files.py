@@ -77,6 +77,11 @@ def make_private_folder(path: Path) -> None:
             each.mkdir(mode=0o700)
 
 
+def on_read_only_media(path: Path) -> bool:
+    """Whether ``path`` exists on a file system mounted read-only: nothing can change it there."""
+    return path.exists() and bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def sqlite_database_name(path: Path) -> str:
     """The name SQLite opens ``path`` by: the plain path for a store that can be written; for a
     read-only evidence copy a read-only URI, so reads work and the first write is refused in words.
@@ -86,7 +91,7 @@ def sqlite_database_name(path: Path) -> str:
     mount. A file that is only not writable by this user is opened ``mode=ro``."""
     if not path.exists():
         return str(path)
-    if os.statvfs(path).f_flag & os.ST_RDONLY:
+    if on_read_only_media(path):
         return f"file:{path}?mode=ro&immutable=1"
     if not os.access(path, os.W_OK):
         return f"file:{path}?mode=ro"

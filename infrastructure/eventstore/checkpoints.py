@@ -44,7 +44,16 @@ def trusted_verifier(settings: Settings) -> Verifier:
     the signer's (kept outside the database: someone who can write to the store cannot re-sign)."""
     if settings.checkpoint_verifier_key:
         return Verifier.parse(settings.checkpoint_verifier_key)
-    return checkpoint_signer(settings).verifier()
+    try:
+        return checkpoint_signer(settings).verifier()
+    except OSError as exc:  # no key yet, and a read-only folder (an evidence copy) where none can be made
+        log.warning(
+            "no checkpoint key in %s and none can be made there (%s): no stored checkpoint is trusted;"
+            " give this reader the verifier key (CASEJOURNEY_CHECKPOINT_VERIFIER_KEY)",
+            settings.key_folder(),
+            exc.strerror or exc,
+        )
+        return Signer.generate(settings.checkpoint_origin).verifier()  # trusts nothing stored
 
 
 class Checkpoints(SideTable):

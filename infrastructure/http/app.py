@@ -24,6 +24,7 @@ from infrastructure.access.reads import CaseReads, CustomerDirectory
 from infrastructure.audit.schema_upgrade import open_mode
 from infrastructure.eventstore.application import CaseJourney, utc_now
 from infrastructure.eventstore.schema import service_mode
+from infrastructure.files import on_read_only_media
 from infrastructure.http import commands, problems, reads, staff
 from infrastructure.http.auth import Authenticator
 from infrastructure.http.deps import Services
@@ -89,7 +90,11 @@ def create_app(
         owned.append(reader)
     clock = clock or app.clock
     read_models = None
-    if queries is None and settings.http_read_models == "tables":
+    if settings.store == "sqlite" and on_read_only_media(settings.sqlite_path):
+        # An evidence copy on read-only media: no runner can ever bring its read models up to the
+        # log, so the lists are folded from the log (right, only slower).
+        log.warning("the SQLite file is on read-only media: the lists are folded from the log")
+    elif queries is None and settings.http_read_models == "tables":
         # The tables the projection runner keeps (``serve`` runs one beside the workers).
         try:
             read_models = ReadModels(reader, settings.for_reading(), create=reader is app)

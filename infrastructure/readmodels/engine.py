@@ -51,7 +51,7 @@ from sqlalchemy.types import TypeDecorator
 from domain.case.aggregate import Case
 from infrastructure.eventstore.crypto import KeyringCipher
 from infrastructure.eventstore.keys import key_material
-from infrastructure.files import create_private_file
+from infrastructure.files import create_private_file, sqlite_database_name
 from infrastructure.settings import Settings
 
 #: One decoded event of the log: its notification id and the domain event.
@@ -155,8 +155,9 @@ def make_engine(settings: Settings) -> Engine:
     """A SQLAlchemy engine on the event store's own database (same file / same schema)."""
     if settings.store == "sqlite":
         create_private_file(settings.sqlite_path)
+        name = sqlite_database_name(settings.sqlite_path)  # a read-only evidence copy: opened to read
         engine = create_engine(
-            f"sqlite+pysqlite:///{settings.sqlite_path}",
+            f"sqlite+pysqlite:///{name}&uri=true" if name.startswith("file:") else f"sqlite+pysqlite:///{name}",
             connect_args={"timeout": 30},
             json_serializer=_json_dumps,
         )

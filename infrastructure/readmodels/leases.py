@@ -133,4 +133,20 @@ def lease_is_held(settings: Settings, name: str) -> bool:
         _try_lease(settings, name).release()
     except LeaseHeld:
         return True
+    except OSError:  # a folder this process may not write (a read-only evidence copy): look only
+        return _file_lease_is_held(f"{settings.sqlite_path}.{name}.lock")
     return False
+
+
+def _file_lease_is_held(path: str) -> bool:
+    """Whether another process holds the ``flock`` of ``path``, opened to read (no lock file: no writer)."""
+    try:
+        with open(path) as file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False

@@ -38,7 +38,7 @@ from infrastructure.http import create_app
 from infrastructure.http.auth import issue_token
 from infrastructure.settings import Settings
 from tests.builders import CASEWORKER, open_case, opening
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, seed_test_roster
 from tests.e2e.conftest import http_settings
 from tests.e2e.test_cli import run
 
@@ -169,6 +169,7 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
         opened = app.execute(
             opening(receiving_parent_id="rp-1", paying_parent_id="pp-1", command_id=UUID(int=7)), CASEWORKER
         )
+        seed_test_roster(app)  # an auditor on the roster, for the recorded read below
     upgrade(settings)  # every component made (the access log too), as on a store in service
     with mounted("--bind", str(data), target=view):
         assert _mount("-o", "remount,ro,bind", str(view))
@@ -190,12 +191,12 @@ def test_a_read_only_file_gives_a_clear_error_and_no_corruption(tmp_path: Path) 
             read = run(*command, env=env)
             assert read.returncode == 0 and "Traceback" not in read.stderr, (command, read.stdout, read.stderr)
         bundle = tmp_path / "bundle.json"
-        unrecorded = run("export", str(opened.case_id), "--auditor", "aud-1", "--purpose", "complaint review",
+        unrecorded = run("export", str(opened.case_id), "--auditor", "aud-eve", "--purpose", "complaint review",
                          "--bundle", str(bundle), env=env)  # fmt: skip
         assert unrecorded.returncode == 3 and not bundle.exists(), unrecorded.stdout + unrecorded.stderr
         assert "Traceback" not in unrecorded.stderr and "only" in unrecorded.stderr.lower(), unrecorded.stderr
         with CaseJourney(Settings(store="sqlite", sqlite_path=view / "cj.sqlite"), clock=FakeClock()) as copy:
-            # The read models cannot be opened on a read-only file: the lists are folded from the log.
+            # No runner can keep read models on read-only media: the lists are folded from the log.
             service = create_app(http_settings(copy.settings, http_read_models="tables"), app=copy)
             with TestClient(service) as client:
                 refused = client.get("/readyz")
