@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -45,6 +45,13 @@ def bench(
     evidence_events: Annotated[
         int, typer.Option(min=1000, help="Events in the log of the evidence part (issue 14: 1M).")
     ] = 1_000_000,
+    check_targets: Annotated[
+        bool,
+        typer.Option(
+            "--check-targets/--no-check-targets",
+            help="Exit 1 when a figure misses its target (a tiny run's figures are not the targets' scale).",
+        ),
+    ] = True,
 ) -> None:
     """Commands/s at 1, 4, 8 clients beside raw INSERT+COMMIT and plain eventsourcing; rebuild vs raw scan;
     auditor replay p50/p99; a scale curve; peak RSS of each part. See BENCHMARKS.md."""
@@ -85,8 +92,25 @@ def bench(
         console.print(f"wrote {json_path}")
     for store, error in out["failures"].items():
         console.print(f"[bold red]{store}: FAILED[/] {error}")
-    if out["failures"]:
+    missed = missed_targets(out)
+    for store, figure in missed:
+        console.print(f"[bold red]{store}: target missed:[/] {figure}")
+    if out["failures"] or (check_targets and missed):
         raise typer.Exit(1)
+
+
+def missed_targets(out: dict[str, Any]) -> list[tuple[str, str]]:
+    """(store, figure) of every figure of the run that misses its target (BENCHMARKS.md)."""
+    from scripts.bench.evidence import verdicts
+
+    missed = []
+    for store, res in out["stores"].items():
+        for n, row in res.get("commands", {}).get("clients", {}).items():
+            if row["sealed_over_clear"] < 0.9:
+                missed.append((store, f"sealed over clear at {n} client(s): {row['sealed_over_clear']:.2f}x < 0.9x"))
+        if "evidence" in res:
+            missed += [(store, f"{figure}: {value}") for figure, value, _, ok in verdicts(res["evidence"]) if not ok]
+    return missed
 
 
 if __name__ == "__main__":
