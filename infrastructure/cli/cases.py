@@ -15,7 +15,16 @@ from rich.text import Text
 from domain.case.aggregate import Case
 from domain.errors import DomainError
 from domain.text import neutralise
-from infrastructure.cli.common import console, demo_case_id, err, fail, open_app, print_integrity, verified_case
+from infrastructure.cli.common import (
+    console,
+    demo_case_id,
+    err,
+    event_proof,
+    fail,
+    open_app,
+    print_integrity,
+    verified_case,
+)
 from infrastructure.cli.text import SafeTable, safe
 from infrastructure.eventstore.catalogue import event_schemas
 from infrastructure.eventstore.catalogue import markdown as as_markdown
@@ -130,11 +139,16 @@ def register(cli: typer.Typer) -> None:
         }
         for place in evidence.events:
             event = place.event
-            where = f"{place.row.version}\n@{place.row.position}"
+            where = str(place.row.version)
             if event is None:
                 table.add_row(
                     where,
-                    Text.assemble(("CANNOT BE DECODED", "bold red"), "\n", neutralise(place.decode_problem or "")),
+                    Text.assemble(
+                        ("CANNOT BE DECODED", "bold red"),
+                        "\n",
+                        neutralise(place.decode_problem or ""),
+                        (f"\n{event_proof(place)}", "dim"),
+                    ),
                 )
                 continue
             reason = why(event)
@@ -152,6 +166,7 @@ def register(cli: typer.Typer) -> None:
                         if corrected_by
                         else ()
                     ),
+                    (f"\n{event_proof(place)}", "dim"),
                 ),
             )
         console.print(table)

@@ -132,6 +132,13 @@ def verified_case(app: CaseJourney, settings: Settings, case_id: UUID) -> Any:
         fail(exc.message)
 
 
+def event_proof(place: Any) -> str:
+    """One event's place in the evidence, for a row of ``history`` or ``replay``: its position in
+    the log, the start of its leaf hash (whole in ``--format json``) and what proved it."""
+    proved = {True: "proved in the checkpoint", False: "NOT PROVED by the checkpoint", None: "in no checkpoint yet"}
+    return f"position {place.row.position}, leaf {place.leaf_hash.hex()[:16]}…, {proved[place.included]}"
+
+
 def print_integrity(evidence: Any) -> None:
     """The verification's verdict, after what was shown; exits 1 if the case does not verify."""
     if evidence.ok:

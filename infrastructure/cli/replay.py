@@ -17,7 +17,7 @@ from rich.text import Text
 from domain.errors import DomainError
 from domain.text import neutralise
 from infrastructure.audit.replay import replay_case
-from infrastructure.cli.common import console, fail, open_app, print_integrity, verified_case
+from infrastructure.cli.common import console, event_proof, fail, open_app, print_integrity, verified_case
 from infrastructure.cli.text import SafeTable, safe
 from projections.describe import readable_time, words
 
@@ -92,7 +92,9 @@ def replay(
     history = SafeTable(title="Safeguarding history", show_lines=True)
     history.add_column("v", no_wrap=True, justify="right")
     history.add_column("when, who, what and why", ratio=1, overflow="fold")
+    places = {place.row.version: place for place in evidence.events}
     for row in result.history:
+        place = places.get(row["case_version"])
         late = " (recorded after the as-of time)" if row.get("recorded_after_as_of") else ""
         history.add_row(
             str(row["case_version"]),
@@ -102,6 +104,7 @@ def replay(
                 (f"\nrecorded {readable_time(row['recorded_at'])}{late}", "dim"),
                 f"\nby {neutralise(str(row['actor_id']))} ({neutralise(str(row['actor_role']).replace('_', ' '))})",
                 *((("\nwhy: ", "dim"), neutralise(str(row["why"]))) if row["why"] else ()),
+                *(((f"\n{event_proof(place)}", "dim"),) if place is not None else ()),
             ),
         )
     console.print(history)

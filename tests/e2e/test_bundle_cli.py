@@ -78,6 +78,10 @@ def test_the_auditors_three_commands_and_every_report_of_an_edited_event(tmp_pat
     assert bundle.stat().st_mode & 0o777 == 0o600
     body = json.loads(bundle.read_text())["body"]
     assert body["reader"]["id"] == "aud-ines" and body["integrity"]["verified"] is True
+    # history shows each event's place in the evidence: its position and the leaf the bundle proves
+    listed = flat(run("history", case, cwd=tmp_path).stdout)
+    for entry in body["events"]:
+        assert f"position {entry['position']}, leaf {entry['leaf_hash'][:16]}…, proved in the checkpoint" in listed
 
     # offline: an empty folder, no store settings, the key given on the command line
     checked = run("verify-bundle", str(bundle), "--public-key", key, "--case", case, cwd=outside)
@@ -142,6 +146,9 @@ def test_the_auditors_three_commands_and_every_report_of_an_edited_event(tmp_pat
         assert shown.returncode == 1, (args, shown.stderr)
         said = flat(shown.stderr)
         assert named in said and "FAILED VERIFICATION" in said and "Traceback" not in said
+        if args[0] == "history":  # every stored event listed, the edited one with its failed proof
+            assert f"position {position}, leaf" in flat(shown.stdout)
+            assert "NOT PROVED by the checkpoint" in flat(shown.stdout)
     page = run("export", case, *PURPOSE, "--out", "case.html", cwd=tmp_path)
     assert page.returncode == 1 and named in flat(page.stderr)
     html = (tmp_path / "case.html").read_text()
