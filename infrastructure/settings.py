@@ -79,8 +79,9 @@ class Settings(BaseSettings):
         default=True,
         description="Off only to open a store written in clear before encryption was the default.",
     )
-    digest_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key (base64) for digests.")
-    digest_public_key: str | None = Field(default=None, description="Trusted Ed25519 public key to check digests.")
+    digest_public_key: str | None = Field(
+        default=None, description="Trusted Ed25519 public key of older JSON digests (`verify --since`)."
+    )
     checkpoint_origin: str = Field(
         default="casejourney.local/log",
         pattern=r"^[^\s+]+$",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Iterator
@@ -22,11 +23,11 @@ from infrastructure.cli.common import console, err, fail, open_app, output_forma
 from infrastructure.cli.text import safe
 from infrastructure.eventstore.application import CaseJourney, ErasurePlan
 from infrastructure.eventstore.checkpoints import checkpoint_signer, trusted_verifier
-from infrastructure.eventstore.crypto import Keyring, new_signing_key
-from infrastructure.eventstore.digests import Digest, DigestError, check_signature, sign
+from infrastructure.eventstore.crypto import Keyring
+from infrastructure.eventstore.digests import Digest, DigestError, check_signature
 from infrastructure.eventstore.integrity import ChainRow, Verification, verify_case
 from infrastructure.eventstore.schema import read_mode
-from infrastructure.eventstore.signed_note import Checkpoint, NoteError, Verifier, open_note
+from infrastructure.eventstore.signed_note import Checkpoint, NoteError, Signer, Verifier, open_note
 from infrastructure.eventstore.store_check import StoreVerification, sign_verified, verify_store
 from infrastructure.files import write_private
 from infrastructure.settings import Settings
@@ -58,7 +59,10 @@ def register(cli: typer.Typer) -> None:
         ] = None,
         public_key: Annotated[
             str | None,
-            typer.Option(help="The key to trust for --since and the stored checkpoints (a verifier key)."),
+            typer.Option(
+                help="The key to trust for --since and the stored checkpoints (a verifier key), or an older"
+                " JSON digest's Ed25519 key."
+            ),
         ] = None,
         output: Annotated[str, typer.Option("--format", help="text or json (one document on stdout)")] = "text",
     ) -> None:
@@ -68,7 +72,9 @@ def register(cli: typer.Typer) -> None:
         settings: Settings = ctx.obj
         as_json = output_format(output) == "json"
         with open_app(ctx, reads=True) as app:  # the store first: a missing one refused before a key is made
-            trusted = _trusted_verifier(settings, public_key)
+            # A verifier key (name+hash+key) is trusted for the checkpoints; a bare Ed25519 key is an
+            # older JSON digest's, for --since only.
+            trusted = _trusted_verifier(settings, public_key if _is_verifier_key(public_key) else None)
             given = _read_since(since, settings, public_key, trusted) if since else None
             if case is not None:
                 result: Verification = verify_case(app.recorder.case_chain_rows(case))  # type: ignore[attr-defined]
@@ -136,36 +142,13 @@ def register(cli: typer.Typer) -> None:
     @cli.command()
     def digest(
         ctx: typer.Context,
-        out: Annotated[Path | None, typer.Option(help="Write the digest here instead of standard output.")] = None,
+        out: Annotated[Path | None, typer.Option(help="Write the checkpoint here instead of standard output.")] = None,
     ) -> None:
-        """Verify the store, then sign a statement of its head (position, hash, time) to keep elsewhere.
+        """The same as `checkpoint`: the digest is now the signed checkpoint (a Merkle tree head).
 
-        Kept for digests already held elsewhere: `casejourney checkpoint` supersedes it (a signed Merkle
-        tree head, from which auditors' inclusion and consistency proofs are checked)."""
-        settings: Settings = ctx.obj
-        if settings.digest_signing_key is None:
-            fail("no signing key: set CASEJOURNEY_DIGEST_SIGNING_KEY (make one with `casejourney keys`).", 2)
-        with open_app(ctx) as app:
-            log = AccessLog(settings, text_keys=app.text_keys)
-            try:
-                result = verify_store(app, log, _trusted_verifier(settings, None))
-            finally:
-                log.close()
-            _refuse_broken(result)
-            signed = sign(
-                app.name,
-                result.log.head_position,
-                result.log.head_hash,
-                result.log.checked,
-                app.clock(),
-                settings.digest_signing_key.get_secret_value(),
-            )
-        text = signed.model_dump_json(indent=2) + "\n"
-        if out:
-            write_private(out, text)
-            console.print(f"Digest of {result.log.checked} events written to {out}. Keep a copy outside this system.")
-        else:
-            sys.stdout.write(text)
+        Older JSON digests kept elsewhere are still checked by `verify --since FILE --public-key K`."""
+        err.print("digest: the digest is now the signed checkpoint (`casejourney checkpoint`)")
+        _checkpoint(ctx, out)
 
     @cli.command()
     def checkpoint(
@@ -177,28 +160,10 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Verify the store, grow the log's Merkle tree, and sign a checkpoint of it (size, root hash,
         time, and the access log's head)."""
-        settings: Settings = ctx.obj
-        try:
-            signer = checkpoint_signer(settings)
-        except (NoteError, OSError) as exc:
-            fail(f"the checkpoint signing key cannot be used: {exc}", 2)
         if verifier_key:
-            sys.stdout.write(signer.verifier().text() + "\n")
+            sys.stdout.write(_signer(ctx.obj).verifier().text() + "\n")
             return
-        _trusted_verifier(settings, None)  # a bad configured verifier key stops here, before any work
-        with open_app(ctx) as app:
-            log = AccessLog(settings, text_keys=app.text_keys)
-            try:
-                note, result = sign_verified(app, log, settings, app.clock())
-            finally:
-                log.close()
-        _refuse_broken(result)
-        assert note is not None
-        if out:
-            write_private(out, note)
-            console.print(f"Checkpoint of {result.tree_size} events written to {out}.")
-        else:
-            sys.stdout.write(note)
+        _checkpoint(ctx, out)
 
     @cli.command("verify-bundle")
     def verify_bundle(
@@ -369,13 +334,14 @@ def register(cli: typer.Typer) -> None:
         )
 
     @cli.command()
-    def keys() -> None:
-        """Print new keys for the settings: a payload cipher keyring entry and a digest signing pair."""
-        private, public = new_signing_key()
+    def keys(ctx: typer.Context) -> None:
+        """Print new keys for the settings: a payload cipher keyring entry and a checkpoint signing pair
+        (the verifier key is the one to give auditors)."""
+        signer = Signer.generate(ctx.obj.checkpoint_origin)
         sys.stdout.write(
             f"CASEJOURNEY_CIPHER_KEYS={Keyring.new_key_text('k1')}\n"
-            f"CASEJOURNEY_DIGEST_SIGNING_KEY={private}\n"
-            f"CASEJOURNEY_DIGEST_PUBLIC_KEY={public}\n"
+            f"CASEJOURNEY_CHECKPOINT_SIGNING_KEY={signer.text()}\n"
+            f"CASEJOURNEY_CHECKPOINT_VERIFIER_KEY={signer.verifier().text()}\n"
         )
 
 
@@ -467,3 +433,41 @@ def _refuse_broken(result: StoreVerification) -> None:
     problem = result.first_problem()
     if problem is not None:
         fail(f"refusing to sign a broken store: {problem}")
+
+
+def _checkpoint(ctx: typer.Context, out: Path | None) -> None:
+    """Verify the store, grow its tree, sign a checkpoint; write it to ``out`` or standard output."""
+    settings: Settings = ctx.obj
+    _signer(settings)  # a bad signing or verifier key stops here, before any work
+    _trusted_verifier(settings, None)
+    with open_app(ctx) as app:
+        log = AccessLog(settings, text_keys=app.text_keys)
+        try:
+            note, result = sign_verified(app, log, settings, app.clock())
+        finally:
+            log.close()
+    _refuse_broken(result)
+    assert note is not None
+    if out:
+        write_private(out, note)
+        console.print(f"Checkpoint of {result.tree_size} events written to {out}.")
+    else:
+        sys.stdout.write(note)
+
+
+def _signer(settings: Settings) -> Signer:
+    try:
+        return checkpoint_signer(settings)
+    except (NoteError, OSError) as exc:
+        fail(f"the checkpoint signing key cannot be used: {exc}", 2)
+
+
+def _is_verifier_key(text: str | None) -> bool:
+    """Whether ``text`` is meant as a checkpoint verifier key (name+hash+key), not an older JSON
+    digest's bare Ed25519 key (the base64 of its 32 bytes)."""
+    if not text:
+        return False
+    try:
+        return len(base64.b64decode(text, validate=True)) != 32
+    except ValueError:
+        return True

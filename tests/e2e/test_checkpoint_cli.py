@@ -16,11 +16,14 @@ import socket
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infrastructure.eventstore import merkle
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.eventstore.crypto import new_signing_key
+from infrastructure.eventstore.digests import sign
+from infrastructure.eventstore.integrity import verify_log
 from infrastructure.eventstore.merkle_log import MerkleLog
 from infrastructure.eventstore.signed_note import Checkpoint, Signer, Verifier, open_note, sign_note
 from infrastructure.settings import Settings
@@ -110,9 +113,10 @@ def test_verify_walks_every_record_and_trusts_only_keys_it_is_given(tmp_path: Pa
 
     # An old JSON digest is checked only against a key the operator gives, never the one it carries.
     private, _ = new_signing_key()
-    digest = run("digest", cwd=tmp_path, env={"CASEJOURNEY_DIGEST_SIGNING_KEY": private})
-    assert digest.returncode == 0, digest.stderr
-    (tmp_path / "d.json").write_text(digest.stdout)
+    with CaseJourney(Settings(sqlite_path=tmp_path / "var" / "casejourney.sqlite")) as app:
+        head = verify_log(app.recorder.chain_rows())  # type: ignore[attr-defined]
+        digest = sign(app.name, head.head_position, head.head_hash, head.checked, datetime.now(UTC), private)
+    (tmp_path / "d.json").write_text(digest.model_dump_json())
     untrusted = run("verify", "--since", str(tmp_path / "d.json"), cwd=tmp_path)
     assert untrusted.returncode == 2 and "no key to trust it by" in untrusted.stderr
 

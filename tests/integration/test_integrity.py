@@ -184,21 +184,31 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_verify_and_digest_from_the_command_line(tmp_path: Path) -> None:
-    private, public = new_signing_key()
-    env = {
-        "CASEJOURNEY_SQLITE_PATH": str(tmp_path / "log.sqlite"),
-        "CASEJOURNEY_DIGEST_SIGNING_KEY": private,
-        "CASEJOURNEY_DIGEST_PUBLIC_KEY": public,
-    }
+    env = {"CASEJOURNEY_SQLITE_PATH": str(tmp_path / "log.sqlite")}
     assert cli("demo", env=env).returncode == 0
     ok = cli("verify", env=env)
     assert ok.returncode == 0 and "OK the case log" in ok.stdout
-    assert cli("digest", "--out", str(tmp_path / "d.json"), env=env).returncode == 0
-    assert cli("verify", "--since", str(tmp_path / "d.json"), env=env).returncode == 0
+    # The digest is the signed checkpoint now: the same note `checkpoint` writes.
+    made = cli("digest", "--out", str(tmp_path / "d.txt"), env=env)
+    assert made.returncode == 0 and "the digest is now the signed checkpoint" in made.stderr, made.stderr
+    note = (tmp_path / "d.txt").read_text()
+    assert note.startswith("casejourney.local/log\n") and "\n\n— casejourney.local/log " in note, note
+    assert cli("verify", "--since", str(tmp_path / "d.txt"), env=env).returncode == 0
+    # An older JSON digest held elsewhere is still checked, against the key the operator configures.
+    private, public = new_signing_key()
+    with CaseJourney(Settings(sqlite_path=tmp_path / "log.sqlite")) as app:
+        head = verify_log(app.recorder.chain_rows())  # type: ignore[attr-defined]
+        old = sign(app.name, head.head_position, head.head_hash, head.checked, datetime.now(UTC), private)
+    (tmp_path / "d.json").write_text(old.model_dump_json())
+    legacy = {**env, "CASEJOURNEY_DIGEST_PUBLIC_KEY": public}
+    kept = cli("verify", "--since", str(tmp_path / "d.json"), "--public-key", public, env=env)
+    assert kept.returncode == 0 and "only grown since the digest" in kept.stdout, kept.stdout + kept.stderr
     with sqlite3.connect(tmp_path / "log.sqlite") as conn:
         conn.execute("DELETE FROM stored_events WHERE rowid = (SELECT max(rowid) FROM stored_events)")
-    truncated = cli("verify", "--since", str(tmp_path / "d.json"), env=env)
+    truncated = cli("verify", "--since", str(tmp_path / "d.json"), env=legacy)
     assert truncated.returncode == 1 and "rewritten or truncated" in truncated.stderr
+    cut = cli("verify", "--since", str(tmp_path / "d.txt"), env=env)
+    assert cut.returncode == 1, cut.stdout + cut.stderr
     with sqlite3.connect(tmp_path / "log.sqlite") as conn:
         conn.execute("UPDATE stored_events SET state = x'00' WHERE rowid = 3")
     broken = cli("verify", env=env)
