@@ -41,7 +41,13 @@ def bench(
     sizes: Annotated[
         str | None, typer.Option(help="Scale curve sizes, e.g. 10000,100000 (default; --full adds 1000000).")
     ] = None,
-    parts: Annotated[str, typer.Option(help="commands,scale,evidence (all by default).")] = "commands,scale,evidence",
+    parts: Annotated[
+        str,
+        typer.Option(
+            help="commands,scale,evidence (the default), and replication: a hot standby's cost and lag, on"
+            " PostgreSQL clusters of the run's own (needs root)."
+        ),
+    ] = "commands,scale,evidence",
     evidence_events: Annotated[
         int, typer.Option(min=1000, help="Events in the log of the evidence part (issue 14: 1M).")
     ] = 1_000_000,
@@ -59,8 +65,8 @@ def bench(
     if not chosen or set(chosen) - {"postgres", "sqlite"}:
         fail("--stores takes postgres and/or sqlite", 2)
     wanted_parts = tuple(p.strip() for p in parts.split(",") if p.strip())
-    if not wanted_parts or set(wanted_parts) - {"commands", "scale", "evidence"}:
-        fail("--parts takes commands, scale and/or evidence", 2)
+    if not wanted_parts or set(wanted_parts) - {"commands", "scale", "evidence", "replication"}:
+        fail("--parts takes commands, scale, evidence and/or replication", 2)
     if sizes:
         try:
             scale = tuple(int(x) for x in sizes.split(","))
@@ -79,8 +85,12 @@ def bench(
         evidence_events=evidence_events,
     )
     out = runner.run(cfg, console.log)
+    if "replication" in wanted_parts:
+        out["replication"] = replication_part(rounds, console.log, out["failures"])
     for table in runner.tables(out):
         console.print(table)
+    if out.get("replication"):
+        console.print(replication_table(out["replication"]))
     m = out["machine"]
     console.print(
         f"machine: {m['nproc']} CPUs, {m['memory_total']} memory, PostgreSQL {m['postgres']}, SQLite {m['sqlite']};"
@@ -97,6 +107,40 @@ def bench(
         console.print(f"[bold red]{store}: target missed:[/] {figure}")
     if out["failures"] or (check_targets and missed):
         raise typer.Exit(1)
+
+
+def replication_part(rounds: int, log: Any, failures: dict[str, str]) -> dict[str, Any] | None:
+    """A hot standby's figures (``scripts/bench_replication.py --own-clusters``): 1 s per rate per round."""
+    from scripts.bench_replication import on_own_clusters
+
+    log("replication: a primary and a synchronous standby of this run's own")
+    try:
+        return on_own_clusters(seconds=float(max(1, rounds)))
+    except Exception as exc:  # no server binaries, not root: the other figures still stand
+        failures["replication"] = f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def replication_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="A hot standby (PostgreSQL clusters of the run's own, fsync off): cost and lag")
+    for col in ("figure", "baseline", "with the standby", "ratio"):
+        t.add_column(col, justify="left" if col == "figure" else "right")
+    for n in (1, 8):
+        row = report[f"commands_per_s_{n}_clients"]
+        t.add_row(
+            f"commands/s, {n} client(s), synchronous standby vs none",
+            f"{row['no_standby_waited_for']:,}",
+            f"{row['synchronous_standby']:,}",
+            f"{row['ratio']:.2f}x",
+        )
+    r = report["replay_ms"]
+    t.add_row("a replay, standby vs primary (ms)", str(r["primary"]), str(r["standby"]), f"{r['ratio']:.2f}x")
+    for mode in ("synchronous", "asynchronous"):
+        lag = report[f"lag_ms_{mode}"]
+        t.add_row(f"lag an auditor sees, {mode} (median / p95 ms)", "-", f"{lag['median']} / {lag['p95']}", "-")
+    return t
 
 
 def missed_targets(out: dict[str, Any]) -> list[tuple[str, str]]:
