@@ -54,3 +54,9 @@ def test_demo_history_and_replay_read_whole_at_80_columns(tmp_path: Path) -> Non
     for repr_only in ("True", "False", "None", "+00:00", "{}", "[]"):
         assert repr_only not in replay, repr_only
     assert re.search(rf"team since\s+│ {readable_time(team_since)}", replay), replay
+
+    # projections run --once reports in words, and projections status fits, at 80 columns.
+    ran = at_80("projections", "run", "--once", cwd=tmp_path)
+    assert "caught up:" in ran and "events read" in ran and "{" not in ran and "'" not in ran, ran
+    assert len(re.findall(r"at position \d+", ran)) == 4, ran
+    at_80("projections", "status", cwd=tmp_path)
