@@ -95,23 +95,21 @@ def test_projections_run_survives_a_fast_and_an_immediate_restart_and_resumes_ex
                 moved_past = models.head()
             wait_until(lambda at=moved_past: (position_of(settings, "team_assignment") or 0) >= at, runner, timeout=90)
 
-        def lease_taken_again() -> bool:
+        def lease_sessions(what: str = "count(*)") -> object:
             with psycopg.connect(cluster.url, autocommit=True) as conn:
-                found = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s",
+                return conn.execute(
+                    f"SELECT {what} FROM pg_stat_activity WHERE application_name LIKE %s",
                     ("casejourney team_assignment %",),
                 ).fetchone()
-            return found == (1,)
+
+        def lease_taken_again() -> bool:
+            return lease_sessions() == (1,)
 
         # Only the lease's session ends (an operator's pg_terminate_backend): the runner stops
         # writing, says so, takes its leases again and goes on. Its lease is looked for first: a
         # runner that saw the restart late may still be taking it again.
         wait_until(lease_taken_again, runner, timeout=60)
-        with psycopg.connect(cluster.url, autocommit=True) as conn:
-            ended = conn.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE %s",
-                ("casejourney team_assignment %",),
-            ).fetchone()
+        ended = lease_sessions("count(pg_terminate_backend(pid))")
         assert ended == (1,)
 
         time.sleep(0.2)  # the runner's next look at its lease (each wake-up) sees it gone
