@@ -23,9 +23,9 @@ was told (``lost``), none twice (``duplicated``), and the hash chain must verify
 
 and exits 1 if any acknowledged command is missing, any is doubled or the chain does not verify.
 With ``--asynchronous`` the primary does not wait for the standby at commit, so the last commands
-it acknowledged before it stopped may never have reached the standby: the drill measures how many
-were lost: the drill reports how many, and exits 1 when any was (a lost acknowledged command is
-a failure whatever the replication; the asynchronous run shows how often that risk is taken).
+it acknowledged before it stopped may never have reached the standby: the drill reports how many
+were lost, and exits 1 when any was (a lost acknowledged command is a failure whatever the
+replication; the asynchronous run shows how often that risk is taken).
 """
 
 from __future__ import annotations
