@@ -28,6 +28,7 @@ from infrastructure.files import on_read_only_media
 from infrastructure.http import commands, problems, reads, staff
 from infrastructure.http.auth import Authenticator
 from infrastructure.http.deps import Services
+from infrastructure.http.lane import FastLane
 from infrastructure.http.limits import BodySizeLimit
 from infrastructure.http.metrics import ProjectionLag
 from infrastructure.http.observe import RequestLog, log_requests_to_stderr
@@ -74,8 +75,10 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     queries: Callable[[CaseJourney], CaseQueries] | None = None,
     max_projection_lag: int | None = None,
+    fast_lane: bool = True,
 ) -> FastAPI:
-    """The ASGI application. Pass ``app`` to share a case application (it is then not closed here)."""
+    """The ASGI application. Pass ``app`` to share a case application (it is then not closed here).
+    ``fast_lane=False`` answers every route through FastAPI (``lane.py`` says what the lane is)."""
     owned: list[Any] = []
     if app is None:
         app = CaseJourney(settings, clock=clock or utc_now, schema=open_mode(settings, writes=True))
@@ -142,6 +145,8 @@ def create_app(
     reads.install(api)
     staff.install(api)
     api.openapi = lambda: _published(api)  # type: ignore[method-assign]
+    if fast_lane:
+        api.add_middleware(FastLane, api=api)  # inside the limit and the log: both apply to it
     api.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     api.add_middleware(RequestLog)  # outermost: a refused body is logged too, with its id
     return api

@@ -85,19 +85,24 @@ def require(route: str) -> Any:
     """A dependency: the caller's actor, once the matrix allows their role on ``route``."""
 
     async def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-        if not authz.is_allowed(route, actor.role):
-            allowed = ", ".join(sorted(str(r) for r in authz.allowed_roles(route)))
-            raise Problem(
-                403,
-                "role_not_permitted",
-                "Not permitted",
-                f"A {actor.role} may not {route.replace('_', ' ')}; allowed roles: {allowed}.",
-                action=route,
-                role=str(actor.role),
-            )
-        return actor
+        return permitted(route, actor)
 
     return Depends(check)
+
+
+def permitted(route: str, actor: Actor) -> Actor:
+    """The actor, once the matrix allows their role on ``route``; else 403 ``role_not_permitted``."""
+    if not authz.is_allowed(route, actor.role):
+        allowed = ", ".join(sorted(str(r) for r in authz.allowed_roles(route)))
+        raise Problem(
+            403,
+            "role_not_permitted",
+            "Not permitted",
+            f"A {actor.role} may not {route.replace('_', ' ')}; allowed roles: {allowed}.",
+            action=route,
+            role=str(actor.role),
+        )
+    return actor
 
 
 # ---------------------------------------------------------------------- headers

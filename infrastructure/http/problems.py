@@ -120,6 +120,11 @@ class Problem(Exception):
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    return problem_at(request.url.path, problem)
+
+
+def problem_at(path: str, problem: Problem) -> JSONResponse:
+    """The problem as the answer to a request for ``path`` (its ``instance``), counted by code."""
     PROBLEMS.labels(problem.code, str(problem.status)).inc()
     body = {
         "type": TYPE_PREFIX + problem.code,
@@ -127,7 +132,7 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
         "status": problem.status,
         "detail": problem.detail,
         "code": problem.code,
-        "instance": request.url.path,
+        "instance": path,
         **problem.extra,
     }
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
@@ -185,27 +190,18 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(request, invalid_input(exc.errors()))
-
-    @app.exception_handler(ValidationError)
-    async def _invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
-        return problem_response(request, invalid_input(exc.errors()))
-
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(request, from_domain_error(exc))
-
-    @app.exception_handler(MapperDeserialisationError)
-    async def _unreadable(request: Request, exc: MapperDeserialisationError) -> JSONResponse:
-        log.error("a stored event cannot be decoded on %s %s: %s", request.method, request.url.path, exc)
-        problem = Problem(
+def problem_for(exc: Exception, method: str, path: str) -> Problem:
+    """The problem an exception raised while answering ``method path`` is answered with: the one
+    mapping of ``install``'s handlers, and of the fast lane (``lane.py``), which answers outside them."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, RequestValidationError | ValidationError):
+        return invalid_input(exc.errors())
+    if isinstance(exc, DomainError):
+        return from_domain_error(exc)
+    if isinstance(exc, MapperDeserialisationError):
+        log.error("a stored event cannot be decoded on %s %s: %s", method, path, exc)
+        return Problem(
             500,
             "record_fails_verification",
             "The stored record fails verification",
@@ -213,22 +209,28 @@ def install(app: FastAPI) -> None:
             " they were written with. Nothing is shown from an untrusted record; auditors can read what is stored,"
             " marked as failed (GET /cases/{id}/timeline.html), and an operator should run `casejourney verify`.",
         )
-        return problem_response(request, problem)
-
-    for error_class in STORE_ERRORS:
-
-        @app.exception_handler(error_class)
-        async def _store(request: Request, exc: Exception) -> JSONResponse:
-            return problem_response(request, store_unavailable(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if isinstance(exc, STORE_ERRORS):
+        return store_unavailable(exc)
+    if isinstance(exc, StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
-        problem = Problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {}))
-        return problem_response(request, problem)
+        return Problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {}))
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    return Problem(500, "internal_error", "Internal error", "An unexpected error; it has been logged.")
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        problem = Problem(500, "internal_error", "Internal error", "An unexpected error; it has been logged.")
-        return problem_response(request, problem)
+
+def install(app: FastAPI) -> None:
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, problem_for(exc, request.method, request.url.path))
+
+    handled: tuple[type[Exception], ...] = (
+        Problem,
+        RequestValidationError,
+        ValidationError,
+        DomainError,
+        MapperDeserialisationError,
+        *STORE_ERRORS,
+        StarletteHTTPException,
+        Exception,
+    )
+    for error_class in handled:
+        app.add_exception_handler(error_class, answer)
