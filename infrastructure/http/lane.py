@@ -37,6 +37,7 @@ from starlette.responses import Response
 from domain.case.commands import COMMANDS_BY_ACTION, OpenCase
 from infrastructure.http.commands import command_for, run
 from infrastructure.http.deps import permitted
+from infrastructure.http.limits import replaying
 from infrastructure.http.problems import problem_at, problem_for
 from infrastructure.http.reads import case_answer
 
@@ -105,7 +106,7 @@ class FastLane:
             whole, messages = await _body(receive)
             body = self._body(action, whole, headers)
             if body is None:  # not plainly well formed: FastAPI says why, field by field
-                await self.app(scope, _replaying(messages, receive), send)
+                await self.app(scope, replaying(messages, receive), send)
                 return
         scope["route"] = route  # the template, for the request's line and metrics (observe.py)
         svc = self.api.state.services
@@ -181,10 +182,3 @@ async def _body(receive: Any) -> tuple[bytes, list[dict[str, Any]]]:
         if not message.get("more_body", False):
             break
     return b"".join(chunks), messages
-
-
-def _replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
-    async def replay() -> dict[str, Any]:
-        return messages.pop(0) if messages else await receive()
-
-    return replay

@@ -50,10 +50,7 @@ class BodySizeLimit:
             if not message.get("more_body", False):
                 break
 
-        async def replay() -> dict[str, Any]:
-            return chunks.pop(0) if chunks else await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(chunks, receive), send)
 
     async def _too_large(self, send: Any, path: str) -> None:
         await self._refuse(
@@ -80,3 +77,12 @@ class BodySizeLimit:
         headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
+    """A ``receive`` that gives the messages already read first, then what is still to come."""
+
+    async def replay() -> dict[str, Any]:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
