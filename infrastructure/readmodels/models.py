@@ -168,10 +168,10 @@ class ReadModels:
     ) -> int:
         """Processes the log until the named projections reach the head (or ``until``); returns events read."""
         specs = [PROJECTIONS[n] for n in names or PROJECTIONS]
-        with self.engine.connect() as conn:
+        with reading(self.engine.connect()) as conn:
+            versions = dict(conn.execute(select(tracking.c.name, tracking.c.schema_version)).all())
             for spec in specs:
-                row = self._row(conn, spec.name)
-                if row.schema_version != spec.schema_version():
+                if versions.get(spec.name) != spec.schema_version():
                     raise RebuildNeeded(
                         f"{spec.name}: the live tables were built by another version of the projection;"
                         f" run `casejourney projections rebuild {spec.name}`."
@@ -188,13 +188,71 @@ class ReadModels:
                 if not notifications:
                     break
                 decoded = decode_notifications(self.decoder, notifications)
-                for spec in specs:
-                    self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
+                self._commit_batches(specs, positions, notifications, decoded)
                 total += len(notifications)
                 batches += 1
                 if batches % 8 == 0:
                     gc.collect(1)
         return total
+
+    def _commit_batches(
+        self,
+        specs: Sequence[ProjectionSpec],
+        positions: dict[str, int],
+        notifications: Sequence[Notification],
+        decoded: Sequence[tuple[int, str, Case.Event | None]],
+    ) -> None:
+        """One batch for every projection, in ONE transaction: each still compared and set on its own
+        tracking row, so exactly once holds per projection. On SQLite that is one write lock, one read
+        of the tracking rows, one update and one commit per batch, not one of each per projection:
+        the appends of the service beside the runner waited behind them all, on SQLite's busy handler.
+
+        If any projection fails, the whole transaction is rolled back and the batch is written again
+        one projection at a time, so the failure is found, reported and stops that projection only."""
+        last = notifications[-1].id
+        if len(specs) == 1:
+            spec = specs[0]
+            self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
+            return
+        try:
+            with self.engine.begin() as conn:
+                query = select(tracking).where(tracking.c.name.in_([s.name for s in specs])).with_for_update()
+                rows = {r.name: r for r in conn.execute(query)}
+                moved = []
+                for spec in specs:
+                    expected = positions[spec.name]
+                    if last <= expected:
+                        continue
+                    row = rows.get(spec.name)
+                    if row is None or row.position != expected:
+                        self.caches.setdefault(spec.name, {}).clear()  # moved by someone else: memory is stale
+                        continue
+                    items: list[Item] = [
+                        (i, e) for i, t, e in decoded if i > expected and e is not None and spec.wants(t)
+                    ]
+                    try:
+                        spec.apply(conn, spec.tables(), items, self.caches.setdefault(spec.name, {}))
+                    except Exception as exc:
+                        raise ApplyFailed(exc) from exc
+                    moved.append(spec.name)
+                if moved:
+                    conn.execute(
+                        update(tracking)
+                        .where(tracking.c.name.in_(moved))
+                        .values(position=last, updated_at=utc_now(), error=None, error_at=None)
+                    )
+            return
+        except ApplyFailed as failed:
+            for spec in specs:
+                self.caches.get(spec.name, {}).clear()  # they may hold rows of the rolled-back batch
+            if is_outage(failed.cause):
+                raise failed.cause from None
+        except BaseException:
+            for spec in specs:
+                self.caches.get(spec.name, {}).clear()
+            raise
+        for spec in specs:  # one failed: each on its own, so the one that fails is found and reported
+            self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
 
     def _commit_batch(
         self,

@@ -36,6 +36,7 @@ class ProjectionSpec:
     #: Once every case is built: writes what sums over cases (caseload counts); ``None`` if nothing.
     finish: Callable[[Connection, dict[str, Table]], None] | None = None
     _tables: dict[str, dict[str, Table]] = field(default_factory=dict)
+    _schema_version: str | None = None
 
     def tables(self, suffix: str = "") -> dict[str, Table]:
         """The projection's tables under ``suffix``, by base name."""
@@ -45,8 +46,13 @@ class ProjectionSpec:
         return self._tables[suffix]
 
     def schema_version(self) -> str:
-        ddl = "\n".join(str(CreateTable(t).compile(dialect=sqlite_dialect.dialect())) for t in self.tables().values())
-        return hashlib.sha256(f"{self.logic_version}\n{ddl}".encode()).hexdigest()[:16]
+        """A digest of the logic version and the tables' DDL: computed once (the runner asks per batch)."""
+        if self._schema_version is None:
+            ddl = "\n".join(
+                str(CreateTable(t).compile(dialect=sqlite_dialect.dialect())) for t in self.tables().values()
+            )
+            self._schema_version = hashlib.sha256(f"{self.logic_version}\n{ddl}".encode()).hexdigest()[:16]
+        return self._schema_version
 
     def wants(self, topic: str) -> bool:
         return self.topics is None or topic in self.topics

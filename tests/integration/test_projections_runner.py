@@ -6,11 +6,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from domain.case.aggregate import Case
 from domain.case.commands import OpenExpeditedPathway, RecordConcern
@@ -61,6 +62,26 @@ def test_small_batches_and_repeated_catch_ups_give_each_event_exactly_once(app: 
     assert rows == safety
     for name in PROJECTIONS:
         assert models.verify(name).differences == 0
+
+
+def test_a_batch_is_one_write_transaction_for_every_projection(app: CaseJourney, models) -> None:
+    """On SQLite each write transaction holds the one write lock the appends wait for: a batch takes
+    it once, not once per projection (and checking the schema versions takes no write lock)."""
+    models.catch_up()
+    for _ in range(3):
+        _open_case(app)
+    writes: list[str] = []
+
+    def began(conn: Any) -> None:
+        writes.append(conn.get_execution_options().get("sqlite_begin", "IMMEDIATE"))
+
+    event.listen(models.engine, "begin", began)
+    try:
+        assert models.catch_up() > 0
+    finally:
+        event.remove(models.engine, "begin", began)
+    assert writes.count("IMMEDIATE") == 1, writes
+    assert set(models.positions().values()) == {models.head()}
 
 
 def test_a_caller_reads_its_own_write_once_the_runner_has_caught_up(app: CaseJourney, models, running) -> None:
