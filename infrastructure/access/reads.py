@@ -38,7 +38,7 @@ class PartyDirectory(Protocol):
 
     def markers(self, party_id: str) -> dict[str, dict[str, str]]: ...
 
-    def records(self, party_ids: Iterable[str]) -> dict[str, PartyRecord]: ...
+    def records(self, party_ids: Iterable[str], *, head: int | None = None) -> dict[str, PartyRecord]: ...
 
 
 class CustomerDirectory:
@@ -56,9 +56,9 @@ class CustomerDirectory:
     def markers(self, party_id: str) -> dict[str, dict[str, str]]:
         return self.app.safety_markers(party_id)
 
-    def records(self, party_ids: Iterable[str]) -> dict[str, PartyRecord]:
+    def records(self, party_ids: Iterable[str], *, head: int | None = None) -> dict[str, PartyRecord]:
         """Markers and details of each party, each record read once (``CaseJourney.party_records``)."""
-        return self.app.party_records(party_ids)
+        return self.app.party_records(party_ids, head=head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +108,20 @@ class CaseReads:
         reader's relationship *now* needs them, and every one returned is recorded first. ``None``,
         with nothing read or recorded, when ``unless`` says the reader already has this version."""
         parties: dict[str, dict[str, Any]] = {}  # filled in below, once decided
-        with self.app.reading_case(case_id) as now:  # the case's lock: take what is needed, let go
+        # The log's head, read first: the case, the roster and the people, each as it stood there at
+        # least, and any copy this process knows current there read with no query (``CurrentAt``).
+        head = self.app.log_head()
+        with self.app.reading_case(case_id, head=head) as now:  # the case's lock: take what is needed, let go
             facts = now.access_facts()
             state = case_state(now, parties) if version in (None, now.version) else None
         if state is None:
             state = case_state(self.app.get_case(case_id, version=version), parties)
         if unless(state["version"]):
             return None
-        membership = self.app.memberships()
+        membership = self.app.memberships(head=head)
         returned: list[ContactRead] = []
         sides = (("receiving_parent", facts.receiving_parent_id), ("paying_parent", facts.paying_parent_id))
-        records = self.directory.records(party_id for _, party_id in sides)
+        records = self.directory.records((party_id for _, party_id in sides), head=head)
         for side, party_id in sides:
             markers, details = records[party_id]
             standing = standing_of(party_id, facts, {party_id: markers})

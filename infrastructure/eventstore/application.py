@@ -209,6 +209,28 @@ def _replay_events(aggregate: Any, events: Iterable[Any]) -> Any:
 PartyRecord = tuple[dict[str, dict[str, str]], dict[str, Any] | None]
 
 
+class CurrentAt:
+    """Which kept copies (a case, the roster, a person's record) are known to hold every event of
+    theirs up to a head of the log: a read that has just read the same head needs no query to bring
+    them up to date. Safe because positions are given in commit order (on PostgreSQL the append
+    holds the log's lock; SQLite has one writer): once a head is read, nothing can appear at or
+    below it, so an event of the copy's recorded after the mark moves the head past it. A mark
+    names the copy's version too: a command of this process that moves the copy on voids it."""
+
+    def __init__(self) -> None:
+        self._at: dict[UUID, tuple[int, int]] = {}
+
+    def holds(self, key: UUID, head: int | None, version: int) -> bool:
+        return head is not None and self._at.get(key) == (head, version)
+
+    def mark(self, key: UUID, head: int | None, version: int) -> None:
+        if head is not None:
+            self._at[key] = (head, version)
+
+    def forget(self, key: UUID) -> None:
+        self._at.pop(key, None)
+
+
 class CaseJourney(Application[UUID]):
     """The case-journey application over the ``eventsourcing`` event store."""
 
@@ -236,6 +258,7 @@ class CaseJourney(Application[UUID]):
         self._case_locks = [threading.Lock() for _ in range(64)]
         self._roster: StaffRoster | None = None
         self._roster_lock = threading.Lock()
+        self._current = CurrentAt()  # of the copies above: ``log_head``, ``reading_case``
         self._time_bounds = self.settings.business_time_bounds()
         self.schema_ddl = check_schema(self.settings, schema)
         self.keys = key_material(self.settings)
@@ -475,11 +498,12 @@ class CaseJourney(Application[UUID]):
             self._cache[case.id] = case
             self._cache.move_to_end(case.id)
             while len(self._cache) > size:
-                self._cache.popitem(last=False)
+                self._current.forget(self._cache.popitem(last=False)[0])
 
     def _evict(self, case_id: UUID) -> None:
         with self._cache_lock:
             self._cache.pop(case_id, None)
+            self._current.forget(case_id)
 
     def close(self) -> None:
         closer = getattr(self.recorder, "close", None)
@@ -489,15 +513,25 @@ class CaseJourney(Application[UUID]):
 
     # ------------------------------------------------------------------ the staff roster
 
-    def memberships(self) -> Memberships:
-        """The roster as it stands in the store: the kept copy plus the events appended since."""
+    def memberships(self, *, head: int | None = None) -> Memberships:
+        """The roster as it stands in the store: the kept copy plus the events appended since.
+
+        ``head``: the log's head (``log_head``) read by the caller just before; a copy known to be
+        current there is used as it is (``CurrentAt``)."""
         with self._roster_lock:
             roster = self._roster
-            events = list(self.events.get(ROSTER_ID, gt=roster.version if roster is not None else None))
-            for event in events:
-                roster = event.mutate(roster)  # type: ignore[attr-defined]
-            self._roster = roster
+            version = roster.version if roster is not None else 0
+            if not self._current.holds(ROSTER_ID, head, version):
+                events = list(self.events.get(ROSTER_ID, gt=roster.version if roster is not None else None))
+                for event in events:
+                    roster = event.mutate(roster)  # type: ignore[attr-defined]
+                self._roster = roster
+                self._current.mark(ROSTER_ID, head, roster.version if roster is not None else 0)
             return roster.memberships() if roster is not None else NO_MEMBERS
+
+    def log_head(self) -> int:
+        """The log's last position now: read first, it lets the copies current there skip a query."""
+        return self.recorder.max_notification_id() or 0
 
     def manage_roster(self, command: JoinTeam | LeaveTeam, actor: Actor) -> RosterResult:
         """A team leader records who joins or leaves a team; a retry returns the first result."""
@@ -814,14 +848,15 @@ class CaseJourney(Application[UUID]):
         """
         return self.party_records([party_id])[party_id][0]
 
-    def party_records(self, party_ids: Iterable[str]) -> dict[str, PartyRecord]:
+    def party_records(self, party_ids: Iterable[str], *, head: int | None = None) -> dict[str, PartyRecord]:
         """Each person's safety markers (as ``safety_markers``) and contact details (``None`` when
-        there are none or they were erased), each record read once: what a case view shows."""
-        self._safety_marker_policy.remember()  # the log's concerns up to its head, into memory
+        there are none or they were erased), each record read once: what a case view shows.
+        ``head``: as ``memberships``."""
+        self._safety_marker_policy.remember(head)  # the log's concerns up to its head, into memory
         marker = str(SafetyMarker.DOMESTIC_ABUSE)
         found = {}
         for party_id in dict.fromkeys(party_ids):
-            with self.reading_customer(party_id) as customer:
+            with self.reading_customer(party_id, head=head) as customer:
                 markers = dict(customer.markers) if customer is not None else {}
                 lifted = customer.lifted_after.get(marker, 0) if customer is not None else 0
                 shown = customer is not None and customer.details is not None and not customer.erased
@@ -878,29 +913,31 @@ class CaseJourney(Application[UUID]):
         return customer
 
     @contextmanager
-    def reading_customer(self, party_id: str) -> Iterator[Customer | None]:
+    def reading_customer(self, party_id: str, *, head: int | None = None) -> Iterator[Customer | None]:
         """A person's record as it stands in the store now, to read (never to change) in the block:
         as ``reading_case``, the copy this process keeps brought up to date with the events recorded
-        since (one indexed read), so an erasure or a marker recorded by any process is seen by the
-        next read. ``None`` for a person with no record."""
+        since (one indexed read, none when it is known current at ``head``), so an erasure or a
+        marker recorded by any process is seen by the next read. ``None`` for a person with no record."""
         key = customer_id(party_id)
         with self._customers_lock:
             kept = self._customers.get(key)
             try:
                 if kept is None:
                     kept = self.repository.get(key, projector_func=_replay_events)
-                else:
+                elif not self._current.holds(key, head, kept.version):
                     kept = _replay_events(kept, self.events.get(key, gt=kept.version))
             except AggregateNotFoundError:
                 kept = None
             except BaseException:
                 self._customers.pop(key, None)  # half brought up to date is no copy to keep
+                self._current.forget(key)
                 raise
             if kept is not None and self.settings.aggregate_cache_size > 0:
                 self._customers[key] = kept
                 self._customers.move_to_end(key)
+                self._current.mark(key, head, kept.version)
                 while len(self._customers) > self.settings.aggregate_cache_size:
-                    self._customers.popitem(last=False)
+                    self._current.forget(self._customers.popitem(last=False)[0])
             yield kept
 
     # ------------------------------------------------------------------ queries
@@ -914,14 +951,17 @@ class CaseJourney(Application[UUID]):
         return case
 
     @contextmanager
-    def reading_case(self, case_id: UUID) -> Iterator[Case]:
+    def reading_case(self, case_id: UUID, *, head: int | None = None) -> Iterator[Case]:
         """The case as it stands in the store now, to read (never to change) while the block runs.
 
         It is the copy this process keeps (the commands' own cache), brought up to date with the
         events appended since it was kept, by any process: one indexed read, empty when nothing
         changed. So a read costs the same at 10 and at 10,000 events of the case, and is never
         behind the store. The case's lock is held for the block, so a command of this process
-        never changes the copy under the reader: keep the block short (take what you need)."""
+        never changes the copy under the reader: keep the block short (take what you need).
+
+        ``head``: the log's head (``log_head``) read by the caller just before: a copy known to be
+        current there (``CurrentAt``) is read with no query at all."""
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
             with self._cache_lock:
                 kept = self._cache.get(case_id)
@@ -929,12 +969,17 @@ class CaseJourney(Application[UUID]):
                     self._cache.move_to_end(case_id)
             if kept is None:
                 case = self._load(case_id, fresh=True)
+            elif self._current.holds(case_id, head, kept.version):
+                case = kept
             else:
                 try:
                     case = _replay_events(kept, self.events.get(case_id, gt=kept.version))
                 except BaseException:
                     self._evict(case_id)  # half brought up to date is no copy to keep
                     raise
+            with self._cache_lock:
+                if self._cache.get(case_id) is case:  # only a kept copy is marked (none with no cache)
+                    self._current.mark(case_id, head, case.version)
             yield case
 
     def case_events(self, case_id: UUID) -> list[Case.Event]:

@@ -82,7 +82,7 @@ class SafetyMarkerPolicy:
                         marked += self._mark_person(concern, notification.id)
                 self._position = batch[-1].id
 
-    def remember(self) -> None:
+    def remember(self, head: int | None = None) -> None:
         """Reads the domestic-abuse concerns recorded since the last call into memory; writes nothing.
 
         Up to the head of the log as it was when called, and remembered as read up to there: so a
@@ -91,7 +91,8 @@ class SafetyMarkerPolicy:
         given in commit order (the append holds the log's lock), so none can appear below the head
         once it has been read."""
         with self._seen_lock:
-            head = self._recorder.max_notification_id() or 0
+            if head is None:  # else the caller's, read just before (``CaseJourney.log_head``)
+                head = self._recorder.max_notification_id() or 0
             while self._seen_position < head:
                 batch = self._recorder.select_notifications(
                     self._seen_position + 1, BATCH, stop=head, topics=[Case.ConcernRecorded.TOPIC]
