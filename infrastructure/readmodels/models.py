@@ -169,7 +169,8 @@ class ReadModels:
         """Processes the log until the named projections reach the head (or ``until``); returns events read."""
         specs = [PROJECTIONS[n] for n in names or PROJECTIONS]
         with reading(self.engine.connect()) as conn:
-            versions = dict(conn.execute(select(tracking.c.name, tracking.c.schema_version)).all())
+            rows = conn.execute(select(tracking.c.name, tracking.c.schema_version)).all()
+            versions: dict[str, str] = {r.name: r.schema_version for r in rows}
             for spec in specs:
                 if versions.get(spec.name) != spec.schema_version():
                     raise RebuildNeeded(
