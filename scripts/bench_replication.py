@@ -115,10 +115,12 @@ def measure(
             set_sync(standby_name)
             time.sleep(0.5)
             synchronous = rate(on_primary, cases, clients, seconds)
+            # The ratio is of the figures as printed, so a reader who divides them gets it too.
+            shown_without, shown_synchronous = round(without), round(synchronous)
             report[f"commands_per_s_{clients}_clients"] = {
-                "no_standby_waited_for": round(without),
-                "synchronous_standby": round(synchronous),
-                "ratio": round(synchronous / without, 2),
+                "no_standby_waited_for": shown_without,
+                "synchronous_standby": shown_synchronous,
+                "ratio": round(shown_synchronous / max(shown_without, 1), 2),
             }
         time.sleep(1)
         with CaseJourney(on_primary) as primary, CaseJourney(on_standby, schema="require") as standby:

@@ -211,10 +211,6 @@ class ReadModels:
         If any projection fails, the whole transaction is rolled back and the batch is written again
         one projection at a time, so the failure is found, reported and stops that projection only."""
         last = notifications[-1].id
-        if len(specs) == 1:
-            spec = specs[0]
-            self._commit_batch(spec, "", spec.name, positions[spec.name], notifications, decoded)
-            return
         try:
             with self.engine.begin() as conn:
                 query = select(tracking).where(tracking.c.name.in_([s.name for s in specs])).with_for_update()
@@ -224,18 +220,8 @@ class ReadModels:
                     expected = positions[spec.name]
                     if last <= expected:
                         continue
-                    row = rows.get(spec.name)
-                    if row is None or row.position != expected:
-                        self.caches.setdefault(spec.name, {}).clear()  # moved by someone else: memory is stale
-                        continue
-                    items: list[Item] = [
-                        (i, e) for i, t, e in decoded if i > expected and e is not None and spec.wants(t)
-                    ]
-                    try:
-                        spec.apply(conn, spec.tables(), items, self.caches.setdefault(spec.name, {}))
-                    except Exception as exc:
-                        raise ApplyFailed(exc) from exc
-                    moved.append(spec.name)
+                    if self._apply_one(conn, spec, "", rows.get(spec.name), expected, decoded) is not None:
+                        moved.append(spec.name)  # even with no event it reads: it has passed them
                 if moved:
                     conn.execute(
                         update(tracking)
@@ -273,7 +259,6 @@ class ReadModels:
         last = notifications[-1].id
         if last <= expected:
             return True
-        items: list[Item] = [(i, e) for i, t, e in decoded if i > expected and e is not None and spec.wants(t)]
         cache = self.caches.setdefault(spec.name + suffix, {})
         own_transaction = conn is None
         try:
@@ -281,13 +266,8 @@ class ReadModels:
                 if conn is None:
                     conn = stack.enter_context(self.engine.begin())
                 row = self._row(conn, tracking_name, lock=True)
-                if row is None or row.position != expected:
-                    cache.clear()  # someone else moved it (a swap, another writer): our memory is stale
-                    return False
-                try:
-                    spec.apply(conn, spec.tables(suffix), items, cache)
-                except Exception as exc:
-                    raise ApplyFailed(exc) from exc  # leaving the block rolls the batch back
+                if self._apply_one(conn, spec, suffix, row, expected, decoded) is None:
+                    return False  # leaving the block on ApplyFailed rolls the batch back
                 conn.execute(
                     update(tracking)
                     .where(tracking.c.name == tracking_name)
@@ -300,10 +280,34 @@ class ReadModels:
                 raise failed.cause from None  # the database went away: not this batch's fault
             if not own_transaction:
                 raise ProjectionStopped(report_failure(spec.name, notifications[0], failed.cause)) from failed.cause
+            items = _items(spec, expected, decoded)
             raise self._stopped(spec, suffix, tracking_name, items, notifications, failed.cause) from failed.cause
         except BaseException:
             cache.clear()
             raise
+
+    def _apply_one(
+        self,
+        conn: Connection,
+        spec: ProjectionSpec,
+        suffix: str,
+        row: Any,
+        expected: int,
+        decoded: Sequence[tuple[int, str, Case.Event | None]],
+    ) -> list[Item] | None:
+        """Applies one projection's part of a batch in ``conn`` if its tracking ``row`` is still at
+        ``expected``; returns the items applied, or None if someone else moved the row (a swap,
+        another writer), whose kept rows are then stale and forgotten. A failure is ApplyFailed."""
+        cache = self.caches.setdefault(spec.name + suffix, {})
+        if row is None or row.position != expected:
+            cache.clear()
+            return None
+        items = _items(spec, expected, decoded)
+        try:
+            spec.apply(conn, spec.tables(suffix), items, cache)
+        except Exception as exc:
+            raise ApplyFailed(exc) from exc
+        return items
 
     def _stopped(
         self,
@@ -685,3 +689,8 @@ def _diff(conn: Connection, live: Any, scratch: Any, max_listed: int) -> tuple[i
                 note(f"{dict(zip(pk, ka, strict=False))} differs: {detail}")
             a, b = next(left, None), next(right, None)
     return count, listed
+
+
+def _items(spec: ProjectionSpec, expected: int, decoded: Sequence[tuple[int, str, Case.Event | None]]) -> list[Item]:
+    """The events of a batch past ``expected`` that ``spec`` reads."""
+    return [(i, e) for i, t, e in decoded if i > expected and e is not None and spec.wants(t)]
