@@ -16,18 +16,15 @@ and its alert are saved in one transaction: never one without the other.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
 from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseReads, ReviewOutcome, reads_id
@@ -126,10 +123,7 @@ class AccessLog(Application[UUID]):
             raise
         if ddl:
             stamp_schema(settings, "access")
-        # Readers of one case in this process take turns (so they never race for its next version);
-        # other processes meet them at the version key and try again after a short random pause.
         self._case_locks = [threading.Lock() for _ in range(64)]
-        self._alerts_lock = threading.Lock()
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return library_env(self, name, env)
@@ -146,11 +140,6 @@ class AccessLog(Application[UUID]):
             self._journey.close()
             self._journey = None
 
-    def _head(self, aggregate_id: UUID) -> int:
-        """The last version of a stream (0 if it has none): one indexed read, not the stream."""
-        last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
-        return last[0].originator_version if last else 0
-
     def _append(
         self,
         case_id: UUID,
@@ -162,38 +151,41 @@ class AccessLog(Application[UUID]):
         request_id: str,
     ) -> int:
         """Appends ``reads(first_version)`` to the case's reads (and the alert, if by break-glass) in one
-        transaction, at the head of each stream. Returns the last version of the case's reads."""
-        with contextlib.ExitStack() as turns:
-            turns.enter_context(self._case_locks[hash(case_id) % len(self._case_locks)])
+        transaction, at the head of each stream, read under the store's lock on those streams
+        (``append_at_heads``): readers of one case in several processes take turns, none is refused
+        for another's race. Returns the last version of the case's reads."""
+        stream = reads_id(case_id)
+        streams = [stream] if break_glass is None else [stream, ALERTS_ID]
+
+        def build(heads: Mapping[UUID, int]) -> list[StoredEvent]:
+            head = heads[stream]
+            events = ([] if head else [CaseReads.started(case_id, at)]) + reads(max(head, 1) + 1)
             if break_glass is not None:
-                turns.enter_context(self._alerts_lock)  # always after the case's: no deadlock
-            for attempt in range(MAX_ATTEMPTS):
-                head = self._head(reads_id(case_id))
-                events = ([] if head else [CaseReads.started(case_id, at)]) + reads(max(head, 1) + 1)
-                if break_glass is not None:
-                    alerts_head = self._head(ALERTS_ID)
-                    if not alerts_head:
-                        events.append(BreakGlassAlerts.started(at))
-                    events.append(
-                        BreakGlassAlerts.raised(
-                            max(alerts_head, 1) + 1,
-                            actor,
-                            alert_id=uuid5(ALERTS_ID, request_id),
-                            case_id=case_id,
-                            reason=break_glass.reason,
-                            read=break_glass.read,
-                            at=at,
-                            request_id=request_id,
-                        )
+                alerts_head = heads[ALERTS_ID]
+                if not alerts_head:
+                    events.append(BreakGlassAlerts.started(at))
+                events.append(
+                    BreakGlassAlerts.raised(
+                        max(alerts_head, 1) + 1,
+                        actor,
+                        alert_id=uuid5(ALERTS_ID, request_id),
+                        case_id=case_id,
+                        reason=break_glass.reason,
+                        read=break_glass.read,
+                        at=at,
+                        request_id=request_id,
                     )
-                try:
-                    self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
-                except IntegrityError:
-                    time.sleep(random.uniform(0, 0.001 * 2**attempt))  # another process appended first
-                    continue
-                last: int = max(e.originator_version for e in events if e.originator_id == reads_id(case_id))
-                return last
-            raise IntegrityError(f"could not record the read of case {case_id}: too many concurrent readers")
+                )
+            built[:] = events
+            return [self.mapper.to_stored_event(e) for e in events]
+
+        built: list[Any] = []
+        # Readers of one case in this process take turns here first: a thread's lock is released
+        # to the next at once, where the store's lock (SQLite's above all) is waited on in sleeps.
+        with self._case_locks[hash(case_id) % len(self._case_locks)]:
+            self.recorder.append_at_heads(streams, build)  # type: ignore[attr-defined]
+        last: int = max(e.originator_version for e in built if e.originator_id == stream)
+        return last
 
     def record_history_read(
         self,

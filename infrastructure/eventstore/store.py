@@ -22,7 +22,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -170,6 +170,18 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         self.append_one_statement = SQL("SELECT {schema}.{fn}(%s, %s, %s, %s)").format(
             schema=schema, fn=Identifier(self.append_one_function_name)
         )
+        # append_at_heads: the streams' locks, waited for no longer than the table's lock is, in the
+        # order of their keys (so no two appenders wait on each other); then each stream's head.
+        self.lock_timeout_statement = SQL("SET LOCAL lock_timeout = {}").format(
+            psycopg.sql.Literal(f"{int(self.datastore.lock_timeout)}s")
+        )
+        self.lock_streams_statement = SQL(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) k"
+        )
+        self.heads_statement = SQL(
+            "SELECT s, (SELECT max(t.originator_version) FROM {table} t WHERE t.originator_id = s)"
+            " FROM unnest(%s::uuid[]) AS s"
+        ).format(table=self.qualified_table)
         self._writer: psycopg.Connection[Any] | None = None
         self._writer_lock = threading.Lock()
 
@@ -200,16 +212,7 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
             raise NotImplementedError("the chained append path records no tracking rows")
         if not stored_events:
             return []
-        params: tuple[Any, ...]
-        if len(stored_events) == 1:
-            e = stored_events[0]
-            statement, params = self.append_one_statement, (e.originator_id, e.originator_version, e.topic, e.state)
-        else:
-            rows = [
-                self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-                for e in stored_events
-            ]
-            statement, params = self.append_statement, (rows,)
+        statement, params = self._append_call(stored_events)
         # No retry here on a lost connection: whether the append committed is then unknown, and
         # the application answers that by reloading the case (a retried command is idempotent).
         with self._writer_lock:
@@ -224,6 +227,51 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                 if conn.closed or conn.broken or isinstance(exc, lost):
                     self._drop_writer()
                 raise _persistence_error(exc) from exc
+        return [int(row[0]) for row in rows_out]
+
+    def _append_call(self, stored_events: Sequence[StoredEvent]) -> tuple[Composed, tuple[Any, ...]]:
+        if len(stored_events) == 1:
+            e = stored_events[0]
+            return self.append_one_statement, (e.originator_id, e.originator_version, e.topic, e.state)
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        return self.append_statement, (rows,)
+
+    def append_at_heads(
+        self, streams: Sequence[UUID], build: Callable[[Mapping[UUID, int]], Sequence[StoredEvent]]
+    ) -> Sequence[int]:
+        """Reads the last version of each of ``streams`` (0 for none) and appends what ``build`` makes
+        of them, in one transaction holding an advisory lock per stream, taken in one order (all sent at once, in
+        a pipeline): appenders
+        of one stream in several processes take turns instead of racing for its next version (and
+        the loser of a race retrying, over and over, while the winner's next append is already on
+        its way). Three round trips: the lock and the heads, the append, the commit."""
+        keys = sorted({f"{self.qualified_name}:{stream}" for stream in streams})
+        failed: psycopg.Error | None = None
+        rows_out: list[Any] = []
+        with self._writer_lock:
+            conn, cursor = self._writer_connection()
+            try:
+                with conn.pipeline(), conn.transaction():
+                    try:
+                        conn.execute(self.lock_timeout_statement)
+                        conn.execute(self.lock_streams_statement, (keys,), prepare=True)
+                        cursor.execute(self.heads_statement, (list(streams),), prepare=True)
+                        heads = {UUID(str(row[0])): int(row[1] or 0) for row in cursor.fetchall()}
+                        cursor.execute(*self._append_call(build(heads)), prepare=True)
+                        rows_out = cursor.fetchall()
+                    except psycopg.Error as exc:
+                        failed = exc  # raised once the pipeline has ended (as the library does)
+                        raise
+            except psycopg.Error as exc:
+                failed = failed or exc
+            if failed is not None:
+                lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
+                if conn.closed or conn.broken or isinstance(failed, lost):
+                    self._drop_writer()
+                raise _persistence_error(failed) from failed
         return [int(row[0]) for row in rows_out]
 
     def _writer_connection(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
@@ -378,6 +426,23 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         "{p}rowid, {p}originator_id, {p}originator_version, {p}topic, CAST({p}state AS BLOB), typeof({p}state),"
         " CAST({p}chain_hash AS BLOB), typeof({p}chain_hash)"
     )
+
+    def append_at_heads(
+        self, streams: Sequence[UUID], build: Callable[[Mapping[UUID, int]], Sequence[StoredEvent]]
+    ) -> Sequence[int]:
+        """Reads the last version of each of ``streams`` (0 for none) and appends what ``build`` makes
+        of them, under SQLite's write lock taken first: no other process appends in between."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"UPDATE {self.head_table} SET head_position = head_position WHERE id = 1")
+            heads: dict[UUID, int] = {}
+            for stream in streams:
+                c.execute(
+                    f"SELECT max(originator_version) FROM {self.events_table_name} WHERE originator_id = ?",
+                    (stream.hex,),
+                )
+                found = c.fetchone()
+                heads[stream] = int(found[0] or 0) if found is not None else 0
+            return list(self._insert_events(c, build(heads)) or [])
 
     def _row(self, r: Any) -> ChainRow:
         """A row as the verifier reads it. SQLite keeps any value in any column: one edited in with

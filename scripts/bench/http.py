@@ -47,9 +47,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from domain.case.commands import GiveSignposting, OpenCase
+from domain.case.commands import AssignCaseworker, GiveSignposting, OpenCase
 from domain.customer.commands import RecordCustomerDetails
-from domain.values import Actor, Role
+from domain.values import Actor, Role, StaffTeam
+from infrastructure.access.roster import seed_roster
 from infrastructure.eventstore.application import CaseJourney
 from infrastructure.http.auth import issue_token
 from infrastructure.readmodels.models import ReadModels
@@ -60,6 +61,7 @@ from scripts.scratch_schema import create_scratch_schema, drop_scratch_schema
 
 SECRET = "bench-secret-bench-secret-bench-secret"
 CW = Actor("cw-bench", Role.CASEWORKER)
+LEADER = Actor("tl-bench", Role.TEAM_LEADER)
 OPEN = {"applicant_role": "receiving_parent", "service_type": "collect_and_pay"}
 SIGNPOST = {"target": "affordability_hub", "resolved_concern": False}
 CASES_FOR_COMMANDS = 200
@@ -137,11 +139,14 @@ def prepare(settings: Settings, events: int) -> dict[str, Any]:
         write_synthetic_log(app, events)
         for party in ("rp-short", "pp-short", "rp-long", "pp-long"):  # so the named caseworker's read records
             app.record_customer_details(RecordCustomerDetails(party_id=party, name="A. Example", phone="0100"), CW)
+        seed_roster(app, {StaffTeam.MAINSTREAM: [CW.id]})  # a named caseworker is one on the case's team
         short = app.execute(OpenCase(**OPEN, receiving_parent_id="rp-short", paying_parent_id="pp-short"), CW).case_id
-        for _ in range(9):
+        app.execute(AssignCaseworker(case_id=short, caseworker_id=CW.id), LEADER)
+        for _ in range(8):
             app.execute(GiveSignposting(case_id=short, **SIGNPOST), CW)  # type: ignore[arg-type]
         long = app.execute(OpenCase(**OPEN, receiving_parent_id="rp-long", paying_parent_id="pp-long"), CW).case_id
-        for _ in range(LONG_CASE - 1):
+        app.execute(AssignCaseworker(case_id=long, caseworker_id=CW.id), LEADER)
+        for _ in range(LONG_CASE - 2):
             app.execute(GiveSignposting(case_id=long, **SIGNPOST), CW)  # type: ignore[arg-type]
         cases = [
             str(app.execute(OpenCase(**OPEN, receiving_parent_id=f"rp-{n}", paying_parent_id=f"pp-{n}"), CW).case_id)
@@ -207,6 +212,16 @@ def wrk(exe: str, base: str, script: str, *, connections: int, seconds: float, f
         "p90_ms": found["p90_us"] / 1000,
         "p99_ms": found["p99_us"] / 1000,
     }
+
+
+def check_read(base: str, path: str, token: str, *, shown: bool) -> None:
+    """The read measured is the one named: both parties' details shown to the named caseworker (so
+    two reads are recorded per request), withheld from a caseworker with no relationship."""
+    answer = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    answer.raise_for_status()
+    withheld = [p["contact_details_withheld"] for p in answer.json()["parties"].values()]
+    if withheld != [not shown] * 2:
+        raise SystemExit(f"GET {path}: contact details withheld {withheld}, expected {[not shown] * 2}")
 
 
 def get_script(path: str, token: str) -> str:
@@ -278,6 +293,7 @@ def bench_store(kind: str, args: argparse.Namespace, exe: str, folder: Path) -> 
                 ("case_read_withheld", f"/cases/{made['short']}", other),  # no relationship: nothing recorded
             )
             for name, path, bearer in reads:
+                check_read(base, path, bearer, shown=bearer == token)
                 wrk(exe, base, get_script(path, bearer), connections=8, seconds=1, folder=folder)  # warm every worker
                 figures[name] = wrk(exe, base, get_script(path, bearer), connections=8, **run)
             # Latency with one client (the target), and throughput with eight.

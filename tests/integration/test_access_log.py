@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import StoredEvent
 
@@ -66,6 +67,47 @@ def test_many_readers_of_one_case_at_once_are_all_recorded_in_a_gapless_order(st
     finally:
         for log in logs:
             log.close()
+
+
+def test_an_append_to_a_stream_another_process_is_appending_to_waits_its_turn(store_settings: Settings) -> None:
+    """The store's lock on a stream (``append_at_heads``): the second of two writers (two
+    applications: two connections, as two processes) waits while the first holds the stream,
+    then reads the head the first left: it is not refused, and no version is taken twice."""
+    first, second = AccessLog(store_settings), AccessLog(store_settings)
+    stream = reads_id(uuid4())
+    inside, release, second_done = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def events(heads: Mapping[UUID, int], who: str, n: int) -> list[StoredEvent]:
+        seen[who] = heads[stream]
+        return [StoredEvent(stream, heads[stream] + 1 + i, "bench.Event", b"{}") for i in range(n)]
+
+    def held(heads: Mapping[UUID, int]) -> list[StoredEvent]:
+        inside.set()
+        assert release.wait(10)
+        return events(heads, "first", 3)
+
+    def later() -> None:
+        second.recorder.append_at_heads([stream], lambda heads: events(heads, "second", 2))  # type: ignore[attr-defined]
+        second_done.set()
+
+    try:
+        holder = threading.Thread(target=first.recorder.append_at_heads, args=([stream], held))  # type: ignore[attr-defined]
+        holder.start()
+        assert inside.wait(10)
+        waiter = threading.Thread(target=later)
+        waiter.start()
+        assert not second_done.wait(0.5)  # it waits for the first to commit
+        release.set()
+        holder.join(10)
+        waiter.join(10)
+        assert second_done.is_set() and seen == {"first": 0, "second": 3}
+        stored = first.recorder.select_events(stream)
+        assert [e.originator_version for e in stored] == [1, 2, 3, 4, 5]
+    finally:
+        release.set()
+        first.close()
+        second.close()
 
 
 def test_a_break_glass_read_and_its_alert_are_one_transaction(store_settings: Settings) -> None:
