@@ -16,7 +16,6 @@ and its alert are saved in one transaction: never one without the other.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from domain.access.aggregate import ALERTS_ID, Alert, BreakGlassAlerts, CaseRead
 from domain.values import Actor
 from infrastructure.eventstore.case_text import TextKeys
 from infrastructure.eventstore.environment import eventsourcing_env, library_env
+from infrastructure.eventstore.group_append import GroupAppend
 from infrastructure.eventstore.keys import KeyMaterial, StoreKeyError, check_store_keys, key_material
 from infrastructure.eventstore.personal_data import PersonalDataMapper
 from infrastructure.eventstore.schema import Mode, access_log_path
@@ -123,7 +123,9 @@ class AccessLog(Application[UUID]):
             raise
         if ddl:
             stamp_schema(settings, "access")
-        self._case_locks = [threading.Lock() for _ in range(64)]
+        # The reads this process's threads record at once go in one transaction (one lock, one
+        # flush), each at the heads the one before it left (``group_append``).
+        self._group = GroupAppend(self.recorder.append_at_heads)  # type: ignore[attr-defined]
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return library_env(self, name, env)
@@ -153,7 +155,8 @@ class AccessLog(Application[UUID]):
         """Appends ``reads(first_version)`` to the case's reads (and the alert, if by break-glass) in one
         transaction, at the head of each stream, read under the store's lock on those streams
         (``append_at_heads``): readers of one case in several processes take turns, none is refused
-        for another's race. Returns the last version of the case's reads."""
+        for another's race; with the reads other threads of this process record at the same moment
+        (``GroupAppend``). Returns the last version of the case's reads."""
         stream = reads_id(case_id)
         streams = [stream] if break_glass is None else [stream, ALERTS_ID]
 
@@ -180,10 +183,7 @@ class AccessLog(Application[UUID]):
             return [self.mapper.to_stored_event(e) for e in events]
 
         built: list[Any] = []
-        # Readers of one case in this process take turns here first: a thread's lock is released
-        # to the next at once, where the store's lock (SQLite's above all) is waited on in sleeps.
-        with self._case_locks[hash(case_id) % len(self._case_locks)]:
-            self.recorder.append_at_heads(streams, build)  # type: ignore[attr-defined]
+        self._group.append(streams, build)
         last: int = max(e.originator_version for e in built if e.originator_id == stream)
         return last
 

@@ -43,8 +43,15 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.composite import register_composite
 
 from infrastructure.eventstore.integrity import CHAIN_LABEL, GENESIS, ChainRow, chain_hash
+from infrastructure.eventstore.write_gate import WriteGate
 
 CHAIN_BATCH = 10_000
+
+#: ``build(heads)``: an append's events, from the last version of each of its streams.
+Build = Callable[[Mapping[UUID, int]], Sequence[StoredEvent]]
+
+#: ``take()``, called by ``append_at_heads`` once its lock is held: the streams and their ``Build``.
+Take = Callable[[], tuple[Sequence[UUID], Build]]
 
 
 #: What a write refused by a server that takes none means, and what to do (docs/operations.md).
@@ -170,14 +177,11 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         self.append_one_statement = SQL("SELECT {schema}.{fn}(%s, %s, %s, %s)").format(
             schema=schema, fn=Identifier(self.append_one_function_name)
         )
-        # append_at_heads: the streams' locks, waited for no longer than the table's lock is, in the
-        # order of their keys (so no two appenders wait on each other); then each stream's head.
+        # append_at_heads: its lock, waited for no longer than the table's lock is; the heads.
         self.lock_timeout_statement = SQL("SET LOCAL lock_timeout = {}").format(
             psycopg.sql.Literal(f"{int(self.datastore.lock_timeout)}s")
         )
-        self.lock_streams_statement = SQL(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) k"
-        )
+        self.lock_appends_statement = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
         self.heads_statement = SQL(
             "SELECT s, (SELECT max(t.originator_version) FROM {table} t WHERE t.originator_id = s)"
             " FROM unnest(%s::uuid[]) AS s"
@@ -239,34 +243,33 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         ]
         return self.append_statement, (rows,)
 
-    def append_at_heads(
-        self, streams: Sequence[UUID], build: Callable[[Mapping[UUID, int]], Sequence[StoredEvent]]
-    ) -> Sequence[int]:
-        """Reads the last version of each of ``streams`` (0 for none) and appends what ``build`` makes
-        of them, in one transaction holding an advisory lock per stream, taken in one order (all sent at once, in
-        a pipeline): appenders
-        of one stream in several processes take turns instead of racing for its next version (and
-        the loser of a race retrying, over and over, while the winner's next append is already on
-        its way). Three round trips: the lock and the heads, the append, the commit."""
-        keys = sorted({f"{self.qualified_name}:{stream}" for stream in streams})
+    def append_at_heads(self, take: Take) -> Sequence[int]:
+        """Appends at the heads of streams many processes append to at once (the access log's reads
+        of a case), under a lock that every such append takes, in the other processes too.
+        ``take()``, called once the lock is held, says which streams and how to ``build`` their
+        events from their last versions (0 for none), read under that lock: so appenders take turns
+        instead of racing for a stream's next version (the loser retrying, over and over, while the
+        winner's next append is already on its way), and what waited for the lock goes in at once
+        (``group_append``). Three round trips: the lock; the heads; the append and the commit."""
         failed: psycopg.Error | None = None
         rows_out: list[Any] = []
         with self._writer_lock:
             conn, cursor = self._writer_connection()
             try:
-                with conn.pipeline(), conn.transaction():
-                    try:
+                with conn.pipeline():
+                    with conn.transaction():
                         conn.execute(self.lock_timeout_statement)
-                        conn.execute(self.lock_streams_statement, (keys,), prepare=True)
+                        cursor.execute(self.lock_appends_statement, (f"{self.qualified_name}:at-heads",), prepare=True)
+                        cursor.fetchall()  # the lock is held
+                        streams, build = take()
                         cursor.execute(self.heads_statement, (list(streams),), prepare=True)
                         heads = {UUID(str(row[0])): int(row[1] or 0) for row in cursor.fetchall()}
+                        # Sent with the COMMIT, in one round trip: the table's lock, which the
+                        # append takes, is not held while a reply crosses the network.
                         cursor.execute(*self._append_call(build(heads)), prepare=True)
-                        rows_out = cursor.fetchall()
-                    except psycopg.Error as exc:
-                        failed = exc  # raised once the pipeline has ended (as the library does)
-                        raise
+                    rows_out = cursor.fetchall()
             except psycopg.Error as exc:
-                failed = failed or exc
+                failed = exc
             if failed is not None:
                 lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
                 if conn.closed or conn.broken or isinstance(failed, lost):
@@ -350,6 +353,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         self.head_table = f"{events_table_name}_chain_head"  # before super(): it builds the DDL
         super().__init__(datastore, events_table_name)
+        pool: Any = datastore.pool
+        memory = pool.is_sqlite_memory_mode
+        self.gate = WriteGate(":memory:" if memory else pool.db_name, float(pool.lock_timeout or 5))
         self.insert_events_statement = (
             f"INSERT INTO {events_table_name} (originator_id, originator_version, topic, state, chain_hash)"
             " VALUES (?,?,?,?,?)"
@@ -389,6 +395,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 raise
             conn.commit()
 
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self.gate.held():  # the file's writers queue at the gate (``write_gate``)
+            return super().insert_events(stored_events, **kwargs)
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         # Writing first takes SQLite's write lock before anything is read, so no other writer can
         # append between reading the chain head and inserting (a deferred read would go stale).
@@ -427,13 +437,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         " CAST({p}chain_hash AS BLOB), typeof({p}chain_hash)"
     )
 
-    def append_at_heads(
-        self, streams: Sequence[UUID], build: Callable[[Mapping[UUID, int]], Sequence[StoredEvent]]
-    ) -> Sequence[int]:
-        """Reads the last version of each of ``streams`` (0 for none) and appends what ``build`` makes
-        of them, under SQLite's write lock taken first: no other process appends in between."""
-        with self.datastore.transaction(commit=True) as c:
+    def append_at_heads(self, take: Take) -> Sequence[int]:
+        """As ``LockedAppendRecorder.append_at_heads``, under SQLite's write lock, taken first."""
+        with self.gate.held(), self.datastore.transaction(commit=True) as c:
             c.execute(f"UPDATE {self.head_table} SET head_position = head_position WHERE id = 1")
+            streams, build = take()
             heads: dict[UUID, int] = {}
             for stream in streams:
                 c.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -19,6 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from domain.access.aggregate import CaseReads, reads_id
 from domain.values import Actor, Role
 from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
+from infrastructure.eventstore.group_append import GroupAppend
 from infrastructure.settings import Settings
 from tests.builders import SPECIALIST, seal
 
@@ -88,11 +90,11 @@ def test_an_append_to_a_stream_another_process_is_appending_to_waits_its_turn(st
         return events(heads, "first", 3)
 
     def later() -> None:
-        second.recorder.append_at_heads([stream], lambda heads: events(heads, "second", 2))  # type: ignore[attr-defined]
+        second.recorder.append_at_heads(lambda: ([stream], lambda heads: events(heads, "second", 2)))  # type: ignore[attr-defined]
         second_done.set()
 
     try:
-        holder = threading.Thread(target=first.recorder.append_at_heads, args=([stream], held))  # type: ignore[attr-defined]
+        holder = threading.Thread(target=first.recorder.append_at_heads, args=(lambda: ([stream], held),))  # type: ignore[attr-defined]
         holder.start()
         assert inside.wait(10)
         waiter = threading.Thread(target=later)
@@ -108,6 +110,47 @@ def test_an_append_to_a_stream_another_process_is_appending_to_waits_its_turn(st
         release.set()
         first.close()
         second.close()
+
+
+def test_appends_queued_behind_a_transaction_go_in_the_next_one_together(store_settings: Settings) -> None:
+    """``GroupAppend``: while one append is being written, five more queue; they are written in one
+    transaction, each at the head the one before it left, and none is answered before it commits."""
+    log = AccessLog(store_settings)
+    group = GroupAppend(log.recorder.append_at_heads)  # type: ignore[attr-defined]
+    stream = reads_id(uuid4())
+    inside, release = threading.Event(), threading.Event()
+    answered: list[int] = []
+
+    def one(heads: Mapping[UUID, int], *, hold: bool = False) -> list[StoredEvent]:
+        if hold:
+            inside.set()
+            assert release.wait(10)
+        return [StoredEvent(stream, heads[stream] + 1, "bench.Event", b"{}")]
+
+    def append(hold: bool) -> None:
+        group.append([stream], lambda heads: one(heads, hold=hold))
+        answered.append(len(log.recorder.select_events(stream)))  # what was stored when it was answered
+
+    try:
+        first = threading.Thread(target=append, args=(True,))
+        first.start()
+        assert inside.wait(10)
+        others = [threading.Thread(target=append, args=(False,)) for _ in range(5)]
+        for t in others:
+            t.start()
+        deadline = time.monotonic() + 10
+        while group.waiting() < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert group.waiting() == 5 and answered == []
+        release.set()
+        for t in [first, *others]:
+            t.join(10)
+        assert (group.transactions, group.appends) == (2, 6)
+        assert [e.originator_version for e in log.recorder.select_events(stream)] == [1, 2, 3, 4, 5, 6]
+        assert min(answered) >= 1 and sorted(answered)[1:] == [6] * 5
+    finally:
+        release.set()
+        log.close()
 
 
 def test_a_break_glass_read_and_its_alert_are_one_transaction(store_settings: Settings) -> None:
