@@ -29,7 +29,7 @@ from eventsourcing.persistence import StoredEvent
 from infrastructure.eventstore.store import Build, Take
 
 #: ``append_at_heads(take)``: one transaction (``store.LockedAppendRecorder``, ``store.ChainedSQLiteRecorder``).
-AppendAtHeads = Callable[[Take], Sequence[int]]
+AppendAtHeads = Callable[[Take, Sequence[UUID]], Sequence[int]]
 
 #: The most appends in one transaction: the lock is not held for long, whatever the queue.
 MAX_GROUP = 64
@@ -86,8 +86,10 @@ class GroupAppend:
                 group[:], self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
             return _streams(group), _built_in_turn(group)
 
+        with self._lock:  # the streams queued now: their heads are read with the lock
+            likely = _streams(self._queue[:MAX_GROUP])
         try:
-            self._append_at_heads(take)
+            self._append_at_heads(take, likely)
         except BaseException as exc:
             if not group:  # refused before the group was taken (the lock, the connection): this one
                 with self._lock:

@@ -39,7 +39,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.composite import register_composite
 
 from infrastructure.eventstore.integrity import CHAIN_LABEL, GENESIS, ChainRow, chain_hash
@@ -60,6 +60,18 @@ READ_ONLY_SERVER = (
     " go to the primary; point CASEJOURNEY_POSTGRES_URL at it, or list every host in it with"
     " target_session_attrs=read-write"
 )
+
+
+def _last_rows(cursor: psycopg.Cursor[Any], query: Composed, *, first: bool = False) -> dict[Any, Any]:
+    """Runs a simple query of several statements; the rows of its last (or ``first``) statement
+    that returns any, as a dict of the first column to the second (to None if there is one)."""
+    cursor.execute(query)
+    found: dict[Any, Any] | None = None
+    while True:
+        if cursor.description is not None and (found is None or not first):
+            found = {row[0]: (row[1] if len(row) > 1 else None) for row in cursor.fetchall()}
+        if not cursor.nextset():
+            return found or {}
 
 
 def _persistence_error(exc: psycopg.Error) -> PersistenceError:
@@ -177,15 +189,13 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         self.append_one_statement = SQL("SELECT {schema}.{fn}(%s, %s, %s, %s)").format(
             schema=schema, fn=Identifier(self.append_one_function_name)
         )
-        # append_at_heads: its lock, waited for no longer than the table's lock is; the heads.
-        self.lock_timeout_statement = SQL("SET LOCAL lock_timeout = {}").format(
-            psycopg.sql.Literal(f"{int(self.datastore.lock_timeout)}s")
+        # append_at_heads: BEGIN and its lock, waited for no longer than the table's lock is.
+        self.begin_at_heads_statement = SQL(
+            "BEGIN; SET LOCAL lock_timeout = {timeout}; SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
+        ).format(
+            timeout=Literal(f"{int(self.datastore.lock_timeout)}s"),
+            key=Literal(f"{self.qualified_name}:at-heads"),
         )
-        self.lock_appends_statement = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
-        self.heads_statement = SQL(
-            "SELECT s, (SELECT max(t.originator_version) FROM {table} t WHERE t.originator_id = s)"
-            " FROM unnest(%s::uuid[]) AS s"
-        ).format(table=self.qualified_table)
         self._writer: psycopg.Connection[Any] | None = None
         self._writer_lock = threading.Lock()
 
@@ -243,31 +253,41 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         ]
         return self.append_statement, (rows,)
 
-    def append_at_heads(self, take: Take) -> Sequence[int]:
+    def append_at_heads(self, take: Take, likely: Sequence[UUID] = ()) -> Sequence[int]:
         """Appends at the heads of streams many processes append to at once (the access log's reads
         of a case), under a lock that every such append takes, in the other processes too.
         ``take()``, called once the lock is held, says which streams and how to ``build`` their
         events from their last versions (0 for none), read under that lock: so appenders take turns
         instead of racing for a stream's next version (the loser retrying, over and over, while the
         winner's next append is already on its way), and what waited for the lock goes in at once
-        (``group_append``). Three round trips: the lock; the heads; the append and the commit."""
+        (``group_append``).
+
+        Two round trips: BEGIN, the lock and the heads of the ``likely`` streams; the append and
+        COMMIT (a stream ``take`` names that was not likely costs one more). Each is one simple
+        query of several statements, the values in it as literals quoted by psycopg: a query with
+        parameters can hold only one statement."""
         failed: psycopg.Error | None = None
-        rows_out: list[Any] = []
+        ids: list[int] = []
         with self._writer_lock:
-            conn, cursor = self._writer_connection()
+            conn, _ = self._writer_connection()
+            cursor = conn.cursor()
             try:
-                with conn.pipeline():
-                    with conn.transaction():
-                        conn.execute(self.lock_timeout_statement)
-                        cursor.execute(self.lock_appends_statement, (f"{self.qualified_name}:at-heads",), prepare=True)
-                        cursor.fetchall()  # the lock is held
-                        streams, build = take()
-                        cursor.execute(self.heads_statement, (list(streams),), prepare=True)
-                        heads = {UUID(str(row[0])): int(row[1] or 0) for row in cursor.fetchall()}
-                        # Sent with the COMMIT, in one round trip: the table's lock, which the
-                        # append takes, is not held while a reply crosses the network.
-                        cursor.execute(*self._append_call(build(heads)), prepare=True)
-                    rows_out = cursor.fetchall()
+                try:
+                    heads: dict[UUID, int] = {}
+                    if likely:
+                        heads = _last_rows(cursor, self._begin_at_heads(likely))
+                    else:
+                        cursor.execute(self.begin_at_heads_statement)
+                    streams, build = take()
+                    missing = [s for s in dict.fromkeys(streams) if s not in heads]
+                    if missing:
+                        heads |= _last_rows(cursor, self._heads_sql(missing))
+                    ids = list(_last_rows(cursor, self._append_sql(build(heads)) + SQL("; COMMIT"), first=True))
+                except BaseException:
+                    if not (conn.closed or conn.broken):
+                        with contextlib.suppress(psycopg.Error):
+                            conn.execute("ROLLBACK")
+                    raise
             except psycopg.Error as exc:
                 failed = exc
             if failed is not None:
@@ -275,7 +295,33 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                 if conn.closed or conn.broken or isinstance(failed, lost):
                     self._drop_writer()
                 raise _persistence_error(failed) from failed
-        return [int(row[0]) for row in rows_out]
+        return ids
+
+    def _begin_at_heads(self, likely: Sequence[UUID]) -> Composed:
+        # The heads are read by a statement of their own, after the lock's: in READ COMMITTED each
+        # statement sees what was committed when it began, so what the lock waited for is seen.
+        return self.begin_at_heads_statement + SQL("; ") + self._heads_sql(likely)
+
+    def _heads_sql(self, streams: Sequence[UUID]) -> Composed:
+        ids = SQL(", ").join(Literal(stream) for stream in dict.fromkeys(streams))
+        return SQL(
+            "SELECT s, coalesce((SELECT max(t.originator_version) FROM {table} t WHERE t.originator_id = s), 0)"
+            " FROM unnest(ARRAY[{ids}]::uuid[]) AS s"
+        ).format(table=self.qualified_table, ids=ids)
+
+    def _append_sql(self, stored_events: Sequence[StoredEvent]) -> Composed:
+        def values(e: StoredEvent) -> list[Literal]:
+            return [Literal(e.originator_id), Literal(e.originator_version), Literal(e.topic), Literal(e.state)]
+
+        schema = Identifier(self.datastore.schema)
+        if len(stored_events) == 1:
+            fn = Identifier(self.append_one_function_name)
+            return SQL("SELECT {}.{}({})").format(schema, fn, SQL(", ").join(values(stored_events[0])))
+        rows = SQL(", ").join(
+            SQL("ROW({})::{}.{}").format(SQL(", ").join(values(e)), schema, Identifier(self.stored_event_type_name))
+            for e in stored_events
+        )
+        return SQL("SELECT * FROM {}.{}(ARRAY[{}])").format(schema, Identifier(self.append_function_name), rows)
 
     def _writer_connection(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
         conn = self._writer
@@ -437,8 +483,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         " CAST({p}chain_hash AS BLOB), typeof({p}chain_hash)"
     )
 
-    def append_at_heads(self, take: Take) -> Sequence[int]:
-        """As ``LockedAppendRecorder.append_at_heads``, under SQLite's write lock, taken first."""
+    def append_at_heads(self, take: Take, likely: Sequence[UUID] = ()) -> Sequence[int]:
+        """As ``LockedAppendRecorder.append_at_heads``, under SQLite's write lock, taken first (the
+        heads are read after ``take``: a query here costs no round trip)."""
         with self.gate.held(), self.datastore.transaction(commit=True) as c:
             c.execute(f"UPDATE {self.head_table} SET head_position = head_position WHERE id = 1")
             streams, build = take()

@@ -40,6 +40,8 @@ from sqlalchemy import insert as sa_insert
 from domain.case.aggregate import Case
 from infrastructure.eventstore.application import CaseJourney, utc_now
 from infrastructure.eventstore.decoding import CaseEventDecoder, collector_paused
+from infrastructure.eventstore.write_gate import WriteGate
+from infrastructure.files import sqlite_database_name
 from infrastructure.readmodels import case_build
 from infrastructure.readmodels.engine import Item, build_parts, infra_metadata, make_engine, reading, tracking
 from infrastructure.readmodels.errors import (
@@ -87,6 +89,10 @@ class ReadModels:
         self.app = app
         self.settings = settings or app.settings
         self.engine = engine or make_engine(self.settings)
+        # On SQLite the runner's batches queue with the service's appends at the file's write gate.
+        self.gate = WriteGate(
+            sqlite_database_name(self.settings.sqlite_path) if self.settings.store == "sqlite" else ":memory:", 30.0
+        )
         self.caches: dict[str, dict[str, Any]] = {name: {} for name in PROJECTIONS}
         self.decoder = CaseEventDecoder(app)
         if create:
@@ -212,7 +218,7 @@ class ReadModels:
         one projection at a time, so the failure is found, reported and stops that projection only."""
         last = notifications[-1].id
         try:
-            with self.engine.begin() as conn:
+            with self.gate.held(), self.engine.begin() as conn:
                 query = select(tracking).where(tracking.c.name.in_([s.name for s in specs])).with_for_update()
                 rows = {r.name: r for r in conn.execute(query)}
                 moved = []
@@ -264,6 +270,7 @@ class ReadModels:
         try:
             with contextlib.ExitStack() as stack:
                 if conn is None:
+                    stack.enter_context(self.gate.held())
                     conn = stack.enter_context(self.engine.begin())
                 row = self._row(conn, tracking_name, lock=True)
                 if self._apply_one(conn, spec, suffix, row, expected, decoded) is None:
