@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -62,7 +63,14 @@ READ_ONLY_SERVER = (
 )
 
 
-def _last_rows(cursor: psycopg.Cursor[Any], query: Composed, *, first: bool = False) -> dict[Any, Any]:
+#: A topic written into SQL as it is: a module and class name, nothing that needs quoting.
+_PLAIN_TOPIC = re.compile(r"[A-Za-z0-9_.:]+")
+
+#: Where a statement of ``append_at_heads`` takes its values (a byte no identifier here holds).
+_VALUES = b"\x01"
+
+
+def _last_rows(cursor: psycopg.Cursor[Any], query: bytes, *, first: bool = False) -> dict[Any, Any]:
     """Runs a simple query of several statements; the rows of its last (or ``first``) statement
     that returns any, as a dict of the first column to the second (to None if there is one)."""
     cursor.execute(query)
@@ -189,13 +197,7 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         self.append_one_statement = SQL("SELECT {schema}.{fn}(%s, %s, %s, %s)").format(
             schema=schema, fn=Identifier(self.append_one_function_name)
         )
-        # append_at_heads: BEGIN and its lock, waited for no longer than the table's lock is.
-        self.begin_at_heads_statement = SQL(
-            "BEGIN; SET LOCAL lock_timeout = {timeout}; SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
-        ).format(
-            timeout=Literal(f"{int(self.datastore.lock_timeout)}s"),
-            key=Literal(f"{self.qualified_name}:at-heads"),
-        )
+        self._at_heads_sql: dict[str, bytes] = {}  # composed with the first writer connection
         self._writer: psycopg.Connection[Any] | None = None
         self._writer_lock = threading.Lock()
 
@@ -277,12 +279,12 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                     if likely:
                         heads = _last_rows(cursor, self._begin_at_heads(likely))
                     else:
-                        cursor.execute(self.begin_at_heads_statement)
+                        cursor.execute(self._sql("begin"))
                     streams, build = take()
                     missing = [s for s in dict.fromkeys(streams) if s not in heads]
                     if missing:
                         heads |= _last_rows(cursor, self._heads_sql(missing))
-                    ids = list(_last_rows(cursor, self._append_sql(build(heads)) + SQL("; COMMIT"), first=True))
+                    ids = list(_last_rows(cursor, self._append_sql(build(heads)) + b"; COMMIT", first=True))
                 except BaseException:
                     if not (conn.closed or conn.broken):
                         with contextlib.suppress(psycopg.Error):
@@ -297,31 +299,52 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                 raise _persistence_error(failed) from failed
         return ids
 
-    def _begin_at_heads(self, likely: Sequence[UUID]) -> Composed:
+    def _begin_at_heads(self, likely: Sequence[UUID]) -> bytes:
         # The heads are read by a statement of their own, after the lock's: in READ COMMITTED each
         # statement sees what was committed when it began, so what the lock waited for is seen.
-        return self.begin_at_heads_statement + SQL("; ") + self._heads_sql(likely)
+        return self._sql("begin") + b"; " + self._heads_sql(likely)
 
-    def _heads_sql(self, streams: Sequence[UUID]) -> Composed:
-        ids = SQL(", ").join(Literal(stream) for stream in dict.fromkeys(streams))
-        return SQL(
-            "SELECT s, coalesce((SELECT max(t.originator_version) FROM {table} t WHERE t.originator_id = s), 0)"
-            " FROM unnest(ARRAY[{ids}]::uuid[]) AS s"
-        ).format(table=self.qualified_table, ids=ids)
+    def _heads_sql(self, streams: Sequence[UUID]) -> bytes:
+        ids = ", ".join(f"'{stream}'::uuid" for stream in dict.fromkeys(streams))
+        return self._fill("heads", ids.encode())
 
-    def _append_sql(self, stored_events: Sequence[StoredEvent]) -> Composed:
-        def values(e: StoredEvent) -> list[Literal]:
-            return [Literal(e.originator_id), Literal(e.originator_version), Literal(e.topic), Literal(e.state)]
-
-        schema = Identifier(self.datastore.schema)
+    def _append_sql(self, stored_events: Sequence[StoredEvent]) -> bytes:
         if len(stored_events) == 1:
-            fn = Identifier(self.append_one_function_name)
-            return SQL("SELECT {}.{}({})").format(schema, fn, SQL(", ").join(values(stored_events[0])))
-        rows = SQL(", ").join(
-            SQL("ROW({})::{}.{}").format(SQL(", ").join(values(e)), schema, Identifier(self.stored_event_type_name))
-            for e in stored_events
-        )
-        return SQL("SELECT * FROM {}.{}(ARRAY[{}])").format(schema, Identifier(self.append_function_name), rows)
+            return self._fill("append1", self._values(stored_events[0]))
+        return self._fill("append", b", ".join(self._fill("row", self._values(e)) for e in stored_events))
+
+    def _values(self, e: StoredEvent) -> bytes:
+        """An event's values as SQL literals, written here (psycopg's own composition cost more per
+        append than the round trip it saves): a UUID and an integer as themselves, the state as
+        hex for ``decode``, the topic (a class's name) quoted by psycopg unless it is plainly one."""
+        topic = e.topic if _PLAIN_TOPIC.fullmatch(e.topic) else None
+        quoted = f"'{topic}'" if topic is not None else Literal(e.topic).as_string(self._writer)
+        uuid = UUID(str(e.originator_id))
+        return f"'{uuid}'::uuid, {int(e.originator_version)}, {quoted}, decode('{e.state.hex()}', 'hex')".encode()
+
+    def _fill(self, name: str, values: bytes) -> bytes:
+        before, after = self._sql(name).split(_VALUES)
+        return before + values + after
+
+    def _sql(self, name: str) -> bytes:
+        """The statements of ``append_at_heads``, composed once with the writer connection; where
+        the values go, ``_VALUES``."""
+        if not self._at_heads_sql:
+            schema, table = Identifier(self.datastore.schema), self.qualified_table
+            parts = {
+                "begin": SQL(
+                    "BEGIN; SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock(hashtextextended({}, 0))"
+                ).format(Literal(f"{int(self.datastore.lock_timeout)}s"), Literal(f"{self.qualified_name}:at-heads")),
+                "heads": SQL(
+                    "SELECT s, coalesce((SELECT max(t.originator_version) FROM {} t WHERE t.originator_id = s), 0)"
+                    " FROM unnest(ARRAY[\x01]::uuid[]) AS s"
+                ).format(table),
+                "append1": SQL("SELECT {}.{}(\x01)").format(schema, Identifier(self.append_one_function_name)),
+                "append": SQL("SELECT * FROM {}.{}(ARRAY[\x01])").format(schema, Identifier(self.append_function_name)),
+                "row": SQL("ROW(\x01)::{}.{}").format(schema, Identifier(self.stored_event_type_name)),
+            }
+            self._at_heads_sql = {k: v.as_bytes(self._writer) for k, v in parts.items()}
+        return self._at_heads_sql[name]
 
     def _writer_connection(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
         conn = self._writer

@@ -112,6 +112,28 @@ def test_an_append_to_a_stream_another_process_is_appending_to_waits_its_turn(st
         second.close()
 
 
+def test_an_append_at_the_heads_stores_every_value_as_it_was_given(store_settings: Settings) -> None:
+    """The PostgreSQL path writes its values into the statement: a topic that needs quoting, any
+    byte of a state, two streams at once, each at its own head."""
+    log = AccessLog(store_settings)
+    one, two = uuid4(), uuid4()
+    awkward = "a topic with 'quotes'; and -- a comment"
+    state = bytes(range(256))
+    try:
+        log.recorder.append_at_heads(lambda: ([one], lambda h: [StoredEvent(one, h[one] + 1, "x.Y", b"1")]))  # type: ignore[attr-defined]
+
+        def both(heads: Mapping[UUID, int]) -> list[StoredEvent]:
+            return [StoredEvent(one, heads[one] + 1, awkward, state), StoredEvent(two, heads[two] + 1, "x.Y", b"")]
+
+        ids = log.recorder.append_at_heads(lambda: ([one, two], both), [one])  # type: ignore[attr-defined]
+        assert len(ids) == 2 and ids[0] < ids[1]
+        stored = log.recorder.select_events(one)
+        assert [(e.originator_version, e.topic, e.state) for e in stored] == [(1, "x.Y", b"1"), (2, awkward, state)]
+        assert [(e.originator_version, e.state) for e in log.recorder.select_events(two)] == [(1, b"")]
+    finally:
+        log.close()
+
+
 def test_appends_queued_behind_a_transaction_go_in_the_next_one_together(store_settings: Settings) -> None:
     """``GroupAppend``: while one append is being written, five more queue; they are written in one
     transaction, each at the head the one before it left, and none is answered before it commits."""
