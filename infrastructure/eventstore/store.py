@@ -266,7 +266,7 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
 
         Two round trips: BEGIN, the lock and the heads of the ``likely`` streams; the append and
         COMMIT (a stream ``take`` names that was not likely costs one more). Each is one simple
-        query of several statements, the values in it as literals quoted by psycopg: a query with
+        query of several statements, its values written in as literals (``_values``): a query with
         parameters can hold only one statement."""
         failed: psycopg.Error | None = None
         ids: list[int] = []
