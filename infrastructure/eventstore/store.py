@@ -359,6 +359,16 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                 raise _persistence_error(exc) from exc
             for info in self.datastore.psycopg_type_adapters.values():
                 register_composite(info, conn)
+            try:
+                # Every statement this connection runs is a lookup by an index (the previous
+                # event, the last one, a stream's head), and the append functions' plans are kept
+                # for the session: planned on a table analysed while empty (a new store after a
+                # VACUUM ANALYZE), they scanned the whole table, so each append cost more as the
+                # log grew (1.0, 1.9, 2.9 ms a read recorded, each 2,500 reads) for the session.
+                conn.execute("SET enable_seqscan = off")
+            except psycopg.Error as exc:
+                conn.close()
+                raise _persistence_error(exc) from exc
             self._writer = conn
             # Binary parameters: the payload goes as its bytes, not as hex text to be parsed again.
             self._writer_cursor = conn.cursor(binary=True)

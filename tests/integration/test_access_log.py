@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+import psycopg
+import pytest
 from eventsourcing.persistence import StoredEvent
 
 from domain.access.aggregate import CaseReads, reads_id
@@ -23,6 +25,7 @@ from infrastructure.access.log import AccessLog, BreakGlass, ContactRead
 from infrastructure.eventstore.group_append import GroupAppend
 from infrastructure.settings import Settings
 from tests.builders import SPECIALIST, seal
+from tests.conftest import postgres_settings
 
 READER = SPECIALIST  # the specialist named caseworker of the stories
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -237,3 +240,39 @@ def test_a_read_stored_before_relationships_reads_back_as_allowed_by_role(store_
         )
     finally:
         log.close()
+
+
+@pytest.mark.postgres
+def test_appends_on_postgresql_never_scan_the_log_however_it_was_when_the_session_began(pg_schema: str) -> None:
+    """The writer session keeps the append functions' plans: planned on an access log analysed
+    while empty (a new store after routine upkeep), they scanned the whole table on every append,
+    so each cost more as the log grew. Counted by PostgreSQL's own statistics: appends to a log
+    that has grown make no sequential scan of it."""
+    settings = postgres_settings(pg_schema)
+    log = AccessLog(settings)
+    with psycopg.connect(settings.postgres_url or "", autocommit=True) as conn:  # routine upkeep, on a new store
+        conn.execute(f'VACUUM (ANALYZE) "{pg_schema}".accesslog_events')  # type: ignore[arg-type]
+    case_id = uuid4()
+    parties = [ContactRead("pwc-1", "protected", "named_caseworker")]
+    try:
+        for i in range(20):  # the session's plans are made while the log is nearly empty
+            log.record_contact_reads(case_id, READER, parties, at=AT, request_id=f"early-{i}")
+        before = _seq_scans(settings, pg_schema)
+        for i in range(200):
+            log.record_contact_reads(case_id, READER, parties, at=AT, request_id=f"later-{i}")
+        after = _seq_scans(settings, pg_schema)
+        assert len(log.reads(case_id)) == 220
+        assert after == before, f"{after - before} sequential scans of the access log in 200 appends"
+    finally:
+        log.close()
+
+
+def _seq_scans(settings: Settings, schema: str) -> int:
+    time.sleep(1.2)  # the server publishes a session's counters at most once a second
+    with psycopg.connect(settings.postgres_url or "", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT seq_scan FROM pg_stat_user_tables WHERE schemaname = %s AND relname = 'accesslog_events'",
+            (schema,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
