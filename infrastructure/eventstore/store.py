@@ -237,13 +237,17 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                 cursor.execute(statement, params, prepare=True)
                 rows_out = cursor.fetchall()
             except psycopg.Error as exc:
-                # Dropped on a server that takes no writes too: the next append reconnects and, with
-                # a multi-host URL, finds the primary (after a failover, the promoted standby).
-                lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
-                if conn.closed or conn.broken or isinstance(exc, lost):
-                    self._drop_writer()
-                raise _persistence_error(exc) from exc
+                raise self._write_failed(conn, exc) from exc
         return [int(row[0]) for row in rows_out]
+
+    def _write_failed(self, conn: psycopg.Connection[Any], exc: psycopg.Error) -> PersistenceError:
+        """The library's error for a failed write; a lost writer connection is dropped. Dropped on a
+        server that takes no writes too: the next append reconnects and, with a multi-host URL,
+        finds the primary (after a failover, the promoted standby)."""
+        lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
+        if conn.closed or conn.broken or isinstance(exc, lost):
+            self._drop_writer()
+        return _persistence_error(exc)
 
     def _append_call(self, stored_events: Sequence[StoredEvent]) -> tuple[Composed, tuple[Any, ...]]:
         if len(stored_events) == 1:
@@ -268,7 +272,6 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
         COMMIT (a stream ``take`` names that was not likely costs one more). Each is one simple
         query of several statements, its values written in as literals (``_values``): a query with
         parameters can hold only one statement."""
-        failed: psycopg.Error | None = None
         ids: list[int] = []
         with self._writer_lock:
             conn, _ = self._writer_connection()
@@ -291,12 +294,7 @@ class LockedAppendRecorder(PostgresApplicationRecorder):
                             conn.execute("ROLLBACK")
                     raise
             except psycopg.Error as exc:
-                failed = exc
-            if failed is not None:
-                lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
-                if conn.closed or conn.broken or isinstance(failed, lost):
-                    self._drop_writer()
-                raise _persistence_error(failed) from failed
+                raise self._write_failed(conn, exc) from exc
         return ids
 
     def _begin_at_heads(self, likely: Sequence[UUID]) -> bytes:
