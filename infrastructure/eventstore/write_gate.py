@@ -47,7 +47,7 @@ class WriteGate:
                 yield
                 return
             try:
-                _lock(fd, time.monotonic() + self.timeout)
+                _lock(fd, time.monotonic() + self.timeout)  # or, past the deadline, on without it
                 yield
             finally:
                 os.close(fd)
@@ -55,14 +55,14 @@ class WriteGate:
             self._threads.release()
 
 
-def _lock(fd: int, deadline: float) -> bool:
+def _lock(fd: int, deadline: float) -> None:
     pause = FIRST_PAUSE
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
+            return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                return False
+                return
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
